@@ -1,0 +1,204 @@
+//! The top of a run: from the parsed command line to an exit code. Load the
+//! project, resolve the environment, select hosts, plan every task (nothing
+//! has touched a host yet), confirm when the environment asks for it, then
+//! execute the plans in order and let the recap tell how it went.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, TaskCall};
+use crate::config::{self, Environment, Overrides, Project};
+use crate::error::{Error, exit};
+use crate::event::{Event, Events};
+use crate::fanout::Fanout;
+use crate::inventory::{self, Host};
+use crate::secret::Redactor;
+use crate::tasks::{self, Plan};
+use crate::transport::{Pool, SshOptions};
+use crate::{demo, init, signal, ui};
+
+pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
+    match cli
+        .command()
+        .map_err(|message| Error::usage(message, None))?
+    {
+        Command::Init => init::write(&current_dir()?),
+        Command::List => ui::list(load(cli).ok().as_ref()),
+        Command::Demo => match find(cli) {
+            Ok(_) => Err(Error::usage(
+                "which environment?",
+                Some("usage: ferry <env> <task>…; `ferry -l` lists tasks and environments".into()),
+            )),
+            Err(_) => demo::run(cli),
+        },
+        Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
+    }
+}
+
+fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))
+}
+
+fn find(cli: &Cli) -> Result<PathBuf, Error> {
+    match &cli.config {
+        Some(path) => Ok(path.clone()),
+        None => Ok(config::find(&current_dir()?)?),
+    }
+}
+
+fn load(cli: &Cli) -> Result<Project, Error> {
+    Ok(config::load(&find(cli)?)?)
+}
+
+/// Resolve, plan, confirm, execute. `extra_set` comes before the user's own
+/// `--set`, so the user can still override it.
+pub(crate) fn run_tasks(
+    cli: &Cli,
+    project: &Project,
+    env_name: &str,
+    calls: Vec<TaskCall>,
+    extra_set: &[(String, String)],
+) -> Result<u8, Error> {
+    let env = environment(cli, project, env_name, extra_set)?;
+    let hosts = inventory::select(&env.hosts, &cli.roles, &cli.hosts)
+        .map_err(|message| Error::usage(message, None))?;
+    let calls = with_default(project, calls)?;
+    let ctx = tasks::Context {
+        project,
+        env: &env,
+        hosts: &hosts,
+        command: &cli.command,
+    };
+    let plans = calls
+        .iter()
+        .map(|call| tasks::plan(call, &ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    confirm(cli, &env, &hosts, &calls)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let options = ui::Options::new(cli.json, cli.quiet, cli.verbose);
+    runtime.block_on(execute(&env, &hosts, &plans, options))
+}
+
+fn environment(
+    cli: &Cli,
+    project: &Project,
+    name: &str,
+    extra_set: &[(String, String)],
+) -> Result<Environment, Error> {
+    let mut set = extra_set.to_vec();
+    set.extend(cli.set.iter().cloned());
+    if let Some(parallel) = cli.parallel {
+        set.push(("parallel".into(), parallel.to_string()));
+    }
+    let lookup = |name: &str| std::env::var(name).ok();
+    let overrides = Overrides {
+        set: &set,
+        hosts: (!cli.hosts_override.is_empty()).then_some(cli.hosts_override.as_slice()),
+        env: &lookup,
+    };
+    Ok(project.environment(name, &overrides)?)
+}
+
+fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>, Error> {
+    if !calls.is_empty() {
+        return Ok(calls);
+    }
+    match &project.default_task {
+        Some(name) => Ok(vec![TaskCall {
+            name: name.clone(),
+            args: Vec::new(),
+        }]),
+        None => Err(Error::usage(
+            "no task given and ferry.toml names no default_task",
+            Some("`ferry -l` lists the tasks".into()),
+        )),
+    }
+}
+
+fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> Result<(), Error> {
+    if !env.confirm || cli.yes {
+        return Ok(());
+    }
+    let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+    let question = format!(
+        "Run {} on {} ({} hosts)?",
+        names.join(", "),
+        env.name,
+        hosts.len()
+    );
+    match ui::confirm(&question) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::usage("not confirmed; nothing ran", None)),
+        None => Err(Error::usage(
+            format!(
+                "environment `{}` asks for confirmation, and there is no terminal to ask on",
+                env.name
+            ),
+            Some("pass --yes to confirm from a script or CI".into()),
+        )),
+    }
+}
+
+async fn execute(
+    env: &Environment,
+    hosts: &[Host],
+    plans: &[Plan],
+    options: ui::Options,
+) -> Result<u8, Error> {
+    let (events, receiver) = Events::channel(Redactor::new(&env.secrets));
+    let renderer = ui::spawn(options, receiver);
+    let cancel = CancellationToken::new();
+    let signals = signal::watch(cancel.clone(), events.clone());
+    let control_dir = SshOptions::control_dir().map_err(|e| {
+        Error::io(
+            "cannot create a directory for SSH control sockets in /tmp",
+            e,
+        )
+    })?;
+    let pool = Pool::new(ssh_options(env, control_dir));
+    events.emit(Event::RunStarted {
+        environment: env.name.clone(),
+        tasks: plans.iter().map(|p| p.name.clone()).collect(),
+        hosts: hosts.iter().map(|h| h.label.clone()).collect(),
+    });
+    let fanout = Fanout::new(
+        pool,
+        events.clone(),
+        env.settings.parallel,
+        env.settings.on_failure,
+        cancel,
+    );
+    for plan in plans {
+        if fanout.is_cancelled() || fanout.is_stopped() {
+            break;
+        }
+        plan.execute(&fanout).await;
+    }
+    let summary = fanout.finish().await;
+    signals.abort();
+    drop(events);
+    let _ = renderer.await;
+    Ok(if summary.interrupted {
+        exit::INTERRUPTED
+    } else if summary.any_failure {
+        exit::FAILED
+    } else {
+        exit::SUCCESS
+    })
+}
+
+fn ssh_options(env: &Environment, control_dir: tempfile::TempDir) -> SshOptions {
+    let settings = &env.settings;
+    SshOptions {
+        host_key_checking: settings.host_key_checking,
+        connect_timeout: settings.connect_timeout,
+        keepalive: settings.keepalive,
+        config_file: settings.ssh_config.clone(),
+        default_user: settings.user.clone(),
+        control_dir,
+    }
+}

@@ -1,0 +1,262 @@
+//! The command line as typed, kept apart from what it means: `Cli` is what
+//! clap parsed, `Command` is what ferry will do. Fabric and Capistrano habits
+//! hold: `ferry staging deploy`, `task:key=value,key2=value2`, `-H host`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+const EXAMPLES: &str = "\
+Examples:
+  ferry staging deploy                    the whole deploy
+  ferry production manage:cmd=migrate     a project task with an argument
+  ferry production run -- python manage.py check
+  ferry staging hello -H deploy@10.0.0.5  on another host than ferry.toml says
+  ferry -l                                list tasks
+
+Exit codes: 0 success, 1 failed or unreachable on some host, 2 usage or
+configuration error (nothing ran), 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Deploy web applications to your own servers over SSH",
+    after_help = EXAMPLES,
+    disable_help_subcommand = true
+)]
+pub(crate) struct Cli {
+    /// The environment, then tasks to run in order (`task:key=value,…` passes arguments)
+    #[arg(value_name = "ENV TASK")]
+    pub(crate) words: Vec<String>,
+
+    /// For `run`: the command, each word passed to the host as one literal word
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
+
+    /// List tasks with their descriptions
+    #[arg(short = 'l', long = "list")]
+    pub(crate) list: bool,
+
+    /// Use these hosts instead of the environment's (each takes every role)
+    #[arg(
+        short = 'H',
+        long = "hosts-override",
+        value_name = "USER@HOST[:PORT],…",
+        value_delimiter = ','
+    )]
+    pub(crate) hosts_override: Vec<String>,
+
+    /// Only hosts with one of these roles
+    #[arg(long, value_name = "ROLE,…", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
+
+    /// Only these hosts (as written in ferry.toml, or their names)
+    #[arg(long, value_name = "HOST,…", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Work on at most N hosts at once
+    #[arg(long, value_name = "N")]
+    pub(crate) parallel: Option<u32>,
+
+    /// Override a setting or var for this run (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub(crate) set: Vec<(String, String)>,
+
+    /// Use this ferry.toml instead of searching upwards from the working directory
+    #[arg(long, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Answer yes to the confirmation of environments marked `confirm = true`
+    #[arg(short = 'y', long)]
+    pub(crate) yes: bool,
+
+    /// Print one JSON event per line on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Show more (what each host is doing)
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub(crate) verbose: u8,
+
+    /// Show only results and errors, not the hosts' output
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+fn parse_set(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.trim().to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Command {
+    /// No ferry.toml and nothing asked: the bundled example, locally.
+    Demo,
+    Init,
+    List,
+    Run {
+        env: String,
+        calls: Vec<TaskCall>,
+    },
+}
+
+/// `name` or `name:value,key=value`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TaskCall {
+    pub(crate) name: String,
+    pub(crate) args: Vec<(Option<String>, String)>,
+}
+
+impl Cli {
+    pub(crate) fn command(&self) -> Result<Command, String> {
+        let mut words = self.words.iter();
+        let Some(first) = words.next() else {
+            return Ok(if self.list {
+                Command::List
+            } else {
+                Command::Demo
+            });
+        };
+        match first.as_str() {
+            "init" | "tasks" if self.words.len() > 1 => {
+                Err(format!("`ferry {first}` takes no other words"))
+            }
+            "init" => Ok(Command::Init),
+            "tasks" => Ok(Command::List),
+            _ if self.list => Ok(Command::List),
+            env => Ok(Command::Run {
+                env: env.to_string(),
+                calls: words
+                    .map(|w| TaskCall::parse(w))
+                    .collect::<Result<_, _>>()?,
+            }),
+        }
+    }
+}
+
+impl TaskCall {
+    /// Fabric's grammar: arguments split on `,`, keys on `=`; `\,`, `\=` and
+    /// `\\` write those characters literally.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let (name, rest) = match text.split_once(':') {
+            Some((name, rest)) => (name, Some(rest)),
+            None => (text, None),
+        };
+        if name.is_empty() {
+            return Err(format!("`{text}`: missing task name before `:`"));
+        }
+        let args = match rest {
+            None | Some("") => Vec::new(),
+            Some(rest) => split_unescaped(rest, ',')
+                .into_iter()
+                .map(|arg| parse_arg(&arg))
+                .collect(),
+        };
+        Ok(Self {
+            name: name.to_string(),
+            args,
+        })
+    }
+}
+
+fn parse_arg(raw: &str) -> (Option<String>, String) {
+    let parts = split_unescaped(raw, '=');
+    match parts.split_first() {
+        Some((key, rest)) if !rest.is_empty() => (Some(unescape(key)), unescape(&rest.join("="))),
+        _ => (None, unescape(raw)),
+    }
+}
+
+/// Split on `sep` where it is not escaped; escapes are kept for `unescape`.
+fn split_unescaped(text: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let last = parts.last_mut().expect("never empty");
+                last.push('\\');
+                last.extend(chars.next());
+            }
+            c if c == sep => parts.push(String::new()),
+            c => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str, args: &[(Option<&str>, &str)]) -> TaskCall {
+        TaskCall {
+            name: name.into(),
+            args: args
+                .iter()
+                .map(|(k, v)| (k.map(Into::into), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn parses_fabric_task_calls() {
+        assert_eq!(TaskCall::parse("deploy"), Ok(call("deploy", &[])));
+        assert_eq!(
+            TaskCall::parse("deploy:resume=yes"),
+            Ok(call("deploy", &[(Some("resume"), "yes")]))
+        );
+        assert_eq!(
+            TaskCall::parse("manage:migrate,settings=prod"),
+            Ok(call(
+                "manage",
+                &[(None, "migrate"), (Some("settings"), "prod")]
+            ))
+        );
+        assert_eq!(
+            TaskCall::parse(r"say:msg=a\,b\=c"),
+            Ok(call("say", &[(Some("msg"), "a,b=c")]))
+        );
+        assert_eq!(
+            TaskCall::parse("say:msg=x=y"),
+            Ok(call("say", &[(Some("msg"), "x=y")]))
+        );
+        assert!(TaskCall::parse(":x").is_err());
+    }
+
+    #[test]
+    fn maps_words_to_commands() {
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("ferry").chain(args.iter().copied())).unwrap()
+        };
+        assert_eq!(cli(&[]).command(), Ok(Command::Demo));
+        assert_eq!(cli(&["-l"]).command(), Ok(Command::List));
+        assert_eq!(cli(&["tasks"]).command(), Ok(Command::List));
+        assert_eq!(cli(&["init"]).command(), Ok(Command::Init));
+        let run = cli(&["staging", "a", "b:x=1", "--", "ls", "-la"]);
+        assert_eq!(
+            run.command(),
+            Ok(Command::Run {
+                env: "staging".into(),
+                calls: vec![call("a", &[]), call("b", &[(Some("x"), "1")])]
+            })
+        );
+        assert_eq!(run.command, vec!["ls", "-la"]);
+    }
+}

@@ -1,0 +1,252 @@
+//! One environment resolved for a run: settings layered over the base,
+//! `${VAR}`s filled in, hosts parsed and given their roles, overrides from
+//! `FERRY_<KEY>`, `--set` and `-H` applied last.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use toml::Spanned;
+
+use super::interpolate::Interpolator;
+use super::raw::{RawEnvironment, SETTING_KEYS};
+use super::{ConfigError, Project, Settings};
+use crate::inventory::Host;
+use crate::secret::Secret;
+use crate::suggest;
+
+#[derive(Debug)]
+pub(crate) struct Environment {
+    pub(crate) name: String,
+    pub(crate) settings: Settings,
+    pub(crate) vars: BTreeMap<String, minijinja::Value>,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) confirm: bool,
+}
+
+/// What the command line and the process environment add on top of the file.
+pub(crate) struct Overrides<'a> {
+    /// `--set key=value`, in order.
+    pub(crate) set: &'a [(String, String)],
+    /// `-H`: replaces the environment's hosts.
+    pub(crate) hosts: Option<&'a [String]>,
+    /// The process environment, for `${VAR}` and `FERRY_<KEY>`.
+    pub(crate) env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+pub(crate) fn resolve(
+    project: &Project,
+    name: &str,
+    overrides: &Overrides<'_>,
+) -> Result<Environment, ConfigError> {
+    let (_, raw) = project
+        .raw
+        .environments
+        .iter()
+        .find(|(key, _)| key.get_ref() == name)
+        .ok_or_else(|| unknown_environment(project, name))?;
+    let interp = Interpolator::new(&project.file, overrides.env);
+    let mut settings = Settings::defaults(&project.app);
+    settings.apply_file(project.raw.settings(), &interp, &project.root)?;
+    settings.apply_file(raw.settings(), &interp, &project.root)?;
+    let mut vars = values(&project.raw.vars, &interp)?;
+    vars.extend(values(&raw.vars, &interp)?);
+    apply_process_env(&mut settings, overrides.env)?;
+    apply_set(&mut settings, &mut vars, overrides.set)?;
+    let mut secrets = secrets(&project.raw.secrets, &interp)?;
+    secrets.extend(self::secrets(&raw.secrets, &interp)?);
+    Ok(Environment {
+        name: name.to_string(),
+        hosts: hosts(project, name, raw, &interp, overrides.hosts)?,
+        confirm: raw.confirm.unwrap_or(false),
+        settings,
+        vars,
+        secrets,
+    })
+}
+
+fn unknown_environment(project: &Project, name: &str) -> ConfigError {
+    let names: Vec<&str> = project.environment_names().collect();
+    let mut message = format!("no environment `{name}` in {}", project.file.path.display());
+    message.push_str(&format!(" (it has: {})", names.join(", ")));
+    ConfigError::Usage {
+        message,
+        hint: suggest::hint(name, names.iter().copied()),
+    }
+}
+
+fn values(
+    table: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    interp: &Interpolator<'_>,
+) -> Result<BTreeMap<String, minijinja::Value>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        let resolved = match value.get_ref() {
+            toml::Value::String(text) => {
+                minijinja::Value::from(interp.string(&Spanned::new(value.span(), text.clone()))?)
+            }
+            other => crate::template::value(other),
+        };
+        out.insert(key.get_ref().clone(), resolved);
+    }
+    Ok(out)
+}
+
+fn secrets(
+    table: &BTreeMap<Spanned<String>, Spanned<String>>,
+    interp: &Interpolator<'_>,
+) -> Result<Vec<Secret>, ConfigError> {
+    table
+        .iter()
+        .map(|(key, value)| Ok(Secret::new(key.get_ref().clone(), interp.string(value)?)))
+        .collect()
+}
+
+/// `FERRY_DEPLOY_TO=/srv/x` and the like: one variable per setting.
+fn apply_process_env(
+    settings: &mut Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for key in SETTING_KEYS {
+        let variable = format!("FERRY_{}", key.to_uppercase());
+        if let Some(value) = env(&variable) {
+            settings
+                .set(key, &value)
+                .map_err(|problem| ConfigError::Usage {
+                    message: format!("{variable}={value}: {problem}"),
+                    hint: None,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_set(
+    settings: &mut Settings,
+    vars: &mut BTreeMap<String, minijinja::Value>,
+    set: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (key, value) in set {
+        let is_setting = settings
+            .set(key, value)
+            .map_err(|problem| ConfigError::Usage {
+                message: format!("--set {key}={value}: {problem}"),
+                hint: None,
+            })?;
+        if is_setting {
+            continue;
+        }
+        if !vars.contains_key(key) {
+            let known = SETTING_KEYS
+                .iter()
+                .copied()
+                .chain(vars.keys().map(String::as_str));
+            return Err(ConfigError::Usage {
+                message: format!(
+                    "--set {key}={value}: `{key}` is neither a setting nor a var of this environment"
+                ),
+                hint: suggest::hint(key, known),
+            });
+        }
+        vars.insert(key.clone(), minijinja::Value::from(value.as_str()));
+    }
+    Ok(())
+}
+
+fn hosts(
+    project: &Project,
+    env_name: &str,
+    raw: &RawEnvironment,
+    interp: &Interpolator<'_>,
+    replacement: Option<&[String]>,
+) -> Result<Vec<Host>, ConfigError> {
+    let roles = role_table(raw, interp)?;
+    if let Some(given) = replacement {
+        // `-H` hosts stand in for the whole environment, so they take every role.
+        let all: BTreeSet<String> = roles.keys().cloned().collect();
+        return given
+            .iter()
+            .map(|text| {
+                Host::parse(text, all.clone()).map_err(|problem| ConfigError::Usage {
+                    message: format!("-H {text}: {problem}"),
+                    hint: None,
+                })
+            })
+            .collect();
+    }
+    let Some(listed) = &raw.hosts else {
+        return Err(ConfigError::Usage {
+            message: format!("environment `{env_name}` has no hosts"),
+            hint: Some(format!(
+                "add `hosts = [\"deploy@server\"]` to [environments.{env_name}] in {}, or pass -H user@server",
+                project.file.path.display()
+            )),
+        });
+    };
+    let mut hosts: Vec<Host> = Vec::new();
+    for entry in listed.get_ref() {
+        let text = interp.string(entry)?;
+        let mut host = Host::parse(&text, BTreeSet::new()).map_err(|problem| {
+            project
+                .file
+                .error(entry.span(), format!("bad host: {problem}"))
+                .label("expected [user@]name[:port]")
+        })?;
+        if hosts.iter().any(|h| h.label == host.label) {
+            return Err(project
+                .file
+                .error(entry.span(), format!("host `{text}` is listed twice"))
+                .label("duplicate")
+                .into());
+        }
+        host.roles = roles
+            .iter()
+            .filter(|(_, members)| {
+                members
+                    .iter()
+                    .any(|(m, _)| *m == host.label || m == host.name())
+            })
+            .map(|(role, _)| role.clone())
+            .collect();
+        hosts.push(host);
+    }
+    check_role_members(project, &roles, &hosts)?;
+    Ok(hosts)
+}
+
+type RoleTable = BTreeMap<String, Vec<(String, std::ops::Range<usize>)>>;
+
+fn role_table(raw: &RawEnvironment, interp: &Interpolator<'_>) -> Result<RoleTable, ConfigError> {
+    let mut table = RoleTable::new();
+    for (role, members) in &raw.roles {
+        let members = members
+            .iter()
+            .map(|m| Ok((interp.string(m)?, m.span())))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        table.insert(role.get_ref().clone(), members);
+    }
+    Ok(table)
+}
+
+fn check_role_members(
+    project: &Project,
+    roles: &RoleTable,
+    hosts: &[Host],
+) -> Result<(), ConfigError> {
+    for (role, members) in roles {
+        for (member, span) in members {
+            if !hosts
+                .iter()
+                .any(|h| h.label == *member || h.name() == member)
+            {
+                let labels = hosts.iter().map(|h| h.label.as_str());
+                return Err(project
+                    .file
+                    .error(span.clone(), format!("role `{role}` names `{member}`, which is not in this environment's hosts"))
+                    .label("unknown host")
+                    .help(suggest::hint(member, labels))
+                    .into());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `${VAR}` in ferry.toml values: what a CI system keeps as a secret (host
+//! strings, tokens) comes from the process environment. `$${` writes a literal
+//! `${`. Task steps are shell and are never interpolated here: `${HOME}` in a
+//! step is the host's shell variable.
+
+use toml::Spanned;
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+
+pub(crate) struct Interpolator<'a> {
+    file: &'a SourceFile,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Interpolator<'a> {
+    pub(crate) fn new(file: &'a SourceFile, lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { file, lookup }
+    }
+
+    pub(crate) fn file(&self) -> &SourceFile {
+        self.file
+    }
+
+    /// The value with every `${VAR}` replaced; a missing variable is an error
+    /// that names it and points at it.
+    pub(crate) fn string(&self, value: &Spanned<String>) -> Result<String, Diagnostic> {
+        expand(value.get_ref(), self.lookup).map_err(|problem| self.error(value, problem))
+    }
+
+    fn error(&self, value: &Spanned<String>, problem: Problem) -> Diagnostic {
+        let span = self
+            .locate(value, &problem.needle())
+            .unwrap_or(value.span());
+        match problem {
+            Problem::Missing(name) => self
+                .file
+                .error(span, format!("environment variable `{name}` is not set"))
+                .label("needed here")
+                .help(Some(format!(
+                    "set it before running ferry (export {name}=…), or write `$${{{name}}}` for a literal `${{{name}}}`"
+                ))),
+            Problem::Unterminated => self
+                .file
+                .error(span, "`${` is not closed by `}`")
+                .label("unterminated variable")
+                .help(Some("write `$${` for a literal `${`".into())),
+            Problem::BadName(name) => self
+                .file
+                .error(span, format!("`{name}` is not a variable name"))
+                .label("expected letters, digits and `_`")
+                .help(None),
+        }
+    }
+
+    // Point at the `${VAR}` itself when the source spells it literally.
+    fn locate(&self, value: &Spanned<String>, needle: &str) -> Option<std::ops::Range<usize>> {
+        let span = value.span();
+        let raw = self.file.text.get(span.clone())?;
+        let at = raw.find(needle)?;
+        Some(span.start + at..span.start + at + needle.len())
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Problem {
+    Missing(String),
+    Unterminated,
+    BadName(String),
+}
+
+impl Problem {
+    fn needle(&self) -> String {
+        match self {
+            Problem::Missing(name) | Problem::BadName(name) => format!("${{{name}}}"),
+            Problem::Unterminated => "${".into(),
+        }
+    }
+}
+
+fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Problem> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("${") {
+            let end = after.find('}').ok_or(Problem::Unterminated)?;
+            let name = &after[..end];
+            if !is_name(name) {
+                return Err(Problem::BadName(name.into()));
+            }
+            out.push_str(&lookup(name).ok_or_else(|| Problem::Missing(name.into()))?);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "HOST").then(|| "web1".into())
+    }
+
+    #[test]
+    fn expands_and_escapes() {
+        assert_eq!(
+            expand("deploy@${HOST}:22", &env),
+            Ok("deploy@web1:22".into())
+        );
+        assert_eq!(
+            expand("$${HOST} costs $5", &env),
+            Ok("${HOST} costs $5".into())
+        );
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        assert_eq!(
+            expand("${NOPE}", &env),
+            Err(Problem::Missing("NOPE".into()))
+        );
+        assert_eq!(expand("${HOST", &env), Err(Problem::Unterminated));
+        assert_eq!(expand("${1X}", &env), Err(Problem::BadName("1X".into())));
+    }
+}

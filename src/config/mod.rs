@@ -1,0 +1,246 @@
+//! `ferry.toml`: finding it, parsing it strictly, and resolving it into the
+//! validated `Project` the rest of ferry uses. Every error names
+//! file:line:column. Environment values (`${VAR}`, overrides) are resolved
+//! only for the environment a run selects, so a missing production secret
+//! does not stop a staging run.
+
+mod environment;
+mod interpolate;
+mod raw;
+mod settings;
+mod task;
+
+use std::path::{Path, PathBuf};
+
+pub(crate) use environment::{Environment, Overrides};
+pub(crate) use raw::{HostKeyChecking, OnFailure};
+pub(crate) use settings::Settings;
+pub(crate) use task::TaskDef;
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::suggest;
+
+pub(crate) const FILE_NAME: &str = "ferry.toml";
+
+/// Names that are ferry's own words on the command line.
+pub(crate) const RESERVED_ENVIRONMENTS: &[&str] =
+    &["init", "tasks", "help", "promote", "ship", "local-demo"];
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("no {FILE_NAME} in {} or any parent directory", .0.display())]
+    NotFound(PathBuf),
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .0.message())]
+    Invalid(Box<Diagnostic>),
+    /// A problem with what the command line or process environment gave.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+impl From<Diagnostic> for ConfigError {
+    fn from(diagnostic: Diagnostic) -> Self {
+        ConfigError::Invalid(Box::new(diagnostic))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Project {
+    pub(crate) file: SourceFile,
+    /// The directory holding ferry.toml: relative paths in it start here.
+    pub(crate) root: PathBuf,
+    pub(crate) app: String,
+    pub(crate) default_task: Option<String>,
+    pub(crate) tasks: Vec<TaskDef>,
+    raw: raw::RawConfig,
+}
+
+/// The nearest ferry.toml from `start` upwards, as Cargo finds Cargo.toml.
+pub(crate) fn find(start: &Path) -> Result<PathBuf, ConfigError> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| ConfigError::NotFound(start.to_path_buf()))
+}
+
+pub(crate) fn load(path: &Path) -> Result<Project, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(SourceFile::new(path, text))
+}
+
+pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
+    let raw: raw::RawConfig = toml::from_str(&file.text).map_err(|e| toml_error(&file, &e))?;
+    let root = file
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let app = match &raw.app {
+        Some(app) => check_app_name(&file, app)?,
+        None => root_name(&root),
+    };
+    let tasks = task::resolve_all(&file, &raw)?;
+    let project = Project {
+        default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
+        file,
+        root,
+        app,
+        tasks,
+        raw,
+    };
+    project.check()?;
+    Ok(project)
+}
+
+impl Project {
+    pub(crate) fn environment_names(&self) -> impl Iterator<Item = &str> {
+        self.raw.environments.keys().map(|k| k.get_ref().as_str())
+    }
+
+    /// `name` or `name (description)`, for listings.
+    pub(crate) fn environment_summaries(&self) -> Vec<String> {
+        self.raw
+            .environments
+            .iter()
+            .map(|(name, env)| match &env.description {
+                Some(description) => format!("{} ({description})", name.get_ref()),
+                None => name.get_ref().clone(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn task(&self, name: &str) -> Option<&TaskDef> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+
+    /// Resolve one environment: layered settings, `${VAR}`s, hosts and roles.
+    pub(crate) fn environment(
+        &self,
+        name: &str,
+        overrides: &Overrides<'_>,
+    ) -> Result<Environment, ConfigError> {
+        environment::resolve(self, name, overrides)
+    }
+
+    fn check(&self) -> Result<(), Diagnostic> {
+        for key in self.raw.environments.keys() {
+            if RESERVED_ENVIRONMENTS.contains(&key.get_ref().as_str()) {
+                return Err(self
+                    .file
+                    .error(
+                        key.span(),
+                        format!(
+                            "`{}` is a ferry command, not an environment name",
+                            key.get_ref()
+                        ),
+                    )
+                    .label("reserved name"));
+            }
+        }
+        for key in self.raw.vars.keys() {
+            if raw::SETTING_KEYS.contains(&key.get_ref().as_str()) {
+                return Err(self
+                    .file
+                    .error(
+                        key.span(),
+                        format!(
+                            "`{}` is a setting; set it at the top level, not in [vars]",
+                            key.get_ref()
+                        ),
+                    )
+                    .label("setting in [vars]"));
+            }
+        }
+        if let Some(default) = &self.raw.default_task {
+            task::check_exists(&self.file, self, default)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_app_name(file: &SourceFile, app: &toml::Spanned<String>) -> Result<String, Diagnostic> {
+    let name = app.get_ref();
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(name.clone())
+    } else {
+        Err(file
+            .error(app.span(), format!("`{name}` is not a valid app name"))
+            .label("use letters, digits, `-`, `_` and `.`"))
+    }
+}
+
+fn root_name(root: &Path) -> String {
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    absolute
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("app")
+        .to_string()
+}
+
+/// toml's errors carry a span; give them our renderer and a "did you mean".
+fn toml_error(file: &SourceFile, error: &toml::de::Error) -> Diagnostic {
+    let span = error.span().unwrap_or(0..0);
+    let message = error.message().trim();
+    if let Some((name, known)) = unknown_field(message) {
+        let known: Vec<&str> = known.split(", ").map(|k| k.trim_matches('`')).collect();
+        let help = suggest::hint(name, known.iter().copied())
+            .unwrap_or_else(|| format!("known keys here: {}", known.join(", ")));
+        return file
+            .error(span, format!("unknown key `{name}`"))
+            .label("not a key ferry knows here")
+            .help(Some(help));
+    }
+    if let Some((name, known)) = unknown_variant(message) {
+        let known: Vec<&str> = known
+            .split([',', ' '])
+            .filter(|k| k.starts_with('`'))
+            .map(|k| k.trim_matches('`'))
+            .collect();
+        return file
+            .error(span, format!("`{name}` is not one of {}", known.join(", ")))
+            .label("unknown value")
+            .help(suggest::hint(name, known.iter().copied()));
+    }
+    let first = message.lines().next().unwrap_or(message);
+    file.error(span, plain_types(first)).label("here")
+}
+
+// serde's wording: "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+fn unknown_field(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let known = rest
+        .strip_prefix(", expected one of ")
+        .or_else(|| rest.strip_prefix(", expected "))
+        .unwrap_or("");
+    Some((name, known))
+}
+
+fn unknown_variant(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (name, rest) = rest.split_once('`')?;
+    Some((name, rest))
+}
+
+// serde names Rust types; users wrote TOML.
+fn plain_types(message: &str) -> String {
+    message
+        .replace("expected u32", "expected a whole number")
+        .replace("expected a boolean", "expected true or false")
+}

@@ -1,0 +1,143 @@
+//! `ferry.toml` as written: serde types that keep the span of every value a
+//! later check may need to point at. Nothing here is validated beyond types;
+//! `resolve` turns these into the plan the run uses.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(crate) type Key = Spanned<String>;
+pub(crate) type Table<T> = BTreeMap<Key, T>;
+
+/// The settings a base file and each environment may set; the environment's
+/// value wins. Declared once here so the two tables cannot drift apart.
+macro_rules! with_settings {
+    ($(#[$attr:meta])* pub(crate) struct $name:ident { $($(#[$fattr:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$attr])*
+        pub(crate) struct $name {
+            $($(#[$fattr])* pub(crate) $field: $ty,)*
+            pub(crate) deploy_to: Option<Spanned<String>>,
+            pub(crate) branch: Option<Spanned<String>>,
+            pub(crate) user: Option<Spanned<String>>,
+            pub(crate) keep_releases: Option<Spanned<u32>>,
+            pub(crate) parallel: Option<Spanned<u32>>,
+            pub(crate) on_failure: Option<Spanned<OnFailure>>,
+            pub(crate) host_key_checking: Option<Spanned<HostKeyChecking>>,
+            pub(crate) connect_timeout: Option<Spanned<u32>>,
+            pub(crate) keepalive: Option<Spanned<u32>>,
+            pub(crate) ssh_config: Option<Spanned<String>>,
+        }
+
+        impl $name {
+            pub(crate) fn settings(&self) -> RawSettings<'_> {
+                RawSettings {
+                    deploy_to: self.deploy_to.as_ref(),
+                    branch: self.branch.as_ref(),
+                    user: self.user.as_ref(),
+                    keep_releases: self.keep_releases.as_ref(),
+                    parallel: self.parallel.as_ref(),
+                    on_failure: self.on_failure.as_ref(),
+                    host_key_checking: self.host_key_checking.as_ref(),
+                    connect_timeout: self.connect_timeout.as_ref(),
+                    keepalive: self.keepalive.as_ref(),
+                    ssh_config: self.ssh_config.as_ref(),
+                }
+            }
+        }
+    };
+}
+
+/// One layer of settings, borrowed from the base file or an environment.
+pub(crate) struct RawSettings<'a> {
+    pub(crate) deploy_to: Option<&'a Spanned<String>>,
+    pub(crate) branch: Option<&'a Spanned<String>>,
+    pub(crate) user: Option<&'a Spanned<String>>,
+    pub(crate) keep_releases: Option<&'a Spanned<u32>>,
+    pub(crate) parallel: Option<&'a Spanned<u32>>,
+    pub(crate) on_failure: Option<&'a Spanned<OnFailure>>,
+    pub(crate) host_key_checking: Option<&'a Spanned<HostKeyChecking>>,
+    pub(crate) connect_timeout: Option<&'a Spanned<u32>>,
+    pub(crate) keepalive: Option<&'a Spanned<u32>>,
+    pub(crate) ssh_config: Option<&'a Spanned<String>>,
+}
+
+/// The names of every settings key, for "did you mean" and `--set`.
+pub(crate) const SETTING_KEYS: &[&str] = &[
+    "deploy_to",
+    "branch",
+    "user",
+    "keep_releases",
+    "parallel",
+    "on_failure",
+    "host_key_checking",
+    "connect_timeout",
+    "keepalive",
+    "ssh_config",
+];
+
+with_settings! {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct RawConfig {
+        app: Option<Spanned<String>>,
+        default_task: Option<Spanned<String>>,
+        #[serde(default)]
+        vars: Table<Spanned<toml::Value>>,
+        #[serde(default)]
+        secrets: Table<Spanned<String>>,
+        #[serde(default)]
+        environments: Table<RawEnvironment>,
+        #[serde(default)]
+        tasks: Table<RawTask>,
+    }
+}
+
+with_settings! {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct RawEnvironment {
+        description: Option<String>,
+        hosts: Option<Spanned<Vec<Spanned<String>>>>,
+        #[serde(default)]
+        roles: Table<Vec<Spanned<String>>>,
+        confirm: Option<bool>,
+        #[serde(default)]
+        vars: Table<Spanned<toml::Value>>,
+        #[serde(default)]
+        secrets: Table<Spanned<String>>,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTask {
+    pub(crate) description: Option<String>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(crate) once: bool,
+    pub(crate) dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) args: Table<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) required: Vec<Spanned<String>>,
+    pub(crate) steps: Spanned<Vec<Spanned<String>>>,
+    pub(crate) timeout: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum OnFailure {
+    /// Start nothing new once a host failed; what runs finishes.
+    Stop,
+    /// A failed host drops out; the others go on.
+    Continue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum HostKeyChecking {
+    Strict,
+    AcceptNew,
+    Off,
+}

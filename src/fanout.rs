@@ -1,0 +1,275 @@
+//! Fan-out: one task's work on many hosts at once, at most `parallel` at a
+//! time. A failed host is data, not an early return: its outcome is recorded,
+//! and the failure policy decides what the others do — `stop` starts nothing
+//! new once a host failed (what runs finishes), `continue` only drops the
+//! failed host from later tasks. Ctrl-C acts like `stop`. The recap and the
+//! exit code are built from these records alone.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::OnFailure;
+use crate::event::{Event, Events, HostResult, RecapRow, Status};
+use crate::inventory::Host;
+use crate::transport::{Pool, Request, Response, Stream, TransportError};
+
+/// Lines a script prints on stdout behind this prefix talk to ferry (which
+/// step runs, which failed) and are not shown as output.
+pub(crate) const MARKER: &str = "\u{1e}ferry:";
+
+/// How one host's work ended, before timing and bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) status: Status,
+    pub(crate) message: Option<String>,
+    pub(crate) hint: Option<String>,
+    pub(crate) bytes_sent: u64,
+}
+
+impl Outcome {
+    pub(crate) fn new(status: Status) -> Self {
+        Self {
+            status,
+            message: None,
+            hint: None,
+            bytes_sent: 0,
+        }
+    }
+
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self::new(Status::Failed).message(message)
+    }
+
+    pub(crate) fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub(crate) fn hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    /// A transport error: no connection means unreachable, a lost one too
+    /// (we cannot know how far the script got), a timeout is a failure.
+    pub(crate) fn from_transport(error: &TransportError) -> Self {
+        let status = match error {
+            TransportError::Unreachable { .. } | TransportError::Lost(_) => Status::Unreachable,
+            TransportError::Timeout(_) | TransportError::Local(_) => Status::Failed,
+        };
+        Self::new(status)
+            .message(error.to_string())
+            .hint(error.hint().map(str::to_string))
+    }
+}
+
+/// What a script run left behind: its response, the markers it printed, and
+/// the last lines of output (for a failure message when output is hidden).
+pub(crate) struct Ran {
+    pub(crate) response: Result<Response, TransportError>,
+    pub(crate) markers: Vec<String>,
+    pub(crate) tail: Vec<String>,
+}
+
+const TAIL_LINES: usize = 5;
+
+#[derive(Default)]
+struct State {
+    /// Hosts out of the run after failing, with the status that took them out.
+    dropped: BTreeMap<String, Status>,
+    /// Set when the `stop` policy fired: the host that failed first.
+    stopped_by: Option<String>,
+    recap: Vec<RecapRow>,
+}
+
+pub(crate) struct Fanout {
+    pub(crate) pool: Pool,
+    pub(crate) events: Events,
+    parallel: usize,
+    policy: OnFailure,
+    cancel: CancellationToken,
+    state: Mutex<State>,
+    started: Instant,
+}
+
+/// The end of a run, as the exit code needs it.
+pub(crate) struct Summary {
+    pub(crate) any_failure: bool,
+    pub(crate) interrupted: bool,
+}
+
+impl Fanout {
+    pub(crate) fn new(
+        pool: Pool,
+        events: Events,
+        parallel: u32,
+        policy: OnFailure,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            pool,
+            events,
+            parallel: parallel as usize,
+            policy,
+            cancel,
+            state: Mutex::new(State::default()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Hosts still in the run (not dropped by an earlier failure).
+    pub(crate) fn live<'h>(&self, hosts: &'h [Host]) -> Vec<&'h Host> {
+        let state = self.state.lock().expect("not poisoned");
+        hosts
+            .iter()
+            .filter(|h| !state.dropped.contains_key(&h.label))
+            .collect()
+    }
+
+    /// Run `job` for each host, at most `parallel` at once; record each outcome.
+    pub(crate) async fn each<'h, F, Fut>(
+        &self,
+        task: &str,
+        hosts: &[&'h Host],
+        job: F,
+    ) -> Vec<(&'h Host, Status)>
+    where
+        F: Fn(&'h Host) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        self.events.emit(Event::TaskStarted {
+            task: task.to_string(),
+            hosts: hosts.iter().map(|h| h.label.clone()).collect(),
+        });
+        let gate = Semaphore::new(self.parallel);
+        let work = hosts.iter().map(|&host| {
+            let (gate, job) = (&gate, &job);
+            async move {
+                let _permit = gate.acquire().await.expect("never closed");
+                let started = Instant::now();
+                let outcome = match self.skip_reason() {
+                    Some(reason) => Outcome::new(Status::Skipped).message(reason),
+                    None => job(host).await,
+                };
+                (host, self.record(task, host, outcome, started.elapsed()))
+            }
+        });
+        let results = futures_util::future::join_all(work).await;
+        self.events.emit(Event::TaskFinished {
+            task: task.to_string(),
+        });
+        results
+    }
+
+    /// Run a script on a host, streaming its output as events.
+    pub(crate) async fn script(&self, host: &Host, request: Request) -> Ran {
+        let collected = Mutex::new((Vec::new(), VecDeque::new()));
+        let sink = |stream: Stream, line: String| {
+            let mut collected = collected.lock().expect("not poisoned");
+            if let Some(marker) = line
+                .strip_prefix(MARKER)
+                .filter(|_| stream == Stream::Stdout)
+            {
+                if let Some(activity) = marker.strip_prefix("activity ") {
+                    self.events.emit(Event::Activity {
+                        host: host.label.clone(),
+                        activity: activity.to_string(),
+                    });
+                }
+                collected.0.push(marker.to_string());
+                return;
+            }
+            if collected.1.len() == TAIL_LINES {
+                collected.1.pop_front();
+            }
+            collected.1.push_back(line.clone());
+            self.events.output(&host.label, stream, line);
+        };
+        let response = self.pool.run(host, &request, &sink).await;
+        let (markers, tail) = collected.into_inner().expect("not poisoned");
+        Ran {
+            response,
+            markers,
+            tail: tail.into(),
+        }
+    }
+
+    /// The `stop` policy fired: no further task should start.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .stopped_by
+            .is_some()
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    fn skip_reason(&self) -> Option<String> {
+        if self.cancel.is_cancelled() {
+            return Some("not started: interrupted".into());
+        }
+        let state = self.state.lock().expect("not poisoned");
+        state
+            .stopped_by
+            .as_ref()
+            .map(|host| format!("not started: {host} failed and on_failure = \"stop\""))
+    }
+
+    fn record(&self, task: &str, host: &Host, outcome: Outcome, duration: Duration) -> Status {
+        let result = HostResult {
+            task: task.to_string(),
+            host: host.label.clone(),
+            status: outcome.status,
+            message: outcome.message,
+            hint: outcome.hint,
+            duration,
+            bytes_sent: outcome.bytes_sent,
+        };
+        let mut state = self.state.lock().expect("not poisoned");
+        if result.status.is_failure() {
+            state.dropped.insert(host.label.clone(), result.status);
+            if self.policy == OnFailure::Stop && state.stopped_by.is_none() {
+                state.stopped_by = Some(host.label.clone());
+            }
+        }
+        match state.recap.iter_mut().find(|row| row.host == result.host) {
+            Some(row) => row.count(&result),
+            None => {
+                let mut row = RecapRow {
+                    host: result.host.clone(),
+                    ..RecapRow::default()
+                };
+                row.count(&result);
+                state.recap.push(row);
+            }
+        }
+        drop(state);
+        let status = result.status;
+        self.events.emit(Event::HostFinished(result));
+        status
+    }
+
+    /// Close connections, emit the recap, and say how the run ended.
+    pub(crate) async fn finish(self) -> Summary {
+        self.pool.close().await;
+        let state = self.state.into_inner().expect("not poisoned");
+        let interrupted = self.cancel.is_cancelled();
+        self.events.emit(Event::RunFinished {
+            recap: state.recap,
+            interrupted,
+            duration: self.started.elapsed(),
+        });
+        Summary {
+            any_failure: !state.dropped.is_empty(),
+            interrupted,
+        }
+    }
+}

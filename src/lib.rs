@@ -1,0 +1,49 @@
+//! ferry deploys web applications to servers over SSH. `main` parses the
+//! command line and hands over to `app`, which loads `ferry.toml`, plans the
+//! tasks and fans them out over the hosts; `ui` renders what happens.
+
+mod app;
+mod cli;
+mod config;
+mod demo;
+mod diagnostic;
+mod error;
+mod event;
+mod fanout;
+mod init;
+mod inventory;
+mod script;
+mod secret;
+mod signal;
+mod suggest;
+mod tasks;
+mod template;
+mod transport;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Run ferry with the process's arguments and environment.
+pub fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help and version itself, and its own usage errors.
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                error::exit::USAGE
+            } else {
+                error::exit::SUCCESS
+            });
+        }
+    };
+    match app::run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            ui::error(&error);
+            error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The project's own tasks: arguments bound and checked, steps rendered for
+//! each host, then one script per host (one round trip) that runs the steps
+//! in order and stops at the first that fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use minijinja::Value;
+use toml::Spanned;
+
+use super::Context;
+use crate::cli::TaskCall;
+use crate::config::TaskDef;
+use crate::error::Error;
+use crate::event::Status;
+use crate::fanout::{Fanout, Outcome, Ran};
+use crate::inventory::{Address, Host};
+use crate::script::Script;
+use crate::suggest;
+use crate::template::{self, Kind};
+use crate::transport::Request;
+
+/// Rendered scripts, one per host, ready to send.
+pub(crate) struct Scripts {
+    by_host: HashMap<String, Prepared>,
+}
+
+struct Prepared {
+    script: String,
+    /// First line of each step, to name the one that failed.
+    steps: Vec<String>,
+    timeout: Option<Duration>,
+}
+
+impl Scripts {
+    pub(crate) fn one_per_host(
+        hosts: &[Host],
+        timeout: Option<Duration>,
+        mut make: impl FnMut(&Host) -> (String, Vec<String>),
+    ) -> Self {
+        let by_host = hosts
+            .iter()
+            .map(|host| {
+                let (script, steps) = make(host);
+                (
+                    host.label.clone(),
+                    Prepared {
+                        script,
+                        steps,
+                        timeout,
+                    },
+                )
+            })
+            .collect();
+        Self { by_host }
+    }
+}
+
+pub(crate) fn plan(
+    def: &TaskDef,
+    call: &TaskCall,
+    ctx: &Context<'_>,
+) -> Result<(Vec<Host>, Scripts), Error> {
+    let args = bind(def, call)?;
+    let hosts = hosts_for(def, ctx.hosts)?;
+    let mut by_host = HashMap::new();
+    for host in &hosts {
+        let context = host_context(ctx, host, &args);
+        let mut script = Script::new();
+        script.exports(&ctx.env.secrets);
+        if let Some(dir) = &def.dir {
+            script.line(&format!("cd {} || exit", render(ctx, def, dir, &context)?));
+        }
+        let mut labels = Vec::new();
+        for (index, step) in def.steps.iter().enumerate() {
+            let body = render(ctx, def, step, &context)?;
+            let label = first_line(step.get_ref());
+            script.step(
+                index + 1,
+                &format!("{}/{} {label}", index + 1, def.steps.len()),
+                &body,
+            );
+            labels.push(label);
+        }
+        by_host.insert(
+            host.label.clone(),
+            Prepared {
+                script: script.build(),
+                steps: labels,
+                timeout: def.timeout,
+            },
+        );
+    }
+    Ok((hosts, Scripts { by_host }))
+}
+
+pub(crate) async fn execute(task: &str, scripts: &Scripts, hosts: &[&Host], fanout: &Fanout) {
+    fanout
+        .each(task, hosts, |host| async move {
+            let prepared = &scripts.by_host[&host.label];
+            let request = Request {
+                timeout: prepared.timeout,
+                ..Request::script(prepared.script.clone())
+            };
+            outcome(fanout.script(host, request).await, &prepared.steps)
+        })
+        .await;
+}
+
+fn outcome(ran: Ran, steps: &[String]) -> Outcome {
+    let response = match ran.response {
+        Ok(response) => response,
+        Err(error) => return Outcome::from_transport(&error),
+    };
+    let outcome = if response.code == Some(0) {
+        Outcome::new(Status::Changed)
+    } else {
+        Outcome::failed(failure_message(
+            &ran.markers,
+            steps,
+            response.code,
+            ran.tail.last(),
+        ))
+    };
+    Outcome {
+        bytes_sent: response.bytes_sent,
+        ..outcome
+    }
+}
+
+fn failure_message(
+    markers: &[String],
+    steps: &[String],
+    code: Option<i32>,
+    last: Option<&String>,
+) -> String {
+    let failed_step = markers.iter().find_map(|m| {
+        let mut words = m.strip_prefix("failed ")?.split(' ');
+        let index: usize = words.next()?.parse().ok()?;
+        Some((index, words.next()?.to_string()))
+    });
+    let mut message = match (failed_step, code) {
+        (Some((index, code)), _) => format!(
+            "step {index} `{}` exited with {code}",
+            steps.get(index - 1).map_or("", String::as_str)
+        ),
+        (None, Some(code)) => format!("exited with {code}"),
+        (None, None) => "killed by a signal".into(),
+    };
+    if let Some(line) = last.filter(|l| !l.trim().is_empty()) {
+        message.push_str(": ");
+        message.push_str(line.trim());
+    }
+    message
+}
+
+fn first_line(step: &str) -> String {
+    let line = step.trim().lines().next().unwrap_or("");
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// `task:value,key=value`: positional values fill the required arguments in
+/// order; keys must be arguments the task declares.
+fn bind(def: &TaskDef, call: &TaskCall) -> Result<BTreeMap<String, String>, Error> {
+    let mut bound = def.args.clone();
+    let mut positional = def.required.iter();
+    for (key, value) in &call.args {
+        let key = match key {
+            Some(key) if def.arg_names().any(|k| k == key) => key.clone(),
+            Some(key) => {
+                return Err(Error::usage(
+                    format!("task `{}` has no argument `{key}`", def.name),
+                    suggest::hint(key, def.arg_names()).or_else(|| Some(usage(def))),
+                ));
+            }
+            None => positional.next().cloned().ok_or_else(|| {
+                Error::usage(
+                    format!("task `{}` takes no positional argument `{value}`", def.name),
+                    Some(usage(def)),
+                )
+            })?,
+        };
+        bound.insert(key, value.clone());
+    }
+    if let Some(missing) = def.required.iter().find(|r| !bound.contains_key(*r)) {
+        return Err(Error::usage(
+            format!("task `{}` needs argument `{missing}`", def.name),
+            Some(usage(def)),
+        ));
+    }
+    Ok(bound)
+}
+
+fn usage(def: &TaskDef) -> String {
+    let args: Vec<String> = def
+        .required
+        .iter()
+        .map(|r| format!("{r}=…"))
+        .chain(def.args.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
+    format!("usage: ferry <env> {}:{}", def.name, args.join(","))
+}
+
+/// The hosts a task runs on: those with one of its roles, or just the first
+/// of them for a `once` task.
+fn hosts_for(def: &TaskDef, selected: &[Host]) -> Result<Vec<Host>, Error> {
+    let mut hosts: Vec<Host> = selected
+        .iter()
+        .filter(|h| def.roles.is_empty() || h.has_any_role(&def.roles))
+        .cloned()
+        .collect();
+    if hosts.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "no selected host has a role of task `{}` ({})",
+                def.name,
+                def.roles.join(", ")
+            ),
+            Some("check --roles/--hosts, or the roles of this environment in ferry.toml".into()),
+        ));
+    }
+    if def.once {
+        hosts.truncate(1);
+    }
+    Ok(hosts)
+}
+
+/// What templates see: the environment's values plus this host and the args.
+pub(crate) fn host_context(
+    ctx: &Context<'_>,
+    host: &Host,
+    args: &BTreeMap<String, String>,
+) -> Value {
+    let (user, port) = match &host.address {
+        Address::Ssh { user, port, .. } => (
+            user.clone().or_else(|| ctx.env.settings.user.clone()),
+            *port,
+        ),
+        Address::Local => (None, None),
+    };
+    let host_value = template::context([
+        ("label", Value::from(host.label.as_str())),
+        ("name", Value::from(host.name())),
+        ("user", Value::from(user)),
+        ("port", Value::from(port)),
+        ("roles", template::value(&host.roles)),
+    ]);
+    let mut entries: Vec<(&str, Value)> = ctx
+        .env
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    entries.extend(ctx.env.settings.context());
+    entries.extend([
+        ("app", Value::from(ctx.project.app.as_str())),
+        ("env", Value::from(ctx.env.name.as_str())),
+        ("host", host_value),
+        ("args", template::value(args)),
+    ]);
+    template::context(entries)
+}
+
+fn render(
+    ctx: &Context<'_>,
+    def: &TaskDef,
+    source: &Spanned<String>,
+    context: &Value,
+) -> Result<String, Error> {
+    template::render(source.get_ref(), Kind::Shell, context).map_err(|error| {
+        let hint = match &error {
+            template::TemplateError::Undefined { name, .. } if ctx.env.secrets.iter().any(|s| s.name == *name) => {
+                Some(format!("secret `{name}` is not rendered into commands; the step sees it as the environment variable ${name}"))
+            }
+            other => other.hint().map(str::to_string),
+        };
+        ctx.project
+            .file
+            .error(source.span(), format!("task `{}`: {error}", def.name))
+            .label("in this template")
+            .help(hint)
+            .into()
+    })
+}

@@ -1,0 +1,142 @@
+//! One connection per host for the length of a run, opened on first use.
+//! Two caps keep us polite to sshd: at most `SESSIONS_PER_HOST` commands at
+//! once over a host's connection (sshd's `MaxSessions` is 10 by default), and
+//! at most `CONNECTING_AT_ONCE` handshakes in flight (sshd's `MaxStartups`
+//! starts dropping unauthenticated connections at 10, which bites when many
+//! hosts sit behind one bastion).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use openssh::Session;
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::ssh::{self, Target};
+use super::{LineSink, Request, Response, TransportError, local};
+use crate::config::HostKeyChecking;
+use crate::inventory::{Address, Host};
+
+const SESSIONS_PER_HOST: usize = 4;
+const CONNECTING_AT_ONCE: usize = 8;
+
+pub(crate) struct SshOptions {
+    pub(crate) host_key_checking: HostKeyChecking,
+    pub(crate) connect_timeout: u32,
+    pub(crate) keepalive: u32,
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) default_user: Option<String>,
+    /// Control sockets live here: private (0700), and short, because a
+    /// socket path must fit in 108 bytes (104 on macOS).
+    pub(crate) control_dir: tempfile::TempDir,
+}
+
+impl SshOptions {
+    pub(crate) fn control_dir() -> std::io::Result<tempfile::TempDir> {
+        // Not $TMPDIR: on macOS it is a long path that leaves no room for the socket name.
+        tempfile::Builder::new().prefix("ferry-").tempdir_in("/tmp")
+    }
+}
+
+type Connection = Result<Arc<Session>, TransportError>;
+
+struct Slot {
+    connection: OnceCell<Connection>,
+    sessions: Semaphore,
+}
+
+pub(crate) struct Pool {
+    options: SshOptions,
+    connecting: Semaphore,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl Pool {
+    pub(crate) fn new(options: SshOptions) -> Self {
+        Self {
+            options,
+            connecting: Semaphore::new(CONNECTING_AT_ONCE),
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) async fn run(
+        &self,
+        host: &Host,
+        request: &Request,
+        on_line: LineSink<'_>,
+    ) -> Result<Response, TransportError> {
+        let work = async {
+            match &host.address {
+                Address::Local => local::run(request, on_line).await,
+                Address::Ssh { user, name, port } => {
+                    let target = Target {
+                        user: user.as_deref(),
+                        name,
+                        port: *port,
+                    };
+                    let slot = self.slot(&host.label);
+                    let session = slot
+                        .connection
+                        .get_or_init(|| self.connect(&target))
+                        .await
+                        .clone()?;
+                    let _permit = slot.sessions.acquire().await.expect("never closed");
+                    ssh::run(session, request, on_line).await
+                }
+            }
+        };
+        match request.timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .map_err(|_| TransportError::Timeout(limit))?,
+            None => work.await,
+        }
+    }
+
+    pub(crate) fn options(&self) -> &SshOptions {
+        &self.options
+    }
+
+    async fn connect(&self, target: &Target<'_>) -> Connection {
+        let _permit = self.connecting.acquire().await.expect("never closed");
+        ssh::connect(target, &self.options).await.map(Arc::new)
+    }
+
+    fn slot(&self, label: &str) -> Arc<Slot> {
+        let mut slots = self.slots.lock().expect("not poisoned");
+        slots
+            .entry(label.to_string())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    connection: OnceCell::new(),
+                    sessions: Semaphore::new(SESSIONS_PER_HOST),
+                })
+            })
+            .clone()
+    }
+
+    /// Close every master connection now rather than leave them to idle out.
+    pub(crate) async fn close(&self) {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .expect("not poisoned")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        let mut closing = tokio::task::JoinSet::new();
+        for slot in slots {
+            let session = Arc::try_unwrap(slot)
+                .ok()
+                .and_then(|slot| slot.connection.into_inner())
+                .and_then(Result::ok)
+                .and_then(|session| Arc::try_unwrap(session).ok());
+            if let Some(session) = session {
+                closing.spawn(session.close());
+            }
+        }
+        // A master that is already gone has nothing left to close.
+        while closing.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,153 @@
+//! The system OpenSSH client through the `openssh` crate: one multiplexed
+//! master connection per host, sessions opened over it natively. Users'
+//! ssh_config (ProxyJump, Include, certificates), agents and known_hosts apply
+//! because it is their own `ssh` doing the work.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+
+use super::pool::SshOptions;
+use super::{BOOTSTRAP, LineSink, Request, Response, TransportError, exchange};
+use crate::config::HostKeyChecking;
+
+// Long enough to carry a master across the phases of one run; short enough
+// that a master orphaned by a killed ferry goes away on its own.
+const CONTROL_PERSIST_SECS: usize = 60;
+
+pub(super) struct Target<'a> {
+    pub(super) user: Option<&'a str>,
+    pub(super) name: &'a str,
+    pub(super) port: Option<u16>,
+}
+
+pub(super) async fn connect(
+    target: &Target<'_>,
+    options: &SshOptions,
+) -> Result<Session, TransportError> {
+    let mut builder = SessionBuilder::default();
+    builder
+        .known_hosts_check(match options.host_key_checking {
+            HostKeyChecking::Strict => KnownHosts::Strict,
+            HostKeyChecking::AcceptNew => KnownHosts::Add,
+            HostKeyChecking::Off => KnownHosts::Accept,
+        })
+        .control_directory(options.control_dir.path())
+        .control_persist(ControlPersist::IdleFor(
+            NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("non-zero"),
+        ))
+        .connect_timeout(Duration::from_secs(options.connect_timeout.into()))
+        .server_alive_interval(Duration::from_secs(options.keepalive.into()));
+    if let Some(config) = &options.config_file {
+        builder.config_file(config);
+    }
+    if let Some(user) = target.user.or(options.default_user.as_deref()) {
+        builder.user(user.to_string());
+    }
+    if let Some(port) = target.port {
+        builder.port(port);
+    }
+    builder
+        .connect_mux(target.name)
+        .await
+        .map_err(|e| classify(&e, target.name))
+}
+
+pub(super) async fn run(
+    session: Arc<Session>,
+    request: &Request,
+    on_line: LineSink<'_>,
+) -> Result<Response, TransportError> {
+    let mut child = Session::arc_command(session, "sh")
+        .arg("-c")
+        .arg(BOOTSTRAP)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|e| TransportError::Lost(e.to_string()))?;
+    let (stdin, stdout, stderr) = (
+        child.stdin().take().expect("piped"),
+        child.stdout().take().expect("piped"),
+        child.stderr().take().expect("piped"),
+    );
+    let (stdout, bytes_sent) = exchange(stdin, stdout, stderr, request, on_line)
+        .await
+        .map_err(|e| TransportError::Lost(e.to_string()))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| TransportError::Lost(e.to_string()))?;
+    Ok(Response {
+        code: status.code(),
+        stdout,
+        bytes_sent,
+    })
+}
+
+/// `ssh -G`: what the user's ssh_config makes of this host, for `check`.
+pub(crate) async fn effective_config(
+    user: Option<&str>,
+    name: &str,
+    port: Option<u16>,
+    config_file: Option<&std::path::Path>,
+) -> std::io::Result<String> {
+    let mut command = tokio::process::Command::new("ssh");
+    command.arg("-G");
+    if let Some(config) = config_file {
+        command.arg("-F").arg(config);
+    }
+    if let Some(user) = user {
+        command.arg("-l").arg(user);
+    }
+    if let Some(port) = port {
+        command.arg("-p").arg(port.to_string());
+    }
+    let output = command.arg("--").arg(name).output().await?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Turn what ssh printed into an error a user can act on.
+fn classify(error: &openssh::Error, name: &str) -> TransportError {
+    let detail = match error {
+        openssh::Error::Connect(io) | openssh::Error::Master(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    let (message, hint) = if detail.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        (
+            format!(
+                "the host key of {name} has changed since it was recorded in known_hosts; refusing to connect"
+            ),
+            Some(format!(
+                "if the server was rebuilt or its key rotated on purpose, remove the old key with `ssh-keygen -R {name}` and record the new one after checking its fingerprint; otherwise someone may be intercepting the connection"
+            )),
+        )
+    } else if detail.contains("Host key verification failed") {
+        (
+            format!(
+                "the host key of {name} is not in known_hosts; refusing to connect (host_key_checking = \"strict\")"
+            ),
+            Some(format!(
+                "record it once with `ssh {name}` (check the fingerprint), or set host_key_checking = \"accept-new\" in ferry.toml"
+            )),
+        )
+    } else if detail.contains("Permission denied") {
+        (
+            format!("{name} refused our key: {}", last_line(&detail)),
+            Some("check that your public key is in the user's ~/.ssh/authorized_keys and that ssh-agent (or IdentityFile) offers it".into()),
+        )
+    } else {
+        (
+            format!("cannot connect to {name}: {}", last_line(&detail)),
+            None,
+        )
+    };
+    TransportError::Unreachable { message, hint }
+}
+
+fn last_line(text: &str) -> &str {
+    text.trim().lines().last().unwrap_or(text).trim()
+}

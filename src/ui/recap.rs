@@ -1,0 +1,74 @@
+//! The recap table at the end of every run (Ansible's PLAY RECAP, as a
+//! table) and the one-line result of a host, shared by the live and plain
+//! renderers.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{paint, status_style};
+use crate::event::{HostResult, RecapRow, Status};
+
+pub(super) fn result_line(result: &HostResult, width: usize) -> String {
+    let mut line = format!(
+        "{:<width$} : {} ({})",
+        result.host,
+        paint(result.status.as_str(), status_style(result.status)),
+        seconds(result.duration)
+    );
+    if let Some(message) = &result.message {
+        let _ = write!(line, ": {message}");
+    }
+    if let Some(hint) = &result.hint {
+        let _ = write!(
+            line,
+            "\n{:<width$}   {}: {hint}",
+            "",
+            paint("hint", super::cyan_bold())
+        );
+    }
+    line
+}
+
+pub(super) fn table(rows: &[RecapRow], interrupted: bool, duration: Duration) -> String {
+    let width = rows
+        .iter()
+        .map(|r| r.host.len())
+        .max()
+        .unwrap_or(0)
+        .max("host".len());
+    let mut out = format!(
+        "\nRECAP ({}{})\n",
+        seconds(duration),
+        if interrupted { ", interrupted" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>3}  {:>7}  {:>6}  {:>11}  {:>7}  {:>7}",
+        "host", "ok", "changed", "failed", "unreachable", "skipped", "time"
+    );
+    for row in rows {
+        let cells = [
+            (row.ok, Status::Ok, 3),
+            (row.changed, Status::Changed, 7),
+            (row.failed, Status::Failed, 6),
+            (row.unreachable, Status::Unreachable, 11),
+            (row.skipped, Status::Skipped, 7),
+        ];
+        let _ = write!(out, "{:<width$}", row.host);
+        for (count, status, cell_width) in cells {
+            let text = format!("{count:>cell_width$}");
+            let text = if count > 0 {
+                paint(&text, status_style(status))
+            } else {
+                text
+            };
+            let _ = write!(out, "  {text}");
+        }
+        let _ = writeln!(out, "  {:>7}", seconds(row.duration));
+    }
+    out
+}
+
+pub(super) fn seconds(duration: Duration) -> String {
+    format!("{:.2}s", duration.as_secs_f64())
+}
