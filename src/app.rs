@@ -165,15 +165,24 @@ async fn execute(
         tasks: plans.iter().map(|p| p.name.clone()).collect(),
         hosts: hosts.iter().map(|h| h.label.clone()).collect(),
     });
+    let settings = &env.settings;
     let fanout = Fanout::new(
+        hosts,
         pool,
         events.clone(),
-        env.settings.parallel,
-        env.settings.on_failure,
+        settings.parallel,
+        settings.on_failure,
         cancel,
     );
     for plan in plans {
-        if fanout.is_cancelled() || fanout.is_stopped() {
+        if fanout.is_cancelled() {
+            break;
+        }
+        if let Some(host) = fanout.stopped_by() {
+            events.warn(format!(
+                "not starting `{}`: {host} failed and on_failure = \"stop\"",
+                plan.name
+            ));
             break;
         }
         plan.execute(&fanout).await;

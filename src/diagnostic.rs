@@ -25,13 +25,13 @@ impl SourceFile {
 
     /// An error about the bytes at `span`.
     pub(crate) fn error(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
+        Diagnostic(Box::new(Inner {
             file: self.clone(),
             span,
             message: message.into(),
             label: String::new(),
             help: None,
-        }
+        }))
     }
 
     /// 1-based line and column of a byte offset, as editors count them.
@@ -43,8 +43,12 @@ impl SourceFile {
     }
 }
 
+/// Boxed: errors travel through many `Result`s and should stay one pointer wide.
 #[derive(Debug, Clone)]
-pub(crate) struct Diagnostic {
+pub(crate) struct Diagnostic(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     file: SourceFile,
     span: Range<usize>,
     message: String,
@@ -54,34 +58,34 @@ pub(crate) struct Diagnostic {
 
 impl Diagnostic {
     pub(crate) fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
+        self.0.label = label.into();
         self
     }
 
     pub(crate) fn help(mut self, help: Option<String>) -> Self {
-        self.help = help;
+        self.0.help = help;
         self
     }
 
     pub(crate) fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// `path:line:column`, for one-line mentions (JSON events, logs).
     pub(crate) fn location(&self) -> String {
-        let (line, col) = self.file.line_col(self.span.start);
-        format!("{}:{line}:{col}", self.file.path.display())
+        let (line, col) = self.0.file.line_col(self.0.span.start);
+        format!("{}:{line}:{col}", self.0.file.path.display())
     }
 
     /// The full report: message, location, the source line with a caret, help.
     pub(crate) fn render(&self, color: bool) -> String {
-        let path = self.file.path.display().to_string();
+        let path = self.0.file.path.display().to_string();
         let span = self.visible_span();
-        let snippet = Snippet::source(&*self.file.text)
+        let snippet = Snippet::source(&*self.0.file.text)
             .path(&path)
-            .annotation(AnnotationKind::Primary.span(span).label(&self.label));
-        let mut report = vec![Level::ERROR.primary_title(&self.message).element(snippet)];
-        if let Some(help) = &self.help {
+            .annotation(AnnotationKind::Primary.span(span).label(&self.0.label));
+        let mut report = vec![Level::ERROR.primary_title(&self.0.message).element(snippet)];
+        if let Some(help) = &self.0.help {
             report.push(Group::with_title(Level::HELP.secondary_title(help)));
         }
         let renderer = if color {
@@ -94,9 +98,9 @@ impl Diagnostic {
 
     // A zero-width span (an error at end of file) still needs a caret.
     fn visible_span(&self) -> Range<usize> {
-        let len = self.file.text.len();
-        let start = self.span.start.min(len);
-        let end = self.span.end.clamp(start, len);
+        let len = self.0.file.text.len();
+        let start = self.0.span.start.min(len);
+        let end = self.0.span.end.clamp(start, len);
         if start == end && end < len {
             start..end + 1
         } else {
@@ -107,7 +111,7 @@ impl Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.location(), self.message)
+        write!(f, "{}: {}", self.location(), self.0.message)
     }
 }
 
@@ -140,7 +144,7 @@ mod tests {
     #[test]
     fn counts_columns_in_characters() {
         let file = SourceFile::new(Path::new("f"), "a = \"é\" # x\nb".into());
-        assert_eq!(file.line_col(12), (1, 11));
+        assert_eq!(file.line_col(11), (1, 11));
         assert_eq!(file.line_col(13), (2, 1));
     }
 }

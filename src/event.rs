@@ -103,6 +103,10 @@ pub(crate) struct RecapRow {
 }
 
 impl RecapRow {
+    pub(crate) fn tasks(&self) -> usize {
+        self.ok + self.changed + self.failed + self.unreachable + self.skipped
+    }
+
     pub(crate) fn count(&mut self, result: &HostResult) {
         match result.status {
             Status::Ok => self.ok += 1,

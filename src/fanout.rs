@@ -104,20 +104,32 @@ pub(crate) struct Summary {
 }
 
 impl Fanout {
+    /// `hosts` fixes the order of the recap: the environment's, not the finishing order.
     pub(crate) fn new(
+        hosts: &[Host],
         pool: Pool,
         events: Events,
         parallel: u32,
         policy: OnFailure,
         cancel: CancellationToken,
     ) -> Self {
+        let recap = hosts
+            .iter()
+            .map(|h| RecapRow {
+                host: h.label.clone(),
+                ..RecapRow::default()
+            })
+            .collect();
         Self {
             pool,
             events,
             parallel: parallel as usize,
             policy,
             cancel,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                recap,
+                ..State::default()
+            }),
             started: Instant::now(),
         }
     }
@@ -199,13 +211,9 @@ impl Fanout {
         }
     }
 
-    /// The `stop` policy fired: no further task should start.
-    pub(crate) fn is_stopped(&self) -> bool {
-        self.state
-            .lock()
-            .expect("not poisoned")
-            .stopped_by
-            .is_some()
+    /// The host whose failure fired the `stop` policy: no further task may start.
+    pub(crate) fn stopped_by(&self) -> Option<String> {
+        self.state.lock().expect("not poisoned").stopped_by.clone()
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -262,8 +270,14 @@ impl Fanout {
         self.pool.close().await;
         let state = self.state.into_inner().expect("not poisoned");
         let interrupted = self.cancel.is_cancelled();
+        // Hosts a stopped run never reached stay out of the table.
+        let recap = state
+            .recap
+            .into_iter()
+            .filter(|row| row.tasks() > 0)
+            .collect();
         self.events.emit(Event::RunFinished {
-            recap: state.recap,
+            recap,
             interrupted,
             duration: self.started.elapsed(),
         });

@@ -37,7 +37,7 @@ pub(crate) enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}", .0.message())]
-    Invalid(Box<Diagnostic>),
+    Invalid(Diagnostic),
     /// A problem with what the command line or process environment gave.
     #[error("{message}")]
     Usage {
@@ -48,7 +48,7 @@ pub(crate) enum ConfigError {
 
 impl From<Diagnostic> for ConfigError {
     fn from(diagnostic: Diagnostic) -> Self {
-        ConfigError::Invalid(Box::new(diagnostic))
+        ConfigError::Invalid(diagnostic)
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) async fn run(
         child.stdout.take().expect("piped"),
         child.stderr.take().expect("piped"),
     );
-    let (stdout, bytes_sent) = exchange(stdin, stdout, stderr, request, on_line)
+    let bytes_sent = exchange(stdin, stdout, stderr, request, on_line)
         .await
         .map_err(|e| TransportError::Local(e.to_string()))?;
     let status = child
@@ -37,7 +37,6 @@ pub(super) async fn run(
         .map_err(|e| TransportError::Local(e.to_string()))?;
     Ok(Response {
         code: status.code(),
-        stdout,
         bytes_sent,
     })
 }

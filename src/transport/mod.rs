@@ -31,8 +31,6 @@ pub(crate) struct Request {
     /// Bytes for the script to read from stdin after the script itself.
     pub(crate) payload: Option<Arc<[u8]>>,
     pub(crate) timeout: Option<Duration>,
-    /// Collect stdout and return it instead of streaming it as lines.
-    pub(crate) capture_stdout: bool,
 }
 
 impl Request {
@@ -41,7 +39,6 @@ impl Request {
             script,
             payload: None,
             timeout: None,
-            capture_stdout: false,
         }
     }
 }
@@ -50,7 +47,6 @@ impl Request {
 pub(crate) struct Response {
     /// The script's exit code; `None` when it was killed by a signal.
     pub(crate) code: Option<i32>,
-    pub(crate) stdout: Vec<u8>,
     /// Bytes written to the host's stdin: script plus payload.
     pub(crate) bytes_sent: u64,
 }
@@ -99,23 +95,14 @@ async fn exchange(
     stderr: impl AsyncRead + Unpin,
     request: &Request,
     on_line: LineSink<'_>,
-) -> io::Result<(Vec<u8>, u64)> {
+) -> io::Result<u64> {
     let send = send(stdin, request);
-    let out = async {
-        if request.capture_stdout {
-            let mut buf = Vec::new();
-            tokio::io::copy(&mut BufReader::new(stdout), &mut buf).await?;
-            Ok(buf)
-        } else {
-            lines(stdout, Stream::Stdout, on_line)
-                .await
-                .map(|()| Vec::new())
-        }
-    };
+    let out = lines(stdout, Stream::Stdout, on_line);
     let err = lines(stderr, Stream::Stderr, on_line);
     let (sent, out, err) = tokio::join!(send, out, err);
+    out?;
     err?;
-    Ok((out?, sent?))
+    sent
 }
 
 async fn send(mut stdin: impl AsyncWrite + Unpin, request: &Request) -> io::Result<u64> {

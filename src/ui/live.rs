@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Options, Render, plain};
+use super::plain::Lines;
+use super::{Options, Render};
 use crate::event::Event;
 
 pub(super) struct Live {
-    options: Options,
-    width: usize,
+    lines: Lines,
     bars: MultiProgress,
     hosts: HashMap<String, ProgressBar>,
 }
@@ -21,8 +21,7 @@ pub(super) struct Live {
 impl Live {
     pub(super) fn new(options: Options) -> Self {
         Self {
-            options,
-            width: 0,
+            lines: Lines::new(options),
             bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             hosts: HashMap::new(),
         }
@@ -36,7 +35,7 @@ impl Live {
             let bar = self
                 .bars
                 .add(ProgressBar::new_spinner().with_style(style.clone()));
-            bar.set_prefix(format!("{host:<width$}", width = self.width));
+            bar.set_prefix(host.clone());
             bar.set_message("waiting");
             bar.enable_steady_tick(Duration::from_millis(100));
             self.hosts.insert(host.clone(), bar);
@@ -74,7 +73,7 @@ impl Render for Live {
             }
             _ => {}
         }
-        if let Some(text) = plain::line(event, self.options, &mut self.width) {
+        if let Some(text) = self.lines.line(event) {
             self.print(&text);
         }
     }

@@ -7,20 +7,20 @@ use super::{Options, Render, recap};
 use crate::event::Event;
 
 pub(super) struct Plain {
-    options: Options,
-    /// Host column width, so output lines of different hosts align.
-    width: usize,
+    lines: Lines,
 }
 
 impl Plain {
     pub(super) fn new(options: Options) -> Self {
-        Self { options, width: 0 }
+        Self {
+            lines: Lines::new(options),
+        }
     }
 }
 
 impl Render for Plain {
     fn event(&mut self, event: &Event) {
-        if let Some(text) = line(event, self.options, &mut self.width) {
+        if let Some(text) = self.lines.line(event) {
             let mut out = anstream::stdout().lock();
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
@@ -28,28 +28,54 @@ impl Render for Plain {
     }
 }
 
-/// The line an event prints as, if any; the live renderer shares it.
-pub(super) fn line(event: &Event, options: Options, width: &mut usize) -> Option<String> {
-    match event {
-        Event::RunStarted { hosts, .. } => {
-            *width = hosts.iter().map(String::len).max().unwrap_or(0);
-            None
+/// Turns events into the lines they print as; the live renderer shares it.
+pub(super) struct Lines {
+    options: Options,
+    /// Host column width, so output lines of different hosts align.
+    width: usize,
+    /// "staging: deploy, check", for the recap's title.
+    title: String,
+}
+
+impl Lines {
+    pub(super) fn new(options: Options) -> Self {
+        Self {
+            options,
+            width: 0,
+            title: String::new(),
         }
-        Event::TaskStarted { task, hosts } => Some(format!("==> {task} ({})", count(hosts.len()))),
-        Event::Output { host, line, .. } if !options.quiet => {
-            Some(format!("{host:<width$} | {line}", width = *width))
+    }
+
+    pub(super) fn line(&mut self, event: &Event) -> Option<String> {
+        let width = self.width;
+        match event {
+            Event::RunStarted {
+                environment,
+                tasks,
+                hosts,
+            } => {
+                self.width = hosts.iter().map(String::len).max().unwrap_or(0);
+                self.title = format!("{environment}: {}", tasks.join(", "));
+                None
+            }
+            Event::TaskStarted { task, hosts } => {
+                Some(format!("==> {task} ({})", count(hosts.len())))
+            }
+            Event::Output { host, line, .. } if !self.options.quiet => {
+                Some(format!("{host:<width$} | {line}"))
+            }
+            Event::Activity { host, activity } if self.options.verbose > 0 => {
+                Some(format!("{host:<width$} > {activity}"))
+            }
+            Event::HostFinished(result) => Some(recap::result_line(result, width)),
+            Event::Warning { message } => Some(format!("warning: {message}")),
+            Event::RunFinished {
+                recap: rows,
+                interrupted,
+                duration,
+            } => Some(recap::table(&self.title, rows, *interrupted, *duration)),
+            Event::Output { .. } | Event::Activity { .. } | Event::TaskFinished { .. } => None,
         }
-        Event::Activity { host, activity } if options.verbose > 0 => {
-            Some(format!("{host:<width$} > {activity}", width = *width))
-        }
-        Event::HostFinished(result) => Some(recap::result_line(result, *width)),
-        Event::Warning { message } => Some(format!("warning: {message}")),
-        Event::RunFinished {
-            recap: rows,
-            interrupted,
-            duration,
-        } => Some(recap::table(rows, *interrupted, *duration)),
-        Event::Output { .. } | Event::Activity { .. } | Event::TaskFinished { .. } => None,
     }
 }
 

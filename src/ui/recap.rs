@@ -29,7 +29,12 @@ pub(super) fn result_line(result: &HostResult, width: usize) -> String {
     line
 }
 
-pub(super) fn table(rows: &[RecapRow], interrupted: bool, duration: Duration) -> String {
+pub(super) fn table(
+    title: &str,
+    rows: &[RecapRow],
+    interrupted: bool,
+    duration: Duration,
+) -> String {
     let width = rows
         .iter()
         .map(|r| r.host.len())
@@ -37,7 +42,7 @@ pub(super) fn table(rows: &[RecapRow], interrupted: bool, duration: Duration) ->
         .unwrap_or(0)
         .max("host".len());
     let mut out = format!(
-        "\nRECAP ({}{})\n",
+        "\nRECAP {title} ({}{})\n",
         seconds(duration),
         if interrupted { ", interrupted" } else { "" }
     );

@@ -1,0 +1,224 @@
+//! What users see without any host: help, task listings, config errors with
+//! their file:line:column, `init`, the embedded demo, and the recap of a
+//! local run. Snapshots, so a change to any of it shows up in review.
+
+mod common;
+
+use std::path::Path;
+
+use common::ferry::{Ferry, Ran, write_config};
+
+fn project(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), config);
+    dir
+}
+
+/// Paths and timings differ per run; snapshots should not.
+fn filtered(dir: &Path, text: &str) -> String {
+    without_times(&text.replace(&dir.display().to_string(), "[DIR]"))
+}
+
+/// `0.01s`, `12.34s` become `[T]`.
+fn without_times(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if rest[..len].contains('.') && rest[len..].starts_with('s') {
+            out.push_str("[T]");
+            rest = &rest[len + 1..];
+        } else {
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn snapshot(ran: &Ran, dir: &Path) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        ran.code,
+        filtered(dir, &ran.stdout),
+        filtered(dir, &ran.stderr)
+    )
+}
+
+#[test]
+fn help() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Ferry::new(dir.path()).run(&["--help"]);
+    insta::assert_snapshot!(snapshot(&ran, dir.path()));
+}
+
+#[test]
+fn task_listing_of_the_example_app() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("example");
+    let ran = Ferry::new(&example).run(&["-l"]);
+    ran.success();
+    insta::assert_snapshot!(ran.stdout);
+    assert_eq!(Ferry::new(&example).run(&["tasks"]).stdout, ran.stdout);
+}
+
+const LOCAL: &str = r#"app = "demo"
+deploy_to = "/tmp/ferry-cli-test"
+
+[vars]
+who = "world"
+
+[environments.here]
+hosts = ["local"]
+
+[tasks.greet]
+description = "Say hello"
+args = { name = "you" }
+steps = ["echo hello {{ args.name }} and {{ who }}"]
+
+[tasks.fail]
+steps = ["echo first", "echo about to fail >&2; exit 4", "echo never"]
+"#;
+
+#[test]
+fn recap_of_a_local_run() {
+    let dir = project(LOCAL);
+    let ran = Ferry::new(dir.path()).run(&["here", "greet:name=ferry", "fail", "greet"]);
+    insta::assert_snapshot!(snapshot(&ran, dir.path()));
+}
+
+#[test]
+fn config_errors_point_at_file_line_and_column() {
+    let cases = [
+        ("unknown key", "app = \"x\"\ndeplo_to = \"/srv/x\"\n"),
+        ("wrong type", "app = \"x\"\nkeep_releases = \"five\"\n"),
+        ("unknown value", "on_failure = \"stp\"\n"),
+        (
+            "bad host",
+            "[environments.here]\nhosts = [\"deploy@web1\", \"deploy@-oProxyCommand=evil\"]\n",
+        ),
+        (
+            "bad port",
+            "[environments.here]\nhosts = [\"web1:99999\"]\n",
+        ),
+        (
+            "missing variable",
+            "[environments.here]\nhosts = [\"deploy@${FERRY_TEST_UNSET_HOST}\"]\n",
+        ),
+        (
+            "unknown key in a task",
+            "[environments.here]\nhosts = [\"local\"]\n[tasks.t]\nstep = [\"true\"]\n",
+        ),
+        (
+            "undefined template name",
+            "[vars]\ngreeting = \"hi\"\n[environments.here]\nhosts = [\"local\"]\n[tasks.t]\nsteps = [\"echo {{ greting }}\"]\n",
+        ),
+        (
+            "role naming an unknown host",
+            "[environments.here]\nhosts = [\"web1\"]\nroles.app = [\"web2\"]\n",
+        ),
+        (
+            "relative deploy_to",
+            "deploy_to = \"srv/app\"\n[environments.here]\nhosts = [\"local\"]\n",
+        ),
+    ];
+    let mut all = String::new();
+    for (name, config) in cases {
+        let dir = project(config);
+        let ran = Ferry::new(dir.path()).run(&["here", "t"]);
+        assert_eq!(ran.code, 2, "{name}: {ran:?}");
+        assert!(ran.stdout.is_empty(), "{name}: nothing runs");
+        all.push_str(&format!(
+            "=== {name}\n{}\n",
+            filtered(dir.path(), &ran.stderr)
+        ));
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn usage_errors_say_what_would_work() {
+    let dir = project(LOCAL);
+    let cases: [&[&str]; 6] = [
+        &["hre", "greet"],
+        &["here", "gret"],
+        &["here", "greet:nme=x"],
+        &["here", "run"],
+        &["here", "greet", "--set", "whoo=x"],
+        &["here", "greet", "--set", "parallel=0"],
+    ];
+    let mut all = String::new();
+    for args in cases {
+        let ran = Ferry::new(dir.path()).run(args);
+        assert_eq!(ran.code, 2, "{args:?}: {ran:?}");
+        all.push_str(&format!(
+            "=== ferry {}\n{}\n",
+            args.join(" "),
+            filtered(dir.path(), &ran.stderr)
+        ));
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn set_overrides_settings_and_vars_for_one_run() {
+    let dir = project(&LOCAL.replace(
+        "steps = [\"echo hello",
+        "steps = [\"echo {{ deploy_to }}; echo hello",
+    ));
+    let ran = Ferry::new(dir.path()).run(&[
+        "here",
+        "greet",
+        "--set",
+        "deploy_to=/srv/other",
+        "--set",
+        "who=everyone",
+    ]);
+    ran.success();
+    assert_eq!(
+        ran.lines_of("local"),
+        vec!["/srv/other", "hello you and everyone"]
+    );
+    let ran = Ferry::new(dir.path())
+        .env("FERRY_DEPLOY_TO", "/srv/from-env")
+        .run(&["here", "greet"]);
+    assert_eq!(ran.lines_of("local")[0], "/srv/from-env");
+}
+
+#[test]
+fn init_writes_a_starter_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    Ferry::new(dir.path()).run(&["init"]).success();
+    let written = std::fs::read_to_string(dir.path().join("ferry.toml")).unwrap();
+    assert!(written.contains("[environments.production]"));
+    let ran = Ferry::new(dir.path()).run(&["init"]);
+    ran.code(2);
+    assert!(ran.stderr.contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ferry.toml")).unwrap(),
+        written
+    );
+    Ferry::new(dir.path()).run(&["-l"]).success();
+}
+
+#[test]
+fn with_no_ferry_toml_ferry_runs_the_bundled_example_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Ferry::new(dir.path()).run(&[]);
+    ran.success();
+    assert!(
+        ran.stderr.contains("running the bundled example app"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.contains("local | hello from"), "{}", ran.stdout);
+    assert!(
+        dir.path()
+            .join(".home/.local/state/ferry/demo/example/ferry.toml")
+            .exists()
+    );
+}

@@ -1,0 +1,148 @@
+//! Running the built `ferry` binary the way a user would, in a hermetic
+//! environment: a clean process environment, a fixed HOME and terminal
+//! width, the project in a temp dir, and the Lab's ssh_config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::hosts::Lab;
+
+pub struct Ferry {
+    command: Command,
+}
+
+/// What a run left: exit code and both streams, as text.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Assert the exit code, showing both streams when it is not.
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn success(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// Output lines of one host (`host | line`), without the prefix.
+    pub fn lines_of(&self, host: &str) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter_map(|line| {
+                let (label, rest) = line.split_once(" | ")?;
+                (label.trim_end() == host).then(|| rest.to_string())
+            })
+            .collect()
+    }
+
+    /// The recap row of a host: [ok, changed, failed, unreachable, skipped].
+    pub fn recap(&self, host: &str) -> [usize; 5] {
+        let recap = self
+            .stdout
+            .split("\nRECAP")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no recap in:\n{}", self.stdout));
+        let row = recap
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(host))
+            .unwrap_or_else(|| panic!("no recap row for {host} in:\n{recap}"));
+        let counts: Vec<usize> = row
+            .split_whitespace()
+            .skip(1)
+            .take(5)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        counts.try_into().unwrap()
+    }
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferry"))
+}
+
+impl Ferry {
+    /// `ferry` run in `dir`, with nothing inherited from the caller's environment.
+    pub fn new(dir: &Path) -> Self {
+        let home = dir.join(".home");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut command = Command::new(binary());
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("LANG", "C.UTF-8")
+            .env("COLUMNS", "100")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        Self { command }
+    }
+
+    /// `ferry` in the Lab's project dir, reaching its hosts through its ssh_config.
+    pub fn lab(lab: &Lab) -> Self {
+        let mut ferry = Self::new(lab.dir());
+        ferry.env("FERRY_SSH_CONFIG", lab.ssh_config());
+        ferry
+    }
+
+    pub fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn run(&mut self, args: &[&str]) -> Ran {
+        let output = self.command.args(args).output().expect("ferry runs");
+        Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn spawn(&mut self, args: &[&str]) -> Child {
+        self.command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ferry starts")
+    }
+}
+
+/// Wait for a spawned ferry and collect what it printed.
+pub fn finish(child: Child) -> Ran {
+    let output = child.wait_with_output().unwrap();
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A ferry.toml for the Lab: an environment `lab` with every host in role
+/// `app`, short timeouts, and `extra` appended (tasks, settings).
+pub fn lab_config(lab: &Lab, extra: &str) -> String {
+    let targets: Vec<String> = lab
+        .hosts()
+        .iter()
+        .map(|h| format!("\"{}\"", h.target()))
+        .collect();
+    let targets = targets.join(", ");
+    format!(
+        "app = \"app\"\ndeploy_to = \"/srv/app\"\nconnect_timeout = 3\nkeepalive = 2\n\n{extra}\n\n[environments.lab]\nhosts = [{targets}]\nroles.app = [{targets}]\n"
+    )
+}
+
+pub fn write_config(dir: &Path, text: &str) {
+    std::fs::write(dir.join("ferry.toml"), text).unwrap();
+}
