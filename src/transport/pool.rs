@@ -18,7 +18,7 @@ use crate::config::HostKeyChecking;
 use crate::inventory::{Address, Host};
 
 const SESSIONS_PER_HOST: usize = 4;
-const CONNECTING_AT_ONCE: usize = 8;
+const CONNECTING_AT_ONCE: usize = 10;
 
 pub(crate) struct SshOptions {
     pub(crate) host_key_checking: HostKeyChecking,
