@@ -69,6 +69,8 @@ pub(crate) fn run_tasks(
         env: &env,
         hosts: &hosts,
         command: &cli.command,
+        check: cli.check,
+        diff: cli.diff,
     };
     let plans = calls
         .iter()

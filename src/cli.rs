@@ -67,6 +67,14 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
 
+    /// Say what would change on each host, and change nothing
+    #[arg(long)]
+    pub(crate) check: bool,
+
+    /// With changes to files, show them as unified diffs (secrets masked)
+    #[arg(long)]
+    pub(crate) diff: bool,
+
     /// Answer yes to the confirmation of environments marked `confirm = true`
     #[arg(short = 'y', long)]
     pub(crate) yes: bool,

@@ -14,6 +14,7 @@ mod init;
 mod inventory;
 mod script;
 mod secret;
+mod service;
 mod signal;
 mod suggest;
 mod tasks;

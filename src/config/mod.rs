@@ -7,13 +7,15 @@
 mod environment;
 mod interpolate;
 mod raw;
+mod service;
 mod settings;
 mod task;
 
 use std::path::{Path, PathBuf};
 
 pub(crate) use environment::{Environment, Overrides};
-pub(crate) use raw::{HostKeyChecking, OnFailure};
+pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure};
+pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;
 pub(crate) use task::TaskDef;
 
@@ -60,6 +62,7 @@ pub(crate) struct Project {
     pub(crate) app: String,
     pub(crate) default_task: Option<String>,
     pub(crate) tasks: Vec<TaskDef>,
+    pub(crate) services: Vec<ServiceDef>,
     raw: raw::RawConfig,
 }
 
@@ -91,12 +94,14 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         None => root_name(&root),
     };
     let tasks = task::resolve_all(&file, &raw)?;
+    let services = service::resolve_all(&file, &raw, &app)?;
     let project = Project {
         default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
         file,
         root,
         app,
         tasks,
+        services,
         raw,
     };
     project.check()?;

@@ -90,6 +90,8 @@ with_settings! {
         environments: Table<RawEnvironment>,
         #[serde(default)]
         tasks: Table<RawTask>,
+        #[serde(default)]
+        services: Table<RawService>,
     }
 }
 
@@ -140,4 +142,50 @@ pub(crate) enum HostKeyChecking {
     Strict,
     AcceptNew,
     Off,
+}
+
+/// `[services.<key>]`: a long-running process of the app (the web server, a
+/// worker), run by a process manager ferry drives but does not replace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub(crate) description: Option<String>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    pub(crate) manager: Option<Manager>,
+    /// The supervisor program or systemd unit; `<app>-<key>` by default.
+    pub(crate) name: Option<Spanned<String>>,
+    /// What the manager runs (rendered into its program or unit file).
+    pub(crate) command: Option<Spanned<String>>,
+    pub(crate) dir: Option<Spanned<String>>,
+    pub(crate) user: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) environment: Table<Spanned<String>>,
+    pub(crate) on_deploy: Option<OnDeploy>,
+    pub(crate) sudo: Option<bool>,
+    #[serde(default)]
+    pub(crate) logs: Vec<Spanned<String>>,
+    pub(crate) start: Option<Spanned<String>>,
+    pub(crate) stop: Option<Spanned<String>>,
+    pub(crate) restart: Option<Spanned<String>>,
+    pub(crate) reload: Option<Spanned<String>>,
+    pub(crate) status: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Manager {
+    Supervisor,
+    Systemd,
+    /// The service's own `start`, `stop`, `restart`, `reload`, `status` commands.
+    Command,
+}
+
+/// What a deploy does to a service once `current` points at the new release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum OnDeploy {
+    Restart,
+    /// A graceful reload (gunicorn: SIGHUP), so no request is dropped.
+    Reload,
+    None,
 }

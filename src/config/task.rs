@@ -63,18 +63,7 @@ fn resolve(
         })?;
     }
     let roles = raw.roles.iter().flatten();
-    if let Some(role) = roles
-        .clone()
-        .find(|r| !known_roles.is_empty() && !known_roles.contains(&r.get_ref().as_str()))
-    {
-        return Err(file
-            .error(
-                role.span(),
-                format!("no environment has a host with role `{}`", role.get_ref()),
-            )
-            .label("unknown role")
-            .help(suggest::hint(role.get_ref(), known_roles.iter().copied())));
-    }
+    check_roles(file, roles.clone(), known_roles)?;
     for arg in raw.required.iter().chain(raw.args.keys()) {
         check_identifier(file, arg, "argument")?;
         if raw.args.contains_key(arg.get_ref().as_str())
@@ -111,7 +100,26 @@ fn resolve(
     })
 }
 
-fn all_roles(raw: &RawConfig) -> Vec<&str> {
+/// Every role named in `roles` must exist in some environment: a typo would
+/// otherwise select no host at all.
+pub(super) fn check_roles<'a>(
+    file: &SourceFile,
+    mut roles: impl Iterator<Item = &'a Spanned<String>>,
+    known_roles: &[&str],
+) -> Result<(), Diagnostic> {
+    match roles.find(|r| !known_roles.is_empty() && !known_roles.contains(&r.get_ref().as_str())) {
+        None => Ok(()),
+        Some(role) => Err(file
+            .error(
+                role.span(),
+                format!("no environment has a host with role `{}`", role.get_ref()),
+            )
+            .label("unknown role")
+            .help(suggest::hint(role.get_ref(), known_roles.iter().copied()))),
+    }
+}
+
+pub(super) fn all_roles(raw: &RawConfig) -> Vec<&str> {
     let mut roles: Vec<&str> = raw
         .environments
         .values()

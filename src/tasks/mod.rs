@@ -5,15 +5,17 @@
 //! order, each one fanned out over its hosts.
 
 mod check;
+mod context;
 mod project;
 mod run_cmd;
 
 use crate::cli::TaskCall;
-use crate::config::{Environment, Project};
+use crate::config::Project;
 use crate::error::Error;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
 use crate::suggest;
+pub(crate) use context::Context;
 
 pub(crate) struct Builtin {
     pub(crate) name: &'static str,
@@ -60,16 +62,6 @@ pub(crate) fn is_builtin(name: &str) -> bool {
     BUILTIN_NAMES.contains(&name)
 }
 
-/// What planning needs to know about the run.
-pub(crate) struct Context<'a> {
-    pub(crate) project: &'a Project,
-    pub(crate) env: &'a Environment,
-    /// The hosts selected for this run (after -H, --roles, --hosts).
-    pub(crate) hosts: &'a [Host],
-    /// Words after `--`, for `run`.
-    pub(crate) command: &'a [String],
-}
-
 /// One task, ready to run: every host's script is already rendered.
 pub(crate) struct Plan {
     pub(crate) name: String,
@@ -93,11 +85,13 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
         }
         "run" => {
             no_args(call)?;
+            no_check_mode(call, ctx)?;
             let scripts = run_cmd::plan(ctx)?;
             (ctx.hosts.to_vec(), Kind::Scripts(scripts))
         }
         name => match ctx.project.task(name) {
             Some(def) => {
+                no_check_mode(call, ctx)?;
                 let (hosts, scripts) = project::plan(def, call, ctx)?;
                 (hosts, Kind::Scripts(scripts))
             }
@@ -119,6 +113,21 @@ impl Plan {
             Kind::Check(deploy_to) => check::execute(&hosts, deploy_to, fanout).await,
         }
     }
+}
+
+/// Commands ferry only passes along cannot be previewed; refusing beats
+/// running them under a flag that promised to change nothing.
+fn no_check_mode(call: &TaskCall, ctx: &Context<'_>) -> Result<(), Error> {
+    if ctx.check {
+        return Err(Error::usage(
+            format!(
+                "`{}` cannot run in --check mode: ferry cannot preview what its commands would change",
+                call.name
+            ),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 fn no_args(call: &TaskCall) -> Result<(), Error> {

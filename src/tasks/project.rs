@@ -5,19 +5,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use minijinja::Value;
-use toml::Spanned;
-
 use super::Context;
 use crate::cli::TaskCall;
 use crate::config::TaskDef;
 use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome, Ran};
-use crate::inventory::{Address, Host};
+use crate::inventory::Host;
 use crate::script::Script;
 use crate::suggest;
-use crate::template::{self, Kind};
 use crate::transport::Request;
 
 /// Rendered scripts, one per host, ready to send.
@@ -63,17 +59,18 @@ pub(crate) fn plan(
 ) -> Result<(Vec<Host>, Scripts), Error> {
     let args = bind(def, call)?;
     let hosts = hosts_for(def, ctx.hosts)?;
+    let what = format!("task `{}`", def.name);
     let mut by_host = HashMap::new();
     for host in &hosts {
-        let context = host_context(ctx, host, &args);
+        let values = ctx.host_values(host, &args);
         let mut script = Script::new();
         script.exports(&ctx.env.secrets);
         if let Some(dir) = &def.dir {
-            script.line(&format!("cd {} || exit", render(ctx, def, dir, &context)?));
+            script.line(&format!("cd {} || exit", ctx.render(&what, dir, &values)?));
         }
         let mut labels = Vec::new();
         for (index, step) in def.steps.iter().enumerate() {
-            let body = render(ctx, def, step, &context)?;
+            let body = ctx.render(&what, step, &values)?;
             let label = first_line(step.get_ref());
             script.step(
                 index + 1,
@@ -227,62 +224,4 @@ fn hosts_for(def: &TaskDef, selected: &[Host]) -> Result<Vec<Host>, Error> {
         hosts.truncate(1);
     }
     Ok(hosts)
-}
-
-/// What templates see: the environment's values plus this host and the args.
-pub(crate) fn host_context(
-    ctx: &Context<'_>,
-    host: &Host,
-    args: &BTreeMap<String, String>,
-) -> Value {
-    let (user, port) = match &host.address {
-        Address::Ssh { user, port, .. } => (
-            user.clone().or_else(|| ctx.env.settings.user.clone()),
-            *port,
-        ),
-        Address::Local => (None, None),
-    };
-    let host_value = template::context([
-        ("label", Value::from(host.label.as_str())),
-        ("name", Value::from(host.name())),
-        ("user", Value::from(user)),
-        ("port", Value::from(port)),
-        ("roles", template::value(&host.roles)),
-    ]);
-    let mut entries: Vec<(&str, Value)> = ctx
-        .env
-        .vars
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    entries.extend(ctx.env.settings.context());
-    entries.extend([
-        ("app", Value::from(ctx.project.app.as_str())),
-        ("env", Value::from(ctx.env.name.as_str())),
-        ("host", host_value),
-        ("args", template::value(args)),
-    ]);
-    template::context(entries)
-}
-
-fn render(
-    ctx: &Context<'_>,
-    def: &TaskDef,
-    source: &Spanned<String>,
-    context: &Value,
-) -> Result<String, Error> {
-    template::render(source.get_ref(), Kind::Shell, context).map_err(|error| {
-        let hint = match &error {
-            template::TemplateError::Undefined { name, .. } if ctx.env.secrets.iter().any(|s| s.name == *name) => {
-                Some(format!("secret `{name}` is not rendered into commands; the step sees it as the environment variable ${name}"))
-            }
-            other => other.hint().map(str::to_string),
-        };
-        ctx.project
-            .file
-            .error(source.span(), format!("task `{}`: {error}", def.name))
-            .label("in this template")
-            .help(hint)
-            .into()
-    })
 }

@@ -1,0 +1,120 @@
+//! Driving a service on a host through its manager: the shell command that
+//! starts, stops, restarts, reloads or reports on it. Deploys (restart after
+//! the switch) and the service tasks (`restart`, `status`, …) both come here,
+//! so they behave the same.
+
+use crate::config::{Manager, ServiceDef};
+use crate::error::Error;
+use crate::inventory::Host;
+use crate::script::quote;
+use crate::tasks::Context;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Start,
+    Stop,
+    Restart,
+    Reload,
+    Status,
+}
+
+impl Action {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::Reload => "reload",
+            Action::Status => "status",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A shell function for scripts that control services: run as root, through
+/// `sudo -n` when the SSH user is not root, so a password prompt can never
+/// hang a run (sudo fails at once with "a password is required").
+pub(crate) const AS_ROOT: &str =
+    r#"ferry_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }"#;
+
+impl ServiceDef {
+    pub(crate) fn runs_on(&self, host: &Host) -> bool {
+        self.roles.is_empty() || host.has_any_role(&self.roles)
+    }
+
+    /// The command for `action` on `host`; scripts using it define `AS_ROOT`.
+    pub(crate) fn control(
+        &self,
+        action: Action,
+        ctx: &Context<'_>,
+        host: &Host,
+    ) -> Result<String, Error> {
+        let unit = quote(&self.unit);
+        let command = match self.manager {
+            Manager::Supervisor => match action {
+                // SIGHUP: gunicorn starts new workers on the new code, then retires the old ones.
+                Action::Reload => format!("supervisorctl signal HUP {unit}"),
+                other => format!("supervisorctl {} {unit}", other.as_str()),
+            },
+            Manager::Systemd => match action {
+                Action::Reload => format!("systemctl reload-or-restart {unit}"),
+                Action::Status => format!("systemctl status --no-pager --lines=0 {unit}"),
+                other => format!("systemctl {} {unit}", other.as_str()),
+            },
+            Manager::Command => return self.own_command(action, ctx, host),
+        };
+        Ok(match self.sudo {
+            Some(false) => command,
+            _ => format!("ferry_root {command}"),
+        })
+    }
+
+    fn own_command(&self, action: Action, ctx: &Context<'_>, host: &Host) -> Result<String, Error> {
+        // A service without its own reload restarts instead.
+        let source = self.commands[action.index()]
+            .as_ref()
+            .or_else(|| {
+                (action == Action::Reload)
+                    .then(|| self.commands[Action::Restart.index()].as_ref())
+                    .flatten()
+            })
+            .ok_or_else(|| {
+                Error::usage(
+                    format!(
+                        "service `{}` has no `{}` command",
+                        self.key,
+                        action.as_str()
+                    ),
+                    Some(format!(
+                        "add {} = \"…\" to [services.{}] in ferry.toml",
+                        action.as_str(),
+                        self.key
+                    )),
+                )
+            })?;
+        let values = ctx.host_values(host, &Default::default());
+        ctx.render(&format!("service `{}`", self.key), source, &values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_index_the_command_table_in_declaration_order() {
+        let order = [
+            Action::Start,
+            Action::Stop,
+            Action::Restart,
+            Action::Reload,
+            Action::Status,
+        ];
+        for (i, action) in order.into_iter().enumerate() {
+            assert_eq!(action.index(), i);
+        }
+    }
+}
