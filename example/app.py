@@ -34,7 +34,9 @@ def release():
 
 
 def database():
-    return sqlite3.connect(os.path.join(HERE, "db.sqlite3"))
+    """DATABASE in .env: a path shared by every app server (the way they
+    share a PostgreSQL server), or db.sqlite3 in shared/ by default."""
+    return sqlite3.connect(os.path.join(HERE, settings().get("DATABASE", "db.sqlite3")))
 
 
 def visits():

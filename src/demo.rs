@@ -1,6 +1,6 @@
 //! The embedded default: `ferry` with no ferry.toml in sight and nothing
-//! asked runs the bundled example app's default task against a local target,
-//! so a fresh machine shows what ferry does without a server.
+//! asked deploys the bundled example app to a local target and lists its
+//! releases, so a fresh machine shows what ferry does without a server.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,23 @@ use crate::error::Error;
 use crate::ui;
 
 /// The example app, compiled in: (path inside the project, contents).
-const FILES: &[(&str, &str)] = &[("ferry.toml", include_str!("../example/ferry.toml"))];
+const FILES: &[(&str, &str)] = &[
+    ("ferry.toml", include_str!("../example/ferry.toml")),
+    ("app.py", include_str!("../example/app.py")),
+    ("manage.py", include_str!("../example/manage.py")),
+    (
+        "requirements.txt",
+        include_str!("../example/requirements.txt"),
+    ),
+    (
+        "migrations/0001_initial.sql",
+        include_str!("../example/migrations/0001_initial.sql"),
+    ),
+    (
+        "static/style.css",
+        include_str!("../example/static/style.css"),
+    ),
+];
 
 pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
     let dir = state_dir().join("demo");
@@ -25,6 +41,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
         std::fs::write(&path, contents)
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     }
+    commit(&project_dir)?;
     let project = config::load(&project_dir.join(config::FILE_NAME))?;
     let deploy_to = dir.join("srv");
     ui::note(&format!(
@@ -33,7 +50,50 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
         deploy_to.display()
     ));
     let set = [("deploy_to".to_string(), deploy_to.display().to_string())];
-    app::run_tasks(cli, &project, "local", Vec::new(), &set)
+    let calls = vec![
+        crate::cli::TaskCall {
+            name: "deploy".into(),
+            args: Vec::new(),
+        },
+        crate::cli::TaskCall {
+            name: "releases".into(),
+            args: Vec::new(),
+        },
+    ];
+    app::run_tasks(cli, &project, "local", calls, &set)
+}
+
+/// Deploys ship a git commit, so the demo project is a repository: its
+/// files are committed whenever this version of ferry brings new ones.
+fn commit(dir: &std::path::Path) -> Result<(), Error> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args([
+                "-c",
+                "user.name=ferry demo",
+                "-c",
+                "user.email=demo@ferry.invalid",
+            ])
+            .args(args)
+            .output()
+            .map_err(|e| Error::io("cannot run git for the demo project", e))
+    };
+    if !dir.join(".git").exists() {
+        git(&["init", "--quiet", "--initial-branch=main"])?;
+    }
+    git(&["add", "--all"])?;
+    let status = git(&["status", "--porcelain"])?;
+    if !status.stdout.is_empty() {
+        git(&[
+            "commit",
+            "--quiet",
+            "--message",
+            "The example app, as this ferry bundles it",
+        ])?;
+    }
+    Ok(())
 }
 
 /// `$XDG_STATE_HOME/ferry`, else `~/.local/state/ferry`, else a temp dir.

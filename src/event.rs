@@ -80,6 +80,14 @@ pub(crate) enum Event {
     Warning {
         message: String,
     },
+    /// A sentence about the run as a whole ("… is live on 3 hosts").
+    Note {
+        message: String,
+    },
+    /// The run failed as a whole, beyond any one host's outcome.
+    Failed {
+        message: String,
+    },
     RunFinished {
         recap: Vec<RecapRow>,
         interrupted: bool,
@@ -151,6 +159,12 @@ impl Events {
         });
     }
 
+    pub(crate) fn note(&self, message: impl Into<String>) {
+        self.emit(Event::Note {
+            message: message.into(),
+        });
+    }
+
     pub(crate) fn warn(&self, message: impl Into<String>) {
         self.emit(Event::Warning {
             message: message.into(),
@@ -166,7 +180,9 @@ impl Events {
         match event {
             Event::Output { line, .. } => scrub(line),
             Event::Activity { activity, .. } => scrub(activity),
-            Event::Warning { message } => scrub(message),
+            Event::Warning { message } | Event::Note { message } | Event::Failed { message } => {
+                scrub(message)
+            }
             Event::HostFinished(result) => {
                 result.message.as_mut().map(scrub);
                 result.hint.as_mut().map(scrub);

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -68,6 +68,21 @@ impl Outcome {
     }
 }
 
+/// Whether a job starts once the run is stopping (a failure under
+/// `on_failure = "stop"`, or Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    Policy,
+    Always,
+}
+
+/// One host's end of a `collect`: its status, and the job's data unless it was skipped.
+pub(crate) struct Done<'h, T> {
+    pub(crate) host: &'h Host,
+    pub(crate) status: Status,
+    pub(crate) data: Option<T>,
+}
+
 /// What a script run left behind: its response, the markers it printed, and
 /// the last lines of output (for a failure message when output is hidden).
 pub(crate) struct Ran {
@@ -78,17 +93,79 @@ pub(crate) struct Ran {
 
 const TAIL_LINES: usize = 5;
 
+impl Ran {
+    /// The outcome of a script: `success` when it exited 0; otherwise what
+    /// it reported (`ferry_fail`), or the step that failed (see
+    /// `Script::step`, `steps` names them), with the last line it printed.
+    pub(crate) fn outcome(&self, steps: &[String], success: Status) -> Outcome {
+        let response = match &self.response {
+            Ok(response) => response,
+            Err(error) => return Outcome::from_transport(error),
+        };
+        let outcome = if response.code == Some(0) {
+            Outcome::new(success)
+        } else {
+            Outcome::failed(self.failure(steps, response.code))
+        };
+        Outcome {
+            bytes_sent: response.bytes_sent,
+            ..outcome
+        }
+    }
+
+    /// The first marker starting with `word`, without it.
+    pub(crate) fn marker(&self, word: &str) -> Option<&str> {
+        self.markers
+            .iter()
+            .find_map(|m| m.strip_prefix(word).map(str::trim_start))
+    }
+
+    fn failure(&self, steps: &[String], code: Option<i32>) -> String {
+        if let Some(error) = self.marker("error ") {
+            return error.to_string();
+        }
+        if let Some(body) = self.marker("unhealthy") {
+            return format!(
+                "health check failed: {}",
+                if body.is_empty() { "no answer" } else { body }
+            );
+        }
+        let failed_step = self.marker("failed ").and_then(|rest| {
+            let mut words = rest.split(' ');
+            let index: usize = words.next()?.parse().ok()?;
+            Some((index, words.next()?.to_string()))
+        });
+        let mut message = match (failed_step, code) {
+            (Some((index, code)), _) => {
+                format!(
+                    "step {index} `{}` exited with {code}",
+                    steps.get(index - 1).map_or("", String::as_str)
+                )
+            }
+            (None, Some(code)) => format!("exited with {code}"),
+            (None, None) => "killed by a signal".into(),
+        };
+        if let Some(line) = self.tail.last().filter(|l| !l.trim().is_empty()) {
+            message.push_str(": ");
+            message.push_str(line.trim());
+        }
+        message
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Hosts out of the run after failing, with the status that took them out.
     dropped: BTreeMap<String, Status>,
     /// Set when the `stop` policy fired: the host that failed first.
     stopped_by: Option<String>,
+    /// The run failed as a whole (a deploy stopped, a lock refused).
+    failed: bool,
     recap: Vec<RecapRow>,
 }
 
 pub(crate) struct Fanout {
-    pub(crate) pool: Pool,
+    pub(crate) pool: Arc<Pool>,
     pub(crate) events: Events,
     parallel: usize,
     policy: OnFailure,
@@ -121,7 +198,7 @@ impl Fanout {
             })
             .collect();
         Self {
-            pool,
+            pool: Arc::new(pool),
             events,
             parallel: parallel as usize,
             policy,
@@ -154,21 +231,53 @@ impl Fanout {
         F: Fn(&'h Host) -> Fut,
         Fut: Future<Output = Outcome>,
     {
+        let job = &job;
+        let done = self
+            .collect(task, hosts, Gate::Policy, |host| async move {
+                (job(host).await, ())
+            })
+            .await;
+        done.into_iter().map(|d| (d.host, d.status)).collect()
+    }
+
+    /// Like `each`, for jobs that also bring data back (what a survey found).
+    /// `Gate::Always` runs even after a failure or Ctrl-C: putting hosts back
+    /// and releasing locks must not be skipped.
+    pub(crate) async fn collect<'h, T, F, Fut>(
+        &self,
+        task: &str,
+        hosts: &[&'h Host],
+        gate: Gate,
+        job: F,
+    ) -> Vec<Done<'h, T>>
+    where
+        F: Fn(&'h Host) -> Fut,
+        Fut: Future<Output = (Outcome, T)>,
+    {
         self.events.emit(Event::TaskStarted {
             task: task.to_string(),
             hosts: hosts.iter().map(|h| h.label.clone()).collect(),
         });
-        let gate = Semaphore::new(self.parallel);
+        let permits = Semaphore::new(self.parallel);
         let work = hosts.iter().map(|&host| {
-            let (gate, job) = (&gate, &job);
+            let (permits, job) = (&permits, &job);
             async move {
-                let _permit = gate.acquire().await.expect("never closed");
+                let _permit = permits.acquire().await.expect("never closed");
                 let started = Instant::now();
-                let outcome = match self.skip_reason() {
-                    Some(reason) => Outcome::new(Status::Skipped).message(reason),
-                    None => job(host).await,
+                let skip = if gate == Gate::Policy {
+                    self.skip_reason()
+                } else {
+                    None
                 };
-                (host, self.record(task, host, outcome, started.elapsed()))
+                let (outcome, data) = match skip {
+                    Some(reason) => (Outcome::new(Status::Skipped).message(reason), None),
+                    None => {
+                        let (outcome, data) = job(host).await;
+                        (outcome, Some(data))
+                    }
+                };
+                let status = self.record(task, host, outcome, started.elapsed());
+                Done { host, status, data }
             }
         });
         let results = futures_util::future::join_all(work).await;
@@ -180,35 +289,25 @@ impl Fanout {
 
     /// Run a script on a host, streaming its output as events.
     pub(crate) async fn script(&self, host: &Host, request: Request) -> Ran {
-        let collected = Mutex::new((Vec::new(), VecDeque::new()));
-        let sink = |stream: Stream, line: String| {
-            let mut collected = collected.lock().expect("not poisoned");
-            if let Some(marker) = line
-                .strip_prefix(MARKER)
-                .filter(|_| stream == Stream::Stdout)
-            {
-                if let Some(activity) = marker.strip_prefix("activity ") {
-                    self.events.emit(Event::Activity {
-                        host: host.label.clone(),
-                        activity: activity.to_string(),
-                    });
-                }
-                collected.0.push(marker.to_string());
-                return;
-            }
-            if collected.1.len() == TAIL_LINES {
-                collected.1.pop_front();
-            }
-            collected.1.push_back(line.clone());
-            self.events.output(&host.label, stream, line);
-        };
-        let response = self.pool.run(host, &request, &sink).await;
-        let (markers, tail) = collected.into_inner().expect("not poisoned");
-        Ran {
-            response,
-            markers,
-            tail: tail.into(),
-        }
+        run_script(&self.pool, &self.events, host, request).await
+    }
+
+    /// Run a script in the background, for sessions that outlive a phase
+    /// (the deploy lock's keeper).
+    pub(crate) fn spawn_script(
+        &self,
+        host: &Host,
+        request: Request,
+    ) -> tokio::task::JoinHandle<Ran> {
+        let (pool, events, host) = (self.pool.clone(), self.events.clone(), host.clone());
+        tokio::spawn(async move { run_script(&pool, &events, &host, request).await })
+    }
+
+    /// The run failed as a whole, beyond any one host's outcome: say why,
+    /// and make the exit code say so.
+    pub(crate) fn fail(&self, message: String) {
+        self.state.lock().expect("not poisoned").failed = true;
+        self.events.emit(Event::Failed { message });
     }
 
     /// The host whose failure fired the `stop` policy: no further task may start.
@@ -282,8 +381,40 @@ impl Fanout {
             duration: self.started.elapsed(),
         });
         Summary {
-            any_failure: !state.dropped.is_empty(),
+            any_failure: state.failed || !state.dropped.is_empty(),
             interrupted,
         }
+    }
+}
+
+async fn run_script(pool: &Pool, events: &Events, host: &Host, request: Request) -> Ran {
+    let collected = Mutex::new((Vec::new(), VecDeque::new()));
+    let sink = |stream: Stream, line: String| {
+        let mut collected = collected.lock().expect("not poisoned");
+        if let Some(marker) = line
+            .strip_prefix(MARKER)
+            .filter(|_| stream == Stream::Stdout)
+        {
+            if let Some(activity) = marker.strip_prefix("activity ") {
+                events.emit(Event::Activity {
+                    host: host.label.clone(),
+                    activity: activity.to_string(),
+                });
+            }
+            collected.0.push(marker.to_string());
+            return;
+        }
+        if collected.1.len() == TAIL_LINES {
+            collected.1.pop_front();
+        }
+        collected.1.push_back(line.clone());
+        events.output(&host.label, stream, line);
+    };
+    let response = pool.run(host, &request, &sink).await;
+    let (markers, tail) = collected.into_inner().expect("not poisoned");
+    Ran {
+        response,
+        markers,
+        tail: tail.into(),
     }
 }

@@ -53,22 +53,28 @@ impl ServiceDef {
         host: &Host,
     ) -> Result<String, Error> {
         let unit = quote(&self.unit);
-        let command = match self.manager {
+        // `ferry_root` runs as root (through sudo -n unless already root);
+        // `sudo = false` is for a manager the SSH user may drive itself.
+        let root = if self.sudo == Some(false) {
+            ""
+        } else {
+            "ferry_root "
+        };
+        Ok(match self.manager {
             Manager::Supervisor => match action {
-                // SIGHUP: gunicorn starts new workers on the new code, then retires the old ones.
-                Action::Reload => format!("supervisorctl signal HUP {unit}"),
-                other => format!("supervisorctl {} {unit}", other.as_str()),
+                // SIGHUP: gunicorn starts workers on the new code, then retires the
+                // old ones, dropping no request. A program not running is started.
+                Action::Reload => format!(
+                    "if {root}supervisorctl status {unit} | grep -q RUNNING; then {root}supervisorctl signal HUP {unit}; else {root}supervisorctl restart {unit}; fi"
+                ),
+                other => format!("{root}supervisorctl {} {unit}", other.as_str()),
             },
             Manager::Systemd => match action {
-                Action::Reload => format!("systemctl reload-or-restart {unit}"),
-                Action::Status => format!("systemctl status --no-pager --lines=0 {unit}"),
-                other => format!("systemctl {} {unit}", other.as_str()),
+                Action::Reload => format!("{root}systemctl reload-or-restart {unit}"),
+                Action::Status => format!("{root}systemctl status --no-pager --lines=0 {unit}"),
+                other => format!("{root}systemctl {} {unit}", other.as_str()),
             },
             Manager::Command => return self.own_command(action, ctx, host),
-        };
-        Ok(match self.sudo {
-            Some(false) => command,
-            _ => format!("ferry_root {command}"),
         })
     }
 

@@ -206,7 +206,7 @@ fn init_writes_a_starter_file_once() {
 }
 
 #[test]
-fn with_no_ferry_toml_ferry_runs_the_bundled_example_locally() {
+fn with_no_ferry_toml_ferry_deploys_the_bundled_example_locally() {
     let dir = tempfile::tempdir().unwrap();
     let ran = Ferry::new(dir.path()).run(&[]);
     ran.success();
@@ -215,10 +215,36 @@ fn with_no_ferry_toml_ferry_runs_the_bundled_example_locally() {
         "{}",
         ran.stderr
     );
-    assert!(ran.stdout.contains("local | hello from"), "{}", ran.stdout);
+    let state = dir.path().join(".home/.local/state/ferry/demo");
+    let live = std::fs::read_link(state.join("srv/current")).unwrap();
+    let id = live.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        dir.path()
-            .join(".home/.local/state/ferry/demo/example/ferry.toml")
-            .exists()
+        ran.stdout.contains(&format!("deploy {id}")) && ran.stdout.contains("is live on 1 host"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(&format!("local | {id}  live")),
+        "releases lists it: {}",
+        ran.stdout
+    );
+    assert!(state.join("srv/current/app.py").exists());
+    assert!(
+        state
+            .join("srv/shared/db.sqlite3")
+            .metadata()
+            .unwrap()
+            .len()
+            > 0,
+        "migrated"
+    );
+
+    // A second run is a second release, and the first becomes the previous one.
+    let again = Ferry::new(dir.path()).run(&[]);
+    again.success();
+    assert!(
+        again.stdout.contains(&format!("{id}  previous")),
+        "{}",
+        again.stdout
     );
 }

@@ -4,6 +4,7 @@
 //! only for the environment a run selects, so a missing production secret
 //! does not stop a staging run.
 
+mod deploy;
 mod environment;
 mod interpolate;
 mod raw;
@@ -13,8 +14,9 @@ mod task;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
-pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure};
+pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;
 pub(crate) use task::TaskDef;
@@ -63,6 +65,7 @@ pub(crate) struct Project {
     pub(crate) default_task: Option<String>,
     pub(crate) tasks: Vec<TaskDef>,
     pub(crate) services: Vec<ServiceDef>,
+    pub(crate) deploy: DeployDef,
     raw: raw::RawConfig,
 }
 
@@ -95,6 +98,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
     };
     let tasks = task::resolve_all(&file, &raw)?;
     let services = service::resolve_all(&file, &raw, &app)?;
+    let deploy = deploy::resolve(&file, &raw)?;
     let project = Project {
         default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
         file,
@@ -102,6 +106,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         app,
         tasks,
         services,
+        deploy,
         raw,
     };
     project.check()?;

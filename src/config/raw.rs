@@ -92,6 +92,7 @@ with_settings! {
         tasks: Table<RawTask>,
         #[serde(default)]
         services: Table<RawService>,
+        deploy: Option<RawDeploy>,
     }
 }
 
@@ -188,4 +189,72 @@ pub(crate) enum OnDeploy {
     /// A graceful reload (gunicorn: SIGHUP), so no request is dropped.
     Reload,
     None,
+}
+
+/// `[deploy]`: what a release is made of and what happens to it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDeploy {
+    pub(crate) source: Option<SourceKind>,
+    /// The part of the repository (or directory) to ship, from ferry.toml's directory.
+    pub(crate) path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) exclude: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) shared_files: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) shared_dirs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) copy_from_current: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) build: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) migrate: Vec<Spanned<String>>,
+    pub(crate) migrate_role: Option<Spanned<String>>,
+    /// Hosts restarted at once: a number, or a percentage like "25%".
+    pub(crate) serial: Option<Spanned<toml::Value>>,
+    pub(crate) timeout: Option<Spanned<u32>>,
+    pub(crate) health: Option<RawHealth>,
+    pub(crate) dotenv: Option<RawDotenv>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SourceKind {
+    /// `git archive` of a commit: hosts need neither git nor credentials.
+    Git,
+    /// The directory as it is, minus `exclude` (projects without git).
+    Dir,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealth {
+    /// Probed from each host (curl, wget or python3, whichever it has).
+    pub(crate) url: Option<Spanned<String>>,
+    /// Or a command that exits 0 when the app is healthy.
+    pub(crate) command: Option<Spanned<String>>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    /// Text the response body must contain.
+    pub(crate) expect: Option<String>,
+    /// Seconds to keep trying before giving up.
+    pub(crate) deadline: Option<u32>,
+    /// Seconds between tries.
+    pub(crate) interval: Option<u32>,
+}
+
+/// The environment's `.env`, written to shared/ (mode 0600) and linked into
+/// every release.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDotenv {
+    pub(crate) file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) values: Table<Spanned<String>>,
+    /// Names from [secrets], written with their values.
+    #[serde(default)]
+    pub(crate) secrets: Vec<Spanned<String>>,
+    /// Values made up once on the host (a random key) and kept afterwards.
+    #[serde(default)]
+    pub(crate) generate: Vec<Spanned<String>>,
 }

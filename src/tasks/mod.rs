@@ -4,6 +4,7 @@
 //! the run before anything reaches a host. Then it executes the plans in
 //! order, each one fanned out over its hosts.
 
+mod args;
 mod check;
 mod context;
 mod project;
@@ -14,7 +15,8 @@ use crate::config::Project;
 use crate::error::Error;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
-use crate::suggest;
+use crate::{release, suggest};
+pub(crate) use args::Args;
 pub(crate) use context::Context;
 
 pub(crate) struct Builtin {
@@ -28,6 +30,46 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         name: "check",
         usage: "check",
         description: "Connect to every host and report what ferry needs there (user, tools, deploy_to, ssh -G)",
+    },
+    Builtin {
+        name: "deploy",
+        usage: "deploy[:ref=REF,resume=yes]",
+        description: "Build a new release beside the live one on every host, switch to it, restart, check health",
+    },
+    Builtin {
+        name: "rollback",
+        usage: "rollback[:to=RELEASE]",
+        description: "Go back to the previous good release (every host must have it)",
+    },
+    Builtin {
+        name: "releases",
+        usage: "releases",
+        description: "List each host's releases (live, previous, failed, pinned) and whether the hosts agree",
+    },
+    Builtin {
+        name: "history",
+        usage: "history[:n=20]",
+        description: "Show the last deploys, rollbacks and releases prepared, from each host's history",
+    },
+    Builtin {
+        name: "setup_release",
+        usage: "setup_release[:ref=REF,keep_days=N]",
+        description: "Upload and build a release without switching to it; cleanup keeps it N days",
+    },
+    Builtin {
+        name: "hotfix",
+        usage: "hotfix[:ref=REF]",
+        description: "Ship new code reusing the live release's venv: no build, no migrations",
+    },
+    Builtin {
+        name: "cleanup",
+        usage: "cleanup",
+        description: "Remove old releases, keeping keep_releases good ones (never live, previous or pinned)",
+    },
+    Builtin {
+        name: "unlock",
+        usage: "unlock[:force=yes]",
+        description: "Remove a deploy lock left by a run that is gone",
     },
     Builtin {
         name: "run",
@@ -72,6 +114,12 @@ pub(crate) struct Plan {
 enum Kind {
     Scripts(project::Scripts),
     Check(String),
+    Deploy(Box<release::DeployPlan>),
+    Rollback(release::Rollback),
+    Releases(release::Releases),
+    History(release::History),
+    Cleanup(release::Cleanup),
+    Unlock(release::Unlock),
 }
 
 pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
@@ -88,6 +136,24 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
             no_check_mode(call, ctx)?;
             let scripts = run_cmd::plan(ctx)?;
             (ctx.hosts.to_vec(), Kind::Scripts(scripts))
+        }
+        "deploy" | "hotfix" | "setup_release" => {
+            let mode = match call.name.as_str() {
+                "deploy" => release::Mode::Deploy,
+                "hotfix" => release::Mode::Hotfix,
+                _ => release::Mode::Setup { keep_days: None },
+            };
+            (
+                ctx.hosts.to_vec(),
+                Kind::Deploy(Box::new(release::DeployPlan::new(mode, call, ctx)?)),
+            )
+        }
+        "rollback" => (
+            ctx.hosts.to_vec(),
+            Kind::Rollback(release::Rollback::new(call, ctx)?),
+        ),
+        "releases" | "history" | "cleanup" | "unlock" => {
+            (ctx.hosts.to_vec(), layout_task(call, ctx)?)
         }
         name => match ctx.project.task(name) {
             Some(def) => {
@@ -111,8 +177,46 @@ impl Plan {
         match &self.kind {
             Kind::Scripts(scripts) => project::execute(&self.name, scripts, &hosts, fanout).await,
             Kind::Check(deploy_to) => check::execute(&hosts, deploy_to, fanout).await,
+            Kind::Deploy(plan) => plan.execute(&hosts, fanout).await,
+            Kind::Rollback(rollback) => rollback.execute(&hosts, fanout).await,
+            Kind::Releases(releases) => releases.execute(&hosts, fanout).await,
+            Kind::History(history) => history.execute(&hosts, fanout).await,
+            Kind::Cleanup(cleanup) => cleanup.execute(&hosts, fanout).await,
+            Kind::Unlock(unlock) => unlock.execute(&hosts, fanout).await,
         }
     }
+}
+
+/// The read-only and housekeeping release tasks.
+fn layout_task(call: &TaskCall, ctx: &Context<'_>) -> Result<Kind, Error> {
+    let layout = release::Layout::new(&ctx.env.settings.deploy_to);
+    let env = ctx.env.name.clone();
+    Ok(match call.name.as_str() {
+        "releases" => {
+            Args::bind(call, &[])?;
+            Kind::Releases(release::Releases { layout })
+        }
+        "history" => Kind::History(release::History {
+            layout,
+            lines: Args::bind(call, &["n"])?.number("n")?.unwrap_or(20),
+        }),
+        "cleanup" => {
+            Args::bind(call, &[])?;
+            no_check_mode(call, ctx)?;
+            Kind::Cleanup(release::Cleanup {
+                layout,
+                keep: ctx.env.settings.keep_releases as usize,
+                env,
+            })
+        }
+        _ => {
+            no_check_mode(call, ctx)?;
+            Kind::Unlock(release::Unlock {
+                layout,
+                force: Args::bind(call, &["force"])?.flag("force")?,
+            })
+        }
+    })
 }
 
 /// Commands ferry only passes along cannot be previewed; refusing beats

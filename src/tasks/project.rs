@@ -10,7 +10,7 @@ use crate::cli::TaskCall;
 use crate::config::TaskDef;
 use crate::error::Error;
 use crate::event::Status;
-use crate::fanout::{Fanout, Outcome, Ran};
+use crate::fanout::Fanout;
 use crate::inventory::Host;
 use crate::script::Script;
 use crate::suggest;
@@ -99,56 +99,12 @@ pub(crate) async fn execute(task: &str, scripts: &Scripts, hosts: &[&Host], fano
                 timeout: prepared.timeout,
                 ..Request::script(prepared.script.clone())
             };
-            outcome(fanout.script(host, request).await, &prepared.steps)
+            fanout
+                .script(host, request)
+                .await
+                .outcome(&prepared.steps, Status::Changed)
         })
         .await;
-}
-
-fn outcome(ran: Ran, steps: &[String]) -> Outcome {
-    let response = match ran.response {
-        Ok(response) => response,
-        Err(error) => return Outcome::from_transport(&error),
-    };
-    let outcome = if response.code == Some(0) {
-        Outcome::new(Status::Changed)
-    } else {
-        Outcome::failed(failure_message(
-            &ran.markers,
-            steps,
-            response.code,
-            ran.tail.last(),
-        ))
-    };
-    Outcome {
-        bytes_sent: response.bytes_sent,
-        ..outcome
-    }
-}
-
-fn failure_message(
-    markers: &[String],
-    steps: &[String],
-    code: Option<i32>,
-    last: Option<&String>,
-) -> String {
-    let failed_step = markers.iter().find_map(|m| {
-        let mut words = m.strip_prefix("failed ")?.split(' ');
-        let index: usize = words.next()?.parse().ok()?;
-        Some((index, words.next()?.to_string()))
-    });
-    let mut message = match (failed_step, code) {
-        (Some((index, code)), _) => format!(
-            "step {index} `{}` exited with {code}",
-            steps.get(index - 1).map_or("", String::as_str)
-        ),
-        (None, Some(code)) => format!("exited with {code}"),
-        (None, None) => "killed by a signal".into(),
-    };
-    if let Some(line) = last.filter(|l| !l.trim().is_empty()) {
-        message.push_str(": ");
-        message.push_str(line.trim());
-    }
-    message
 }
 
 fn first_line(step: &str) -> String {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
 
 pub(crate) use pool::{Pool, SshOptions};
 pub(crate) use ssh::effective_config;
@@ -28,16 +29,25 @@ pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(head -c "$n") && eva
 
 pub(crate) struct Request {
     pub(crate) script: String,
-    /// Bytes for the script to read from stdin after the script itself.
-    pub(crate) payload: Option<Arc<[u8]>>,
+    /// What the script reads from stdin after the script itself.
+    pub(crate) payload: Payload,
     pub(crate) timeout: Option<Duration>,
+}
+
+pub(crate) enum Payload {
+    None,
+    /// Bytes known up front (a tar stream), shared between hosts.
+    Bytes(Arc<[u8]>),
+    /// Chunks sent as they come, until the sender is dropped: a session that
+    /// lives as long as ferry does (the deploy lock's keeper).
+    Stream(tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>),
 }
 
 impl Request {
     pub(crate) fn script(script: String) -> Self {
         Self {
             script,
-            payload: None,
+            payload: Payload::None,
             timeout: None,
         }
     }
@@ -112,16 +122,29 @@ async fn send(mut stdin: impl AsyncWrite + Unpin, request: &Request) -> io::Resu
         stdin.write_all(chunk).await?;
         sent += chunk.len() as u64;
     }
-    if let Some(payload) = &request.payload {
-        // A script that fails early stops reading; that is its exit code's story, not ours.
-        match stdin.write_all(payload).await {
-            Ok(()) => sent += payload.len() as u64,
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(e),
+    // A script that fails early stops reading; that is its exit code's story, not ours.
+    match &request.payload {
+        Payload::None => {}
+        Payload::Bytes(bytes) => sent += write_some(&mut stdin, bytes).await?,
+        Payload::Stream(chunks) => {
+            let mut chunks = chunks.lock().await;
+            while let Some(chunk) = chunks.recv().await {
+                sent += write_some(&mut stdin, &chunk).await?;
+                stdin.flush().await.or_else(ignore_broken_pipe)?;
+            }
         }
     }
     stdin.shutdown().await.or_else(ignore_broken_pipe)?;
     Ok(sent)
+}
+
+/// Write `bytes`; a reader that went away is not an error here (see above).
+async fn write_some(stdin: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> io::Result<u64> {
+    match stdin.write_all(bytes).await {
+        Ok(()) => Ok(bytes.len() as u64),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(e),
+    }
 }
 
 fn ignore_broken_pipe(error: io::Error) -> io::Result<()> {

@@ -69,6 +69,8 @@ impl Lines {
             }
             Event::HostFinished(result) => Some(recap::result_line(result, width)),
             Event::Warning { message } => Some(format!("warning: {message}")),
+            Event::Note { message } => Some(format!("==> {message}")),
+            Event::Failed { message } => Some(format!("error: {message}")),
             Event::RunFinished {
                 recap: rows,
                 interrupted,

@@ -1,4 +1,5 @@
 #![allow(dead_code)]
 
+pub mod app;
 pub mod ferry;
 pub mod hosts;

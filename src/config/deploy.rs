@@ -1,0 +1,313 @@
+//! `[deploy]`: the shape of a release — its source, shared files, build and
+//! migrate commands, how many hosts restart at once, the health check and
+//! the environment's `.env`. Checked when ferry.toml loads.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, SourceKind};
+use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::template;
+
+#[derive(Debug, Clone)]
+pub(crate) struct DeployDef {
+    pub(crate) source: SourceKind,
+    /// Relative to ferry.toml's directory.
+    pub(crate) path: PathBuf,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) shared_files: Vec<String>,
+    pub(crate) shared_dirs: Vec<String>,
+    pub(crate) copy_from_current: Vec<String>,
+    pub(crate) build: Vec<Spanned<String>>,
+    pub(crate) migrate: Vec<Spanned<String>>,
+    pub(crate) migrate_role: Option<String>,
+    pub(crate) serial: Serial,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) health: Option<HealthDef>,
+    pub(crate) dotenv: Option<DotenvDef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serial {
+    All,
+    Hosts(usize),
+    Percent(u8),
+}
+
+impl Serial {
+    /// Batch size for `hosts` hosts: never zero.
+    pub(crate) fn batch(self, hosts: usize) -> usize {
+        let size = match self {
+            Serial::All => hosts,
+            Serial::Hosts(n) => n,
+            Serial::Percent(p) => (hosts * usize::from(p)).div_ceil(100),
+        };
+        size.clamp(1, hosts.max(1))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Probe {
+    Url(Spanned<String>),
+    Command(Spanned<String>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct HealthDef {
+    pub(crate) probe: Probe,
+    pub(crate) roles: Vec<String>,
+    pub(crate) expect: Option<String>,
+    pub(crate) deadline: Duration,
+    pub(crate) interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DotenvDef {
+    pub(crate) file: String,
+    pub(crate) values: Vec<(String, Spanned<String>)>,
+    pub(crate) secrets: Vec<Spanned<String>>,
+    pub(crate) generate: Vec<String>,
+}
+
+impl Default for DeployDef {
+    fn default() -> Self {
+        Self {
+            source: SourceKind::Git,
+            path: PathBuf::from("."),
+            exclude: Vec::new(),
+            shared_files: Vec::new(),
+            shared_dirs: Vec::new(),
+            copy_from_current: Vec::new(),
+            build: Vec::new(),
+            migrate: Vec::new(),
+            migrate_role: None,
+            serial: Serial::All,
+            timeout: None,
+            health: None,
+            dotenv: None,
+        }
+    }
+}
+
+pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagnostic> {
+    let Some(deploy) = &raw.deploy else {
+        return Ok(DeployDef::default());
+    };
+    let known_roles = super::task::all_roles(raw);
+    super::task::check_roles(file, deploy.migrate_role.iter(), &known_roles)?;
+    for source in deploy.build.iter().chain(&deploy.migrate) {
+        check_template(file, source)?;
+    }
+    let dotenv = deploy
+        .dotenv
+        .as_ref()
+        .map(|d| dotenv(file, d))
+        .transpose()?;
+    let mut shared_files = paths(file, &deploy.shared_files)?;
+    if let Some(env) = &dotenv {
+        if !shared_files.contains(&env.file) {
+            shared_files.push(env.file.clone());
+        }
+    }
+    Ok(DeployDef {
+        source: deploy.source.unwrap_or(SourceKind::Git),
+        path: deploy
+            .path
+            .as_ref()
+            .map_or_else(|| PathBuf::from("."), |p| PathBuf::from(p.get_ref())),
+        exclude: deploy.exclude.iter().map(|e| e.get_ref().clone()).collect(),
+        shared_files,
+        shared_dirs: paths(file, &deploy.shared_dirs)?,
+        copy_from_current: paths(file, &deploy.copy_from_current)?,
+        build: deploy.build.clone(),
+        migrate: deploy.migrate.clone(),
+        migrate_role: deploy.migrate_role.as_ref().map(|r| r.get_ref().clone()),
+        serial: serial(file, deploy)?,
+        timeout: deploy
+            .timeout
+            .as_ref()
+            .map(|t| Duration::from_secs(u64::from(*t.get_ref()))),
+        health: deploy
+            .health
+            .as_ref()
+            .map(|h| health(file, h, &known_roles))
+            .transpose()?,
+        dotenv,
+    })
+}
+
+fn check_template(file: &SourceFile, source: &Spanned<String>) -> Result<(), Diagnostic> {
+    template::check_syntax(source.get_ref(), template::Kind::Shell).map_err(|e| {
+        file.error(source.span(), format!("template error: {e}"))
+            .label("in this template")
+    })
+}
+
+/// Paths inside a release: relative, no `..`, not ferry's own `.ferry/`.
+fn paths(file: &SourceFile, list: &[Spanned<String>]) -> Result<Vec<String>, Diagnostic> {
+    list.iter()
+        .map(|p| {
+            release_path(p.get_ref())
+                .map_err(|problem| file.error(p.span(), problem).label("bad path"))
+        })
+        .collect()
+}
+
+pub(crate) fn release_path(path: &str) -> Result<String, String> {
+    let trimmed = path.trim_end_matches('/');
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    if trimmed.is_empty() || path.starts_with('/') {
+        return Err(format!(
+            "`{path}` must be a relative path inside the release"
+        ));
+    }
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(format!(
+            "`{path}` must not contain empty, `.` or `..` parts"
+        ));
+    }
+    if parts[0] == ".ferry" {
+        return Err("`.ferry/` inside a release is ferry's own".into());
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!("`{path}` holds a control character"));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn serial(file: &SourceFile, deploy: &RawDeploy) -> Result<Serial, Diagnostic> {
+    let Some(value) = &deploy.serial else {
+        return Ok(Serial::All);
+    };
+    let parsed = match value.get_ref() {
+        toml::Value::Integer(n) if *n >= 1 => usize::try_from(*n).ok().map(Serial::Hosts),
+        toml::Value::String(text) => text
+            .strip_suffix('%')
+            .and_then(|p| p.parse::<u8>().ok())
+            .filter(|p| (1..=100).contains(p))
+            .map(Serial::Percent),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        file.error(
+            value.span(),
+            "serial must be a number of hosts (1 or more) or a percentage like \"25%\"",
+        )
+        .label("invalid value")
+    })
+}
+
+fn health(
+    file: &SourceFile,
+    raw: &RawHealth,
+    known_roles: &[&str],
+) -> Result<HealthDef, Diagnostic> {
+    super::task::check_roles(file, raw.roles.iter().flatten(), known_roles)?;
+    let probe = match (&raw.url, &raw.command) {
+        (Some(url), None) => Probe::Url(url.clone()),
+        (None, Some(command)) => Probe::Command(command.clone()),
+        (Some(url), Some(_)) => {
+            return Err(file
+                .error(
+                    url.span(),
+                    "a health check has a `url` or a `command`, not both",
+                )
+                .label("here"));
+        }
+        (None, None) => {
+            return Err(file
+                .error(0..0, "[deploy.health] needs a `url` or a `command`")
+                .label("here"));
+        }
+    };
+    let (Probe::Url(source) | Probe::Command(source)) = &probe;
+    check_template(file, source)?;
+    Ok(HealthDef {
+        probe,
+        roles: raw
+            .roles
+            .iter()
+            .flatten()
+            .map(|r| r.get_ref().clone())
+            .collect(),
+        expect: raw.expect.clone(),
+        deadline: Duration::from_secs(raw.deadline.unwrap_or(30).into()),
+        interval: Duration::from_secs(raw.interval.unwrap_or(1).max(1).into()),
+    })
+}
+
+fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
+    let name = raw.file.as_ref().map_or(".env", |f| f.get_ref());
+    let path = release_path(name).map_err(|problem| {
+        let span = raw.file.as_ref().map_or(0..0, |f| f.span());
+        file.error(span, problem).label("bad path")
+    })?;
+    let keys = raw.values.keys().chain(&raw.secrets).chain(&raw.generate);
+    for key in keys {
+        if !is_env_name(key.get_ref()) {
+            return Err(file
+                .error(
+                    key.span(),
+                    format!("`{}` is not an environment variable name", key.get_ref()),
+                )
+                .label("use letters, digits and `_`"));
+        }
+    }
+    for value in raw.values.values() {
+        check_template(file, value)?;
+    }
+    Ok(DotenvDef {
+        file: path,
+        values: raw
+            .values
+            .iter()
+            .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+            .collect(),
+        secrets: raw.secrets.clone(),
+        generate: raw.generate.iter().map(|g| g.get_ref().clone()).collect(),
+    })
+}
+
+pub(crate) fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches_are_never_empty() {
+        assert_eq!(Serial::All.batch(5), 5);
+        assert_eq!(Serial::Hosts(2).batch(5), 2);
+        assert_eq!(Serial::Hosts(9).batch(5), 5);
+        assert_eq!(Serial::Percent(25).batch(10), 3);
+        assert_eq!(Serial::Percent(1).batch(3), 1);
+    }
+
+    #[test]
+    fn release_paths_stay_inside_the_release() {
+        assert_eq!(release_path("media/"), Ok("media".into()));
+        assert_eq!(release_path("a/b.txt"), Ok("a/b.txt".into()));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            ".ferry/x",
+            "a\nb",
+        ] {
+            assert!(release_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The `git` binary, through small typed calls: the user's git, config and
+//! credentials apply, as they would to `git` typed by hand. Only the local
+//! repository is read; hosts never need git.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GitError {
+    #[error("cannot run git: {0}")]
+    Spawn(std::io::Error),
+    #[error("`git {args}` failed: {stderr}")]
+    Failed { args: String, stderr: String },
+}
+
+pub(crate) struct Repo {
+    top: PathBuf,
+}
+
+impl Repo {
+    /// The repository holding `dir`.
+    pub(crate) fn discover(dir: &Path) -> Result<Self, GitError> {
+        let top = run(dir, &["rev-parse", "--show-toplevel"])?;
+        Ok(Self {
+            top: PathBuf::from(String::from_utf8_lossy(&top).trim()),
+        })
+    }
+
+    pub(crate) fn top(&self) -> &Path {
+        &self.top
+    }
+
+    /// The full commit id a ref (branch, tag, sha) names.
+    pub(crate) fn resolve(&self, reference: &str) -> Result<String, GitError> {
+        // `--end-of-options` keeps a ref like `--output=x` from being read as an option.
+        let spec = format!("{reference}^{{commit}}");
+        let out = run(
+            &self.top,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ],
+        )?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
+    /// A tar of the commit's tree at `subdir` (empty: the whole tree).
+    pub(crate) fn archive(&self, commit: &str, subdir: &str) -> Result<Vec<u8>, GitError> {
+        let tree = if subdir.is_empty() {
+            commit.to_string()
+        } else {
+            format!("{commit}:{subdir}")
+        };
+        run(&self.top, &["archive", "--format=tar", &tree])
+    }
+
+    /// Paths with uncommitted changes (a deploy ships the commit, not these).
+    pub(crate) fn dirty(&self) -> Result<Vec<String>, GitError> {
+        let out = run(
+            &self.top,
+            &["status", "--porcelain", "--untracked-files=no"],
+        )?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(|l| l.get(3..).unwrap_or(l).to_string())
+            .collect())
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(GitError::Spawn)?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(GitError::Failed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}

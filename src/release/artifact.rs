@@ -1,0 +1,397 @@
+//! What a release is made of, built on this machine: the files of a git
+//! commit (`git archive`, so hosts need neither git nor credentials) or of a
+//! directory, minus excludes and shared paths, with their manifest. Payloads
+//! for hosts are cut from it: a gzipped tar of just the files a host lacks.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::manifest::{self, Entry, Kind, Manifest};
+use crate::config::{DeployDef, SourceKind};
+use crate::git::{GitError, Repo};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArtifactError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("no commit named `{0}` in the repository")]
+    UnknownRef(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    BadPath(String),
+}
+
+#[derive(Clone)]
+pub(crate) struct Artifact {
+    pub(crate) manifest: Manifest,
+    contents: HashMap<String, (Vec<u8>, u64)>,
+    /// The commit shipped (git sources).
+    pub(crate) revision: Option<String>,
+    /// What was asked for: a branch, tag or sha; `dir` for directory sources.
+    pub(crate) reference: String,
+    /// Said to the user before deploying (a dirty work tree, say).
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Build the artifact of `reference` (git) or of the directory as it is.
+pub(crate) fn build(
+    root: &Path,
+    deploy: &DeployDef,
+    reference: &str,
+) -> Result<Artifact, ArtifactError> {
+    let filter = Filter { deploy };
+    match deploy.source {
+        SourceKind::Git => from_git(root, deploy, reference, &filter),
+        SourceKind::Dir => from_dir(&root.join(&deploy.path), &filter),
+    }
+}
+
+fn from_git(
+    root: &Path,
+    deploy: &DeployDef,
+    reference: &str,
+    filter: &Filter<'_>,
+) -> Result<Artifact, ArtifactError> {
+    let repo = Repo::discover(root)?;
+    let revision = repo
+        .resolve(reference)
+        .map_err(|_| ArtifactError::UnknownRef(reference.to_string()))?;
+    let base =
+        std::path::absolute(root.join(&deploy.path)).map_err(|source| ArtifactError::Read {
+            path: root.display().to_string(),
+            source,
+        })?;
+    let top = repo
+        .top()
+        .canonicalize()
+        .unwrap_or_else(|_| repo.top().to_path_buf());
+    let base = base.canonicalize().unwrap_or(base);
+    let subdir = base
+        .strip_prefix(&top)
+        .unwrap_or(Path::new(""))
+        .to_string_lossy()
+        .into_owned();
+    let tar = repo.archive(&revision, &subdir)?;
+    let mut artifact = from_tar(&tar, filter)?;
+    let dirty = repo.dirty()?;
+    if !dirty.is_empty() {
+        artifact.warnings.push(format!(
+            "the work tree has uncommitted changes ({}); deploying {} as committed",
+            summarize(&dirty),
+            &revision[..12.min(revision.len())]
+        ));
+    }
+    artifact.revision = Some(revision);
+    artifact.reference = reference.to_string();
+    Ok(artifact)
+}
+
+fn summarize(paths: &[String]) -> String {
+    match paths {
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+        [] => String::new(),
+    }
+}
+
+fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
+    let mut artifact = Artifact::empty("");
+    let mut archive = tar::Archive::new(bytes);
+    let read_error = |source| ArtifactError::Read {
+        path: "git archive output".into(),
+        source,
+    };
+    for entry in archive.entries().map_err(read_error)? {
+        let mut entry = entry.map_err(read_error)?;
+        let path = entry
+            .path()
+            .map_err(read_error)?
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        if path.is_empty() || path == "." || path == "pax_global_header" || !filter.keeps(&path) {
+            continue;
+        }
+        let header = entry.header();
+        let (mode, mtime) = (header.mode().unwrap_or(0o644), header.mtime().unwrap_or(0));
+        let kind = header.entry_type();
+        if kind.is_dir() {
+            artifact.add_dir(&path, 0o755)?;
+        } else if kind.is_symlink() {
+            let target = entry
+                .link_name()
+                .map_err(read_error)?
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            artifact.add_link(&path, target)?;
+        } else if kind.is_file() {
+            let mut body = Vec::new();
+            entry.read_to_end(&mut body).map_err(read_error)?;
+            // git records only "executable or not"; its tar.umask would add group write.
+            artifact.add_file(
+                &path,
+                if mode & 0o111 != 0 { 0o755 } else { 0o644 },
+                body,
+                mtime,
+            )?;
+        }
+    }
+    Ok(artifact)
+}
+
+fn from_dir(dir: &Path, filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
+    let mut artifact = Artifact::empty("dir");
+    walk(dir, "", filter, &mut artifact)?;
+    Ok(artifact)
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    filter: &Filter<'_>,
+    artifact: &mut Artifact,
+) -> Result<(), ArtifactError> {
+    let read_error = |source| ArtifactError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(read_error)?
+        .collect::<Result<_, _>>()
+        .map_err(read_error)?;
+    names.sort_by_key(|e| e.file_name());
+    for entry in names {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if name == ".git" || !filter.keeps(&path) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(entry.path()).map_err(read_error)?;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(read_error)?;
+            artifact.add_link(&path, target.to_string_lossy().into_owned())?;
+        } else if meta.is_dir() {
+            artifact.add_dir(&path, mode)?;
+            walk(&entry.path(), &path, filter, artifact)?;
+        } else if meta.is_file() {
+            let body = std::fs::read(entry.path()).map_err(read_error)?;
+            artifact.add_file(&path, mode, body, u64::try_from(meta.mtime()).unwrap_or(0))?;
+        }
+    }
+    Ok(())
+}
+
+impl Artifact {
+    fn empty(reference: &str) -> Self {
+        Self {
+            manifest: Manifest::default(),
+            contents: HashMap::new(),
+            revision: None,
+            reference: reference.to_string(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn add_file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        body: Vec<u8>,
+        mtime: u64,
+    ) -> Result<(), ArtifactError> {
+        manifest::check_path(path).map_err(ArtifactError::BadPath)?;
+        let kind = Kind::File {
+            digest: manifest::sha256(&body),
+            size: body.len() as u64,
+        };
+        self.manifest.insert(Entry {
+            path: path.to_string(),
+            mode,
+            kind,
+        });
+        self.contents.insert(path.to_string(), (body, mtime));
+        Ok(())
+    }
+
+    fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ArtifactError> {
+        manifest::check_path(path).map_err(ArtifactError::BadPath)?;
+        self.manifest.insert(Entry {
+            path: path.to_string(),
+            mode,
+            kind: Kind::Dir,
+        });
+        Ok(())
+    }
+
+    fn add_link(&mut self, path: &str, target: String) -> Result<(), ArtifactError> {
+        manifest::check_path(path)
+            .and_then(|()| manifest::check_path(&target))
+            .map_err(ArtifactError::BadPath)?;
+        self.manifest.insert(Entry {
+            path: path.to_string(),
+            mode: 0o777,
+            kind: Kind::Link { target },
+        });
+        Ok(())
+    }
+
+    /// A gzipped tar of `files` plus every directory and link (they are
+    /// tiny, and sending them always keeps the host side simple).
+    pub(crate) fn payload<'a>(&self, files: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+        let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+        for entry in self.manifest.entries().filter(|e| !e.is_file()) {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(entry.mode);
+            header.set_size(0);
+            match &entry.kind {
+                Kind::Dir => header.set_entry_type(tar::EntryType::Directory),
+                Kind::Link { target } => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    let _ = header.set_link_name(target);
+                }
+                Kind::File { .. } => unreachable!("filtered above"),
+            }
+            let _ = tar.append_data(&mut header, &entry.path, std::io::empty());
+        }
+        for path in files {
+            let Some((body, mtime)) = self.contents.get(path) else {
+                continue;
+            };
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(self.manifest.get(path).map_or(0o644, |e| e.mode));
+            header.set_size(body.len() as u64);
+            header.set_mtime(*mtime);
+            let _ = tar.append_data(&mut header, path, body.as_slice());
+        }
+        // Writing into a Vec cannot fail.
+        tar.into_inner()
+            .and_then(GzEncoder::finish)
+            .expect("in-memory tar")
+    }
+}
+
+/// What stays out of a release: `exclude` patterns and shared paths (they
+/// live in shared/ and are linked in on the host).
+struct Filter<'a> {
+    deploy: &'a DeployDef,
+}
+
+impl Filter<'_> {
+    fn keeps(&self, path: &str) -> bool {
+        let shared = self
+            .deploy
+            .shared_files
+            .iter()
+            .chain(&self.deploy.shared_dirs);
+        let under = |root: &String| path == root || path.starts_with(&format!("{root}/"));
+        !(path == ".ferry"
+            || path.starts_with(".ferry/")
+            || shared.into_iter().any(under)
+            || self.deploy.exclude.iter().any(|p| excluded(p, path)))
+    }
+}
+
+/// rsync-like patterns: `*.pyc` matches a name anywhere, `/build` or
+/// `docs/*.md` match from the top, `node_modules/` a directory anywhere;
+/// a match on a directory excludes what is under it.
+pub(crate) fn excluded(pattern: &str, path: &str) -> bool {
+    let pattern = pattern.trim_end_matches('/');
+    let components: Vec<&str> = path.split('/').collect();
+    if let Some(anchored) = pattern.strip_prefix('/') {
+        return prefixes(&components).any(|prefix| glob(anchored, &prefix));
+    }
+    if pattern.contains('/') {
+        return prefixes(&components).any(|prefix| glob(pattern, &prefix));
+    }
+    components.iter().any(|name| glob(pattern, name))
+}
+
+fn prefixes<'a>(components: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
+    (1..=components.len()).map(|n| components[..n].join("/"))
+}
+
+/// `*` (not across `/`) and `?`.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn matches(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                matches(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && matches(p, &t[1..]))
+            }
+            (Some(b'?'), Some(c)) if *c != b'/' => matches(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    matches(pattern.as_bytes(), text.as_bytes())
+}
+
+#[cfg(test)]
+impl Artifact {
+    pub(crate) fn for_tests(files: &[(&str, &[u8], u32)]) -> Self {
+        let mut artifact = Artifact::empty("test");
+        for (path, body, mode) in files {
+            artifact
+                .add_file(path, *mode, body.to_vec(), 0)
+                .expect("valid path");
+        }
+        artifact
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_patterns_work_like_rsync() {
+        assert!(excluded("*.pyc", "app/__pycache__/x.pyc"));
+        assert!(excluded("__pycache__", "app/__pycache__/x.pyc"));
+        assert!(excluded("node_modules/", "web/node_modules/react/index.js"));
+        assert!(excluded("/build", "build/out.js"));
+        assert!(!excluded("/build", "src/build/out.js"));
+        assert!(excluded("docs/*.md", "docs/intro.md"));
+        assert!(!excluded("docs/*.md", "docs/sub/intro.md"));
+        assert!(!excluded("*.pyc", "app/x.py"));
+    }
+
+    #[test]
+    fn payloads_carry_only_the_files_asked_for() {
+        let mut artifact = Artifact::empty("dir");
+        artifact.add_dir("static", 0o755).unwrap();
+        artifact
+            .add_file("a.txt", 0o644, b"aaa".to_vec(), 0)
+            .unwrap();
+        artifact
+            .add_file("static/b.css", 0o644, b"bbb".to_vec(), 0)
+            .unwrap();
+        let payload = artifact.payload(["static/b.css"]);
+        let mut names = Vec::new();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(payload.as_slice()));
+        for entry in archive.entries().unwrap() {
+            names.push(
+                entry
+                    .unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        assert_eq!(names, ["static", "static/b.css"]);
+    }
+}

@@ -1,0 +1,333 @@
+//! Planning `deploy`, `hotfix` and `setup_release` (and `deploy:resume=yes`):
+//! arguments bound, the artifact built from git (or the directory), and every
+//! host's commands rendered — build, migrate, restarts, health check, `.env`
+//! — before any host is touched. `phases` runs the plan.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Layout;
+use super::artifact::{self, Artifact};
+use super::steps::{Commands, Health, HealthTiming};
+use crate::cli::TaskCall;
+use crate::config::{DeployDef, OnDeploy, Probe, Serial};
+use crate::error::Error;
+use crate::inventory::Host;
+use crate::script::quote;
+use crate::secret::Secret;
+use crate::service::Action;
+use crate::tasks::{Args, Context};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Upload, build, migrate, switch, restart, check health, finish.
+    Deploy,
+    /// New code only: the live release's copied directories (its venv) stand
+    /// in for a build, and migrations do not run (CommCare's hotfix_deploy).
+    Hotfix,
+    /// Upload and build, then stop: a release to switch to later.
+    Setup { keep_days: Option<u32> },
+}
+
+impl Mode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Deploy => "deploy",
+            Mode::Hotfix => "hotfix",
+            Mode::Setup { .. } => "setup_release",
+        }
+    }
+}
+
+/// One host's commands, rendered.
+#[derive(Debug, Default)]
+pub(crate) struct HostPlan {
+    pub(crate) build: Commands,
+    pub(crate) migrate: Commands,
+    pub(crate) restarts: Commands,
+    pub(crate) health: Option<Health>,
+    pub(crate) dotenv: Option<String>,
+}
+
+pub(crate) struct DeployPlan {
+    pub(crate) mode: Mode,
+    pub(crate) resume: bool,
+    pub(crate) check: bool,
+    pub(crate) env: String,
+    pub(crate) layout: Layout,
+    pub(crate) root: PathBuf,
+    pub(crate) deploy: DeployDef,
+    pub(crate) reference: String,
+    /// Built while planning; for a resume, after the survey says which commit.
+    pub(crate) artifact: Option<Artifact>,
+    pub(crate) keep: usize,
+    pub(crate) serial: Serial,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) hosts: HashMap<String, HostPlan>,
+    pub(crate) migrate_host: Option<String>,
+    pub(crate) timing: HealthTiming,
+}
+
+impl DeployPlan {
+    pub(crate) fn new(mode: Mode, call: &TaskCall, ctx: &Context<'_>) -> Result<Self, Error> {
+        let keys: &[&str] = match mode {
+            Mode::Deploy => &["ref", "resume"],
+            Mode::Hotfix => &["ref"],
+            Mode::Setup { .. } => &["ref", "keep_days"],
+        };
+        let args = Args::bind(call, keys)?;
+        let resume = args.flag("resume")?;
+        let mode = match mode {
+            Mode::Setup { .. } => Mode::Setup {
+                keep_days: args.number("keep_days")?,
+            },
+            other => other,
+        };
+        if resume && ctx.check {
+            return Err(Error::usage(
+                "`deploy:resume=yes` cannot run with --check",
+                None,
+            ));
+        }
+        let project = ctx.project;
+        let reference = args
+            .get("ref")
+            .unwrap_or(&ctx.env.settings.branch)
+            .to_string();
+        let artifact = if resume {
+            None
+        } else {
+            Some(build_artifact(&project.root, &project.deploy, &reference)?)
+        };
+        let mut plan = Self {
+            mode,
+            resume,
+            check: ctx.check,
+            env: ctx.env.name.clone(),
+            layout: Layout::new(&ctx.env.settings.deploy_to),
+            root: project.root.clone(),
+            deploy: project.deploy.clone(),
+            reference,
+            artifact,
+            keep: ctx.env.settings.keep_releases as usize,
+            serial: project.deploy.serial,
+            timeout: project.deploy.timeout,
+            secrets: ctx.env.secrets.clone(),
+            hosts: HashMap::new(),
+            migrate_host: migrate_host(ctx)?,
+            timing: HealthTiming {
+                deadline: project
+                    .deploy
+                    .health
+                    .as_ref()
+                    .map_or(30, |h| h.deadline.as_secs()),
+                interval: project
+                    .deploy
+                    .health
+                    .as_ref()
+                    .map_or(1, |h| h.interval.as_secs()),
+            },
+        };
+        for host in ctx.hosts {
+            plan.hosts
+                .insert(host.label.clone(), host_plan(ctx, host, mode)?);
+        }
+        Ok(plan)
+    }
+}
+
+pub(crate) fn build_artifact(
+    root: &std::path::Path,
+    deploy: &DeployDef,
+    reference: &str,
+) -> Result<Artifact, Error> {
+    artifact::build(root, deploy, reference).map_err(|e| {
+        let hint = match &e {
+            artifact::ArtifactError::UnknownRef(_) => Some("pass deploy:ref=<branch|tag|sha>, or set `branch` in ferry.toml".into()),
+            artifact::ArtifactError::Git(_) => Some("ferry ships a git commit; for a directory without git set [deploy] source = \"dir\"".into()),
+            _ => None,
+        };
+        Error::usage(format!("cannot build the release: {e}"), hint)
+    })
+}
+
+/// The first selected host of `migrate_role` (any host without one).
+fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
+    if ctx.project.deploy.migrate.is_empty() {
+        return Ok(None);
+    }
+    let role = ctx.project.deploy.migrate_role.as_ref();
+    let host = ctx
+        .hosts
+        .iter()
+        .find(|h| role.is_none_or(|r| h.roles.contains(r)));
+    match (host, role) {
+        (Some(host), _) => Ok(Some(host.label.clone())),
+        (None, Some(role)) => Err(Error::usage(
+            format!("no selected host has role `{role}`, where migrations run"),
+            Some("select a host of that role, or change [deploy] migrate_role".into()),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<HostPlan, Error> {
+    let deploy = &ctx.project.deploy;
+    let values = ctx.host_values(host, &Default::default());
+    let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
+        let mut steps = Vec::new();
+        for source in sources {
+            let command = ctx.render(what, source, &values)?;
+            // A step that renders to nothing ({% if … %}) is not a step.
+            if !command.trim().is_empty() {
+                steps.push((label(source.get_ref()), command));
+            }
+        }
+        Ok(Commands { steps })
+    };
+    let mut plan = HostPlan {
+        build: if mode == Mode::Hotfix {
+            Commands::default()
+        } else {
+            commands("[deploy] build", &deploy.build)?
+        },
+        migrate: commands("[deploy] migrate", &deploy.migrate)?,
+        ..HostPlan::default()
+    };
+    for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
+        let action = match service.on_deploy {
+            OnDeploy::Restart => Action::Restart,
+            OnDeploy::Reload => Action::Reload,
+            OnDeploy::None => continue,
+        };
+        let command = service.control(action, ctx, host)?;
+        plan.restarts
+            .steps
+            .push((format!("{} {}", action.as_str(), service.key), command));
+    }
+    if let Some(health) = deploy
+        .health
+        .as_ref()
+        .filter(|h| h.roles.is_empty() || host.has_any_role(&h.roles))
+    {
+        plan.health = Some(match &health.probe {
+            Probe::Url(url) => Health::Url {
+                url: ctx.render_as(
+                    "[deploy.health] url",
+                    url,
+                    crate::template::Kind::Text,
+                    &values,
+                )?,
+                expect: health.expect.clone(),
+            },
+            Probe::Command(command) => {
+                Health::Command(ctx.render("[deploy.health] command", command, &values)?)
+            }
+        });
+    }
+    if let Some(dotenv) = &deploy.dotenv {
+        plan.dotenv = Some(dotenv_script(ctx, dotenv, &values)?);
+    }
+    Ok(plan)
+}
+
+fn label(step: &str) -> String {
+    let line = step.trim().lines().next().unwrap_or("");
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// Lines that write shared/<file> (mode 0600, by rename): the values, the
+/// secrets, and generated values kept from the file already there.
+fn dotenv_script(
+    ctx: &Context<'_>,
+    dotenv: &crate::config::DotenvDef,
+    values: &minijinja::Value,
+) -> Result<String, Error> {
+    let mut lines = Vec::new();
+    for (key, source) in &dotenv.values {
+        let value = ctx.render_as(
+            &format!("[deploy.dotenv] {key}"),
+            source,
+            crate::template::Kind::Text,
+            values,
+        )?;
+        lines.push(format!("{key}={}", dotenv_value(&value)));
+    }
+    for name in &dotenv.secrets {
+        let secret = ctx
+            .env
+            .secrets
+            .iter()
+            .find(|s| s.name == *name.get_ref())
+            .ok_or_else(|| {
+                Error::from(
+                    ctx.project
+                        .file
+                        .error(
+                            name.span(),
+                            format!(
+                                "`{}` is not in [secrets] for environment `{}`",
+                                name.get_ref(),
+                                ctx.env.name
+                            ),
+                        )
+                        .label("unknown secret"),
+                )
+            })?;
+        lines.push(format!("{}={}", secret.name, dotenv_value(secret.expose())));
+    }
+    let mut script = format!(
+        "E=\"$D/shared/\"{file}\nmkdir -p \"$(dirname \"$E\")\"\n( umask 077\n{{\n",
+        file = quote(&dotenv.file)
+    );
+    for line in &lines {
+        script.push_str(&format!("printf '%s\\n' {}\n", quote(line)));
+    }
+    for key in &dotenv.generate {
+        script.push_str(&format!(
+            "v=$(grep -m1 '^{key}=' \"$E\" 2>/dev/null | cut -d= -f2-)\n[ -n \"$v\" ] || v=$(head -c 96 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 50)\nprintf '%s=%s\\n' {key} \"$v\"\n"
+        ));
+    }
+    script.push_str("} > \"$E.tmp\" ) && chmod 600 \"$E.tmp\" && mv -f \"$E.tmp\" \"$E\" || ferry_fail \"cannot write $E\"\n");
+    Ok(script)
+}
+
+/// A .env value: bare when it is plain, else double-quoted with escapes
+/// (what python-dotenv, django-environ and docker read alike).
+fn dotenv_value(value: &str) -> String {
+    let plain = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:@,+%".contains(c));
+    if plain && !value.is_empty() {
+        return value.to_string();
+    }
+    let escaped = value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+        .replace('$', "\\$");
+    format!("\"{escaped}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_values_are_quoted_only_when_needed() {
+        assert_eq!(dotenv_value("y"), "y");
+        assert_eq!(dotenv_value("postgres://u:p@db/x"), "postgres://u:p@db/x");
+        assert_eq!(dotenv_value("a b"), "\"a b\"");
+        assert_eq!(
+            dotenv_value("say \"hi\"\n$HOME"),
+            "\"say \\\"hi\\\"\\n\\$HOME\""
+        );
+        assert_eq!(dotenv_value(""), "\"\"");
+    }
+}

@@ -1,0 +1,115 @@
+//! A run under the deploy lock: the survey that takes the lock on every
+//! host (one round trip), the keepers that hold it, and its release at the
+//! end — on success, on failure and on Ctrl-C alike. If any host refuses the
+//! lock, the hosts that took it let go again and nothing else happens.
+
+use std::collections::BTreeMap;
+
+use super::keeper::Keepers;
+use super::record::LockInfo;
+use super::survey::{self, Lock, Survey};
+use super::{Layout, now, who};
+use crate::event::Status;
+use crate::fanout::{Fanout, Gate, Outcome};
+use crate::inventory::Host;
+use crate::transport::Request;
+
+pub(crate) struct Locked<'h> {
+    pub(crate) hosts: Vec<&'h Host>,
+    pub(crate) surveys: BTreeMap<String, Survey>,
+    keepers: Keepers,
+}
+
+impl<'h> Locked<'h> {
+    /// Survey and lock every host; `None` (with every host's reason
+    /// recorded) unless all of them are locked.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn take(
+        fanout: &Fanout,
+        task: &str,
+        hosts: &[&'h Host],
+        layout: &Layout,
+        env: &str,
+        what: &str,
+        takeover: bool,
+        sums: bool,
+    ) -> Option<Locked<'h>> {
+        let info = LockInfo {
+            who: who(),
+            pid: std::process::id(),
+            since: now(),
+            what: what.to_string(),
+            release: String::new(),
+        };
+        let script = survey::script(
+            layout,
+            &survey::Options {
+                lock: Some(&info),
+                takeover,
+                sums,
+            },
+        );
+        let done =
+            fanout
+                .collect(&format!("{task}/lock"), hosts, Gate::Policy, |host| {
+                    let script = script.clone();
+                    async move {
+                        survey_outcome(fanout.script(host, Request::script(script)).await, env)
+                    }
+                })
+                .await;
+        let taken: Vec<&'h Host> = done
+            .iter()
+            .filter(|d| d.data.as_ref().is_some_and(|s| s.lock == Lock::Taken))
+            .map(|d| d.host)
+            .collect();
+        let keepers = Keepers::start(fanout, &taken, layout);
+        let all_ok = done.iter().all(|d| d.status == Status::Ok);
+        let surveys: BTreeMap<String, Survey> = done
+            .into_iter()
+            .filter_map(|d| Some((d.host.label.clone(), d.data?)))
+            .collect();
+        let locked = Locked {
+            hosts: taken,
+            surveys,
+            keepers,
+        };
+        if all_ok && locked.hosts.len() == hosts.len() {
+            Some(locked)
+        } else {
+            locked.release(fanout).await;
+            None
+        }
+    }
+
+    /// Let go of every lock; a host where that cannot be confirmed is named.
+    pub(crate) async fn release(self, fanout: &Fanout) {
+        for host in self.keepers.release().await {
+            fanout.events.warn(format!("{host}: the lock could not be released; it will read as stale (`unlock` removes it)"));
+        }
+    }
+}
+
+/// A survey's outcome: ok, or why this host cannot go on.
+pub(crate) fn survey_outcome(ran: crate::fanout::Ran, env: &str) -> (Outcome, Survey) {
+    let survey = survey::parse(&ran.markers);
+    let outcome = match &ran.response {
+        Err(_) => ran.outcome(&[], Status::Ok),
+        Ok(response) => match (&survey.lock, response.code) {
+            (Lock::Held(info), _) => Outcome::failed(format!("locked by {}", describe(info)))
+                .hint(Some(format!("wait for that run to finish; if it is gone, `ferry {env} unlock` removes the lock"))),
+            (Lock::Stale(info), _) => Outcome::failed(format!("a stale lock: the run of {} is gone", describe(info)))
+                .hint(Some(format!("`ferry {env} unlock` removes it, or `ferry {env} deploy:resume=yes` finishes that deploy"))),
+            (_, Some(0)) if !survey.missing_tools.is_empty() => {
+                Outcome::failed(format!("missing tools on the host: {}", survey.missing_tools.join(", ")))
+            }
+            _ => ran.outcome(&[], Status::Ok),
+        },
+    };
+    (outcome, survey)
+}
+
+fn describe(info: &Option<LockInfo>) -> String {
+    info.as_ref()
+        .map_or_else(|| "an unknown holder".into(), LockInfo::describe)
+}

@@ -1,0 +1,132 @@
+//! Releases on hosts, the layout Capistrano, Deployer and ansistrano users
+//! know:
+//!
+//! ```text
+//! <deploy_to>/current -> releases/<id>    replaced by rename(2), never rm + ln
+//! <deploy_to>/releases/<id>/              one per release; .ferry/ holds its manifest and release.json
+//! <deploy_to>/shared/                     survives releases (.env, media/, the database)
+//! <deploy_to>/.ferry/lock/                held for the length of a deploy
+//! <deploy_to>/.ferry/history.jsonl        deploy, rollback, … appended, never rewritten
+//! ```
+//!
+//! This module owns that layout and every task that works on it: deploy,
+//! hotfix, setup_release, resume, rollback, releases, history, cleanup,
+//! unlock. Each phase of each is one script per host, sent to all hosts at
+//! once; the next phase starts when every host finished the last.
+
+mod artifact;
+mod cleanup;
+mod deploy;
+mod keeper;
+mod listing;
+mod locked;
+mod manifest;
+mod phases;
+mod preview;
+mod record;
+mod rollback;
+mod steps;
+mod survey;
+mod upload;
+
+use jiff::Timestamp;
+
+pub(crate) use cleanup::Cleanup;
+pub(crate) use deploy::{DeployPlan, Mode};
+pub(crate) use keeper::Unlock;
+pub(crate) use listing::{History, Releases};
+pub(crate) use rollback::Rollback;
+
+use crate::script::quote;
+
+/// Paths of the layout on a host, already quoted for scripts.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub(crate) deploy_to: String,
+}
+
+impl Layout {
+    pub(crate) fn new(deploy_to: &str) -> Self {
+        Self {
+            deploy_to: deploy_to.to_string(),
+        }
+    }
+
+    /// `D=<deploy_to>` and the helpers every release script uses.
+    pub(crate) fn prelude(&self) -> String {
+        format!(
+            "D={}\nferry_mark() {{ printf '\\036ferry:%s\\n' \"$*\"; }}\nferry_fail() {{ ferry_mark \"error $*\"; exit 1; }}\n",
+            quote(&self.deploy_to)
+        )
+    }
+
+    pub(crate) fn release_dir(&self, id: &str) -> String {
+        format!("{}/releases/{id}", self.deploy_to)
+    }
+}
+
+/// Release ids are UTC timestamps, so they sort in time order as text.
+pub(crate) fn new_release_id(after: Option<&str>) -> String {
+    let now = Timestamp::now();
+    let mut id = format_id(now);
+    if let Some(last) = after.filter(|last| *last >= id.as_str()) {
+        // Two deploys in one second, or a host clock ahead of ours: stay after it.
+        let bumped = parse_id(last).map_or(now, |t| t + jiff::SignedDuration::from_secs(1));
+        id = format_id(bumped);
+    }
+    id
+}
+
+fn format_id(time: Timestamp) -> String {
+    time.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn parse_id(id: &str) -> Option<Timestamp> {
+    Timestamp::strptime("%Y%m%dT%H%M%S%#z", id.replace('Z', "+0000")).ok()
+}
+
+pub(crate) fn now() -> String {
+    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `now` plus `days`, in the format `now` uses (so text comparison works).
+pub(crate) fn days_from_now(days: u32) -> String {
+    let later = Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days));
+    later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `user@machine`: who is deploying, for release.json, locks and history.
+pub(crate) fn who() -> String {
+    let command = |program: &str, arg: &str| {
+        std::process::Command::new(program)
+            .arg(arg)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .or_else(|| command("id", "-un"))
+        .unwrap_or_else(|| "unknown".into());
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| command("uname", "-n"))
+        .unwrap_or_default();
+    format!("{user}@{}", machine.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_ids_are_timestamps_that_stay_ordered() {
+        let id = new_release_id(None);
+        assert_eq!(id.len(), "20261121T230308Z".len());
+        assert!(id.ends_with('Z') && id.as_bytes()[8] == b'T');
+        let future = "29991231T235959Z";
+        let next = new_release_id(Some(future));
+        assert_eq!(next, "30000101T000000Z");
+    }
+}

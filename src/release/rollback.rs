@@ -1,0 +1,194 @@
+//! `ferry <env> rollback[:to=<id>]`: back to the newest good release before
+//! the live one — walked back from where `current` points, skipping failed
+//! ones — but only if every host has it; otherwise refuse and name the host
+//! that lacks it. Switch, restart and health-check like a deploy, and mark
+//! the abandoned release as failed so nothing rolls forward onto it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::deploy::{HostPlan, Mode, host_plan};
+use super::locked::Locked;
+use super::record::{HistoryEntry, State};
+use super::steps::{self, HealthTiming};
+use super::survey::Survey;
+use super::{Layout, now, who};
+use crate::cli::TaskCall;
+use crate::error::Error;
+use crate::event::Status;
+use crate::fanout::{Fanout, Gate};
+use crate::inventory::Host;
+use crate::secret::Secret;
+use crate::tasks::{Args, Context};
+use crate::transport::Request;
+
+pub(crate) struct Rollback {
+    layout: Layout,
+    env: String,
+    to: Option<String>,
+    secrets: Vec<Secret>,
+    hosts: HashMap<String, HostPlan>,
+    timing: HealthTiming,
+}
+
+impl Rollback {
+    pub(crate) fn new(call: &TaskCall, ctx: &Context<'_>) -> Result<Self, Error> {
+        let args = Args::bind(call, &["to"])?;
+        if ctx.check {
+            return Err(Error::usage(
+                "`rollback` has no --check mode; `releases` shows where it would go",
+                None,
+            ));
+        }
+        let mut hosts = HashMap::new();
+        for host in ctx.hosts {
+            hosts.insert(host.label.clone(), host_plan(ctx, host, Mode::Hotfix)?);
+        }
+        let health = ctx.project.deploy.health.as_ref();
+        Ok(Self {
+            layout: Layout::new(&ctx.env.settings.deploy_to),
+            env: ctx.env.name.clone(),
+            to: args.get("to").map(str::to_string),
+            secrets: ctx.env.secrets.clone(),
+            hosts,
+            timing: HealthTiming {
+                deadline: health.map_or(30, |h| h.deadline.as_secs()),
+                interval: health.map_or(1, |h| h.interval.as_secs()),
+            },
+        })
+    }
+
+    pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
+        let Some(locked) = Locked::take(
+            fanout,
+            "rollback",
+            hosts,
+            &self.layout,
+            &self.env,
+            "rollback",
+            false,
+            false,
+        )
+        .await
+        else {
+            fanout.fail(
+                "rollback did not start: not every host could be locked; nothing changed".into(),
+            );
+            return;
+        };
+        match self.target(&locked.surveys) {
+            Ok(target) => self.go(&locked, &target, fanout).await,
+            Err(problem) => fanout.fail(format!("rollback refused, nothing changed: {problem}")),
+        }
+        locked.release(fanout).await;
+    }
+
+    /// The release to go back to, present and good on every host.
+    fn target(&self, surveys: &BTreeMap<String, Survey>) -> Result<String, String> {
+        let target = match &self.to {
+            Some(id) => id.clone(),
+            None => {
+                let (host, survey) = surveys.iter().next().ok_or("no hosts")?;
+                let live = survey
+                    .current
+                    .as_deref()
+                    .ok_or_else(|| format!("{host} has no live release"))?;
+                previous_good(survey, live)
+                    .ok_or_else(|| format!("{host} has no good release before {live}"))?
+            }
+        };
+        for (host, survey) in surveys {
+            match survey.releases.get(&target) {
+                None => {
+                    let has: Vec<&str> = survey.releases.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "{host} does not have release {target} (it has: {})",
+                        has.join(", ")
+                    ));
+                }
+                Some(Some(record)) if record.state == State::Failed => {
+                    return Err(format!("release {target} is marked failed on {host}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(target)
+    }
+
+    async fn go(&self, locked: &Locked<'_>, target: &str, fanout: &Fanout) {
+        let abandoned: BTreeMap<&str, Option<&str>> = locked
+            .surveys
+            .iter()
+            .map(|(h, s)| (h.as_str(), s.current.as_deref().filter(|c| *c != target)))
+            .collect();
+        let mut scripts = BTreeMap::new();
+        for host in &locked.hosts {
+            let survey = &locked.surveys[&host.label];
+            let mut script = steps::switch(&self.layout, target, None);
+            if let Some(old) = abandoned[host.label.as_str()] {
+                if let Some(Some(record)) = survey.releases.get(old) {
+                    let mut record = record.clone();
+                    record.state = State::Failed;
+                    record.note = Some(format!("rolled back to {target} at {}", now()));
+                    script.push_str(&steps::write_record(
+                        &format!("\"$D/releases/{old}/.ferry/release.json\""),
+                        &record.json(),
+                    ));
+                }
+            }
+            let history = HistoryEntry {
+                at: now(),
+                event: "rollback".into(),
+                release: target.to_string(),
+                revision: survey.record(target).and_then(|r| r.revision.clone()),
+                from: abandoned[host.label.as_str()].map(str::to_string),
+                who: who(),
+                result: "ok".into(),
+                detail: None,
+            };
+            script.push_str(&format!(
+                "printf '%s\\n' {} >> \"$D/.ferry/history.jsonl\"\n",
+                crate::script::quote(&history.json())
+            ));
+            let plan = &self.hosts[&host.label];
+            let health = plan.health.as_ref().map(|h| (h, &self.timing));
+            script.push_str(&steps::restart(
+                &self.layout,
+                &self.secrets,
+                &plan.restarts,
+                health,
+            ));
+            scripts.insert(host.label.clone(), (script, plan.restarts.labels()));
+        }
+        let scripts = &scripts;
+        let done = fanout
+            .collect("rollback", &locked.hosts, Gate::Always, |host| async move {
+                let (script, labels) = &scripts[&host.label];
+                (
+                    fanout
+                        .script(host, Request::script(script.clone()))
+                        .await
+                        .outcome(labels, Status::Changed),
+                    (),
+                )
+            })
+            .await;
+        if done.iter().all(|d| d.status == Status::Changed) {
+            fanout
+                .events
+                .note(format!("rolled back to {target} on {} hosts", done.len()));
+        } else {
+            fanout.fail(format!("rollback to {target} did not finish on every host; `releases` shows where each one is"));
+        }
+    }
+}
+
+/// The newest good (deployed) release older than `live`.
+fn previous_good(survey: &Survey, live: &str) -> Option<String> {
+    survey
+        .releases
+        .iter()
+        .rev()
+        .filter(|(id, _)| id.as_str() < live)
+        .find(|(_, record)| record.as_ref().is_some_and(|r| r.state == State::Deployed))
+        .map(|(id, _)| id.clone())
+}

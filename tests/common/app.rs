@@ -1,0 +1,188 @@
+//! The example app as a test deploys it: a git repository in the Lab's
+//! directory holding `example/`, a ferry.toml for the Lab's hosts, gunicorn
+//! under supervisor on each host, and plain HTTP to ask the app what it runs.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::hosts::{Host, Lab};
+
+pub const WHEELS: &str = "/var/cache/ferry-tests/wheels";
+pub const PORT: u16 = 8000;
+
+pub struct App {
+    pub dir: PathBuf,
+    /// The database every host's app uses, as app servers share PostgreSQL.
+    pub db: tempfile::TempDir,
+}
+
+impl App {
+    /// The example app committed in a fresh repository, with a ferry.toml
+    /// whose environment `lab` has every Lab host as `app`, the first as `db`.
+    pub fn new(lab: &Lab, extra: &str) -> App {
+        let dir = lab.dir().join("app");
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("example"), &dir);
+        // Outside the hosts' private directories, so every host sees it.
+        std::fs::create_dir_all("/var/cache/ferry-tests/db").unwrap();
+        let db = tempfile::tempdir_in("/var/cache/ferry-tests/db").unwrap();
+        Command::new("chown")
+            .arg("deploy")
+            .arg(db.path())
+            .status()
+            .unwrap();
+        let app = App { dir, db };
+        app.write(
+            "ferry.toml",
+            &config(lab, extra, &app.db.path().join("db.sqlite3")),
+        );
+        app.git(&["init", "--quiet", "--initial-branch=main"]);
+        app.commit("v1");
+        app
+    }
+
+    pub fn write(&self, path: &str, contents: &str) {
+        let path = self.dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.join(path)).unwrap()
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "--message", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args([
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@example.invalid",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+fn config(lab: &Lab, extra: &str, database: &Path) -> String {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("example/ferry.toml"))
+            .unwrap();
+    let base = example.split("\n[environments.").next().unwrap();
+    let base = base.replace(
+        "deploy_to = \"/srv/example\"",
+        "deploy_to = \"/srv/app\"\nconnect_timeout = 3\nkeepalive = 2",
+    );
+    let base = base.replace("app = \"example\"", "app = \"app\"");
+    let targets: Vec<String> = lab
+        .hosts()
+        .iter()
+        .map(|h| format!("\"{}\"", h.target()))
+        .collect();
+    format!(
+        "{extra}\n{base}\n[environments.lab]\nhosts = [{all}]\nroles.app = [{all}]\nroles.db = [{first}]\nvars = {{ wheels = \"{WHEELS}\", database = \"{database}\" }}\n",
+        all = targets.join(", "),
+        first = targets[0],
+        database = database.display(),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Run gunicorn under a real supervisord on the host, the way provisioning
+/// would set it up: the program starts once a release is live.
+pub fn supervise(host: &Host) {
+    let program = format!(
+        "[program:app-web]\ncommand=/srv/app/current/venv/bin/gunicorn --bind 0.0.0.0:{PORT} --workers 2 --chdir /srv/app/current app:application\n\
+         directory=/srv/app\nuser=deploy\nautostart=false\nautorestart=true\nstopasgroup=true\nkillasgroup=true\n\
+         redirect_stderr=true\nstdout_logfile=/var/log/supervisor/app-web.log\n"
+    );
+    std::fs::create_dir_all(host.path("/etc/supervisor/conf.d")).unwrap();
+    std::fs::write(host.path("/etc/supervisor/conf.d/app-web.conf"), program).unwrap();
+    host.exec_ok("mkdir -p /var/log/supervisor && supervisord -c /etc/supervisor/supervisord.conf");
+}
+
+/// `GET path` on the host's app port: (status, body), or None when nothing answers.
+pub fn get(addr: Ipv4Addr, path: &str) -> Option<(u16, String)> {
+    let mut stream =
+        TcpStream::connect_timeout(&(addr, PORT).into(), Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Where `current` points on the host: the release id.
+pub fn current(host: &Host) -> Option<String> {
+    let target = std::fs::read_link(host.path("/srv/app/current")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+pub fn releases(host: &Host) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(host.path("/srv/app/releases"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// Make the host's `nth` SSH session from now stall for `seconds` before
+/// its command runs (sshd runs ~/.ssh/rc first), and touch /tmp/stalled
+/// when it does: a test can cut the host at a chosen phase.
+pub fn stall_session(host: &Host, nth: usize, seconds: u64) {
+    let rc = format!(
+        "n=$(cat /tmp/sessions 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /tmp/sessions\n\
+         if [ \"$n\" = {nth} ]; then touch /tmp/stalled; sleep {seconds}; fi\n"
+    );
+    std::fs::write(host.path("/home/deploy/.ssh/rc"), rc).unwrap();
+    let _ = std::fs::remove_file(host.path("/tmp/sessions"));
+}
+
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
