@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::app::{self, App, current, get, releases, stall_session, supervise, wait_for};
+use common::app::{App, current, get, releases, stall, supervise, wait_for};
 use common::ferry::{Ferry, Ran};
 use common::hosts::{Host, Lab};
 
@@ -151,5 +151,452 @@ fn deploy_serves_on_every_host_and_a_change_sends_about_its_own_size() {
     assert_eq!(
         secret_before, secret_after,
         "the generated SECRET_KEY is kept"
+    );
+}
+
+/// Deploy v1 everywhere and return its id.
+fn first_deploy(lab: &Lab, app: &App) -> String {
+    ferry(lab, app, &["lab", "deploy"]).success();
+    live(lab)
+}
+
+#[test]
+fn a_failing_health_check_puts_every_host_back_on_the_previous_release() {
+    let (lab, app) = lab(3, "");
+    let v1 = first_deploy(&lab, &app);
+    app.write(
+        "ferry.toml",
+        &app.read("ferry.toml")
+            .replace("deadline = 20", "deadline = 4"),
+    );
+    app.write(
+        "app.py",
+        &app.read("app.py").replace(
+            "return \"ok\\n\"",
+            "raise sqlite3.Error(\"broken on purpose\")",
+        ),
+    );
+    app.commit("v2: a broken health check");
+    let ran = ferry(&lab, &app, &["lab", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("health check failed: HTTP 500: database error: broken on purpose"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(live(&lab), v1, "every host is back on v1");
+    for host in lab.hosts() {
+        assert!(
+            serves(host).contains(&v1),
+            "{} serves v1 again",
+            host.target()
+        );
+    }
+    let listing = ferry(&lab, &app, &["lab", "releases"]);
+    listing.success();
+    let bad = releases(lab.host(0))
+        .into_iter()
+        .find(|r| *r != v1)
+        .unwrap();
+    assert!(
+        listing.stdout.contains(&format!("{bad}  failed")),
+        "{}",
+        listing.stdout
+    );
+    assert!(
+        listing.stdout.contains("all 3 hosts are live on"),
+        "{}",
+        listing.stdout
+    );
+}
+
+#[test]
+fn a_failing_migration_leaves_current_untouched_and_shows_why() {
+    let (lab, app) = lab(2, "");
+    let v1 = first_deploy(&lab, &app);
+    app.write(
+        "migrations/0002_unique_items.sql",
+        "CREATE TABLE item (text TEXT);\nINSERT INTO item VALUES ('milk');\nINSERT INTO item VALUES ('milk');\nCREATE UNIQUE INDEX item_text ON item (text);\n",
+    );
+    app.commit("v2: a constraint the data breaks");
+    let ran = ferry(&lab, &app, &["lab", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("IntegrityError: UNIQUE constraint failed: item.text"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("current is unchanged on every host"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(live(&lab), v1);
+    for host in lab.hosts() {
+        assert!(serves(host).contains(&v1));
+    }
+}
+
+#[test]
+fn a_host_cut_off_during_upload_stops_the_deploy_and_resume_finishes_it() {
+    let (lab, app) = lab(3, "");
+    let v1 = first_deploy(&lab, &app);
+    let cut = lab.host(1);
+    stall(cut, "tar", "-xzpf", 30);
+    app.write("static/style.css", "body { color: navy; }\n");
+    app.commit("v2");
+    let child = Ferry::lab(&lab).spawn(&[
+        "--config",
+        app.dir.join("ferry.toml").to_str().unwrap(),
+        "lab",
+        "deploy",
+    ]);
+    wait_for("the upload to stall", || cut.path("/tmp/stalled").exists());
+    cut.cut();
+    let ran = common::ferry::finish(child);
+    ran.code(1);
+    assert_eq!(
+        ran.recap(&cut.target())[3],
+        1,
+        "unreachable, not failed:\n{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("current is unchanged on every host"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(live(&lab), v1);
+    let pending = std::fs::read_to_string(lab.host(0).path("/srv/app/.ferry/deploy.json")).unwrap();
+
+    cut.reconnect();
+    let resumed = ferry(&lab, &app, &["lab", "deploy:resume=yes"]);
+    resumed.success();
+    let v2 = live(&lab);
+    assert!(
+        pending.contains(&format!("\"release\":\"{v2}\"")),
+        "resume finished the pending deploy {pending}"
+    );
+    for host in lab.hosts() {
+        assert!(serves(host).contains(&v2));
+    }
+    assert!(!lab.host(0).path("/srv/app/.ferry/deploy.json").exists());
+}
+
+#[test]
+fn a_host_cut_off_during_the_switch_leaves_no_broken_current_and_resume_finishes() {
+    let (lab, app) = lab(3, "");
+    let v1 = first_deploy(&lab, &app);
+    let cut = lab.host(2);
+    stall(cut, "mv", "current.tmp", 30);
+    app.write("static/style.css", "body { color: teal; }\n");
+    app.commit("v2");
+    let child = Ferry::lab(&lab).spawn(&[
+        "--config",
+        app.dir.join("ferry.toml").to_str().unwrap(),
+        "lab",
+        "deploy",
+    ]);
+    wait_for("the switch to stall", || cut.path("/tmp/stalled").exists());
+    cut.cut();
+    let ran = common::ferry::finish(child);
+    ran.code(1);
+    let on: Vec<Option<String>> = lab.hosts().iter().map(current).collect();
+    assert_eq!(
+        on[2].as_deref(),
+        Some(v1.as_str()),
+        "the cut host still points at v1"
+    );
+    let v2 = on[0].clone().unwrap();
+    assert_ne!(v2, v1);
+    assert_eq!(on[1], on[0]);
+    assert!(ran.stdout.contains("hosts are split"), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains(&format!("{} on {v1} (as before)", cut.target())),
+        "{}",
+        ran.stdout
+    );
+
+    cut.reconnect();
+    ferry(&lab, &app, &["lab", "deploy:resume=yes"]).success();
+    assert_eq!(live(&lab), v2);
+    for host in lab.hosts() {
+        assert!(serves(host).contains(&v2));
+    }
+}
+
+#[test]
+fn a_second_deploy_is_refused_naming_who_holds_the_lock() {
+    let (lab, app) = lab(1, "");
+    first_deploy(&lab, &app);
+    let host = lab.host(0);
+    stall(host, "tar", "-xzpf", 4);
+    app.commit("v2");
+    let first = Ferry::lab(&lab).spawn(&[
+        "--config",
+        app.dir.join("ferry.toml").to_str().unwrap(),
+        "lab",
+        "deploy",
+    ]);
+    let pid = first.id();
+    wait_for("the first deploy to hold the lock", || {
+        host.path("/tmp/stalled").exists()
+    });
+    let second = ferry(&lab, &app, &["lab", "deploy"]);
+    second.code(1);
+    assert!(
+        second.stdout.contains(&format!("locked by "))
+            && second.stdout.contains(&format!("(pid {pid})")),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("deploy of main"),
+        "{}",
+        second.stdout
+    );
+    common::ferry::finish(first).success();
+}
+
+#[test]
+fn a_killed_deploy_leaves_a_stale_lock_that_unlock_clears() {
+    let (lab, app) = lab(1, "");
+    let v1 = first_deploy(&lab, &app);
+    let host = lab.host(0);
+    stall(host, "tar", "-xzpf", 5);
+    app.commit("v2");
+    let mut killed = Ferry::lab(&lab).spawn(&[
+        "--config",
+        app.dir.join("ferry.toml").to_str().unwrap(),
+        "lab",
+        "deploy",
+    ]);
+    wait_for("the deploy to hold the lock", || {
+        host.path("/tmp/stalled").exists()
+    });
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+
+    let refused = ferry(&lab, &app, &["lab", "deploy"]);
+    refused.code(1);
+    assert!(
+        refused.stdout.contains("a stale lock: the run of"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("`ferry lab unlock` removes it"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(live(&lab), v1);
+
+    let unlocked = ferry(&lab, &app, &["lab", "unlock"]);
+    unlocked.success();
+    assert!(
+        unlocked.stdout.contains("removed a stale lock held by"),
+        "{}",
+        unlocked.stdout
+    );
+    ferry(&lab, &app, &["lab", "deploy"]).success();
+    assert_ne!(live(&lab), v1);
+    assert!(!host.path("/srv/app/.ferry/lock").exists());
+}
+
+#[test]
+fn rollback_refuses_when_a_host_lacks_the_target_and_otherwise_goes_back() {
+    let (lab, app) = lab(2, "");
+    let v1 = first_deploy(&lab, &app);
+    app.write("static/style.css", "body { color: red; }\n");
+    app.commit("v2");
+    ferry(&lab, &app, &["lab", "deploy"]).success();
+    let v2 = live(&lab);
+
+    let lacking = lab.host(1);
+    lacking.exec_ok(&format!("mv /srv/app/releases/{v1} /srv/app/v1-elsewhere"));
+    let refused = ferry(&lab, &app, &["lab", "rollback"]);
+    refused.code(1);
+    assert!(
+        refused
+            .stdout
+            .contains(&format!("{} does not have release {v1}", lacking.target())),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(live(&lab), v2);
+
+    lacking.exec_ok(&format!("mv /srv/app/v1-elsewhere /srv/app/releases/{v1}"));
+    let back = ferry(&lab, &app, &["lab", "rollback"]);
+    back.success();
+    assert_eq!(live(&lab), v1);
+    for host in lab.hosts() {
+        assert!(serves(host).contains(&v1));
+    }
+    let listing = ferry(&lab, &app, &["lab", "releases"]);
+    assert!(
+        listing.stdout.contains(&format!("{v2}  failed")),
+        "{}",
+        listing.stdout
+    );
+    let history = ferry(&lab, &app, &["lab", "history"]);
+    assert!(
+        history.stdout.contains(&format!("rollback      {v1}")),
+        "{}",
+        history.stdout
+    );
+    // A second rollback has nowhere to go: v2 failed, nothing before v1.
+    ferry(&lab, &app, &["lab", "rollback"]).code(1);
+}
+
+#[test]
+fn cleanup_keeps_n_never_current_and_a_pinned_release_survives() {
+    let (lab, app) = lab(1, "");
+    app.write(
+        "ferry.toml",
+        &app.read("ferry.toml")
+            .replace("keep_releases = 5", "keep_releases = 2"),
+    );
+    app.commit("keep two");
+    let host = lab.host(0);
+    first_deploy(&lab, &app);
+    let pinned = ferry(&lab, &app, &["lab", "setup_release:keep_days=10"]);
+    pinned.success();
+    let prepared = releases(host).into_iter().max().unwrap();
+    assert!(
+        pinned
+            .stdout
+            .contains(&format!("release prepared at /srv/app/releases/{prepared}")),
+        "{}",
+        pinned.stdout
+    );
+    assert_ne!(
+        current(host).unwrap(),
+        prepared,
+        "setup_release does not switch"
+    );
+    for n in 0..3 {
+        app.write("static/style.css", &format!("/* {n} */\n"));
+        app.commit("another");
+        ferry(&lab, &app, &["lab", "deploy"]).success();
+    }
+    let left = releases(host);
+    let live = current(host).unwrap();
+    assert!(left.contains(&live) && left.contains(&prepared), "{left:?}");
+    assert_eq!(left.len(), 3, "two kept plus the pinned one: {left:?}");
+    let listing = ferry(&lab, &app, &["lab", "releases"]);
+    assert!(
+        listing
+            .stdout
+            .contains(&format!("{prepared}  pinned until")),
+        "{}",
+        listing.stdout
+    );
+    let cleanup = ferry(&lab, &app, &["lab", "cleanup"]);
+    cleanup.success();
+    assert_eq!(releases(host), left, "nothing more to remove");
+}
+
+#[test]
+fn check_mode_says_what_would_happen_and_changes_nothing() {
+    let (lab, app) = lab(1, "");
+    let v1 = first_deploy(&lab, &app);
+    let host = lab.host(0);
+    app.write("static/style.css", "body { color: olive; }\n");
+    app.commit("v2");
+    let ran = ferry(&lab, &app, &["lab", "deploy", "--check"]);
+    ran.success();
+    let lines = ran.lines_of(&host.target());
+    assert!(
+        lines.iter().any(|l| l.starts_with("would send 1 files")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("would migrate: venv/bin/python manage.py migrate")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("would run: ") && l.contains("supervisorctl")),
+        "{lines:?}"
+    );
+    assert_eq!(releases(host), vec![v1.clone()]);
+    assert_eq!(current(host).unwrap(), v1);
+    assert!(!host.path("/srv/app/.ferry/lock").exists());
+}
+
+#[test]
+fn hotfix_reuses_the_live_venv_and_runs_neither_build_nor_migrations() {
+    let (lab, app) = lab(1, "");
+    first_deploy(&lab, &app);
+    let host = lab.host(0);
+    app.write("migrations/0002_more.sql", "CREATE TABLE more (x TEXT);\n");
+    app.write(
+        "app.py",
+        &app.read("app.py")
+            .replace("from example", "from the hotfixed example"),
+    );
+    app.commit("hotfix");
+    let ran = ferry(&lab, &app, &["lab", "hotfix"]);
+    ran.success();
+    assert!(
+        !ran.stdout.contains("hotfix/build") && !ran.stdout.contains("hotfix/migrate"),
+        "{}",
+        ran.stdout
+    );
+    assert!(serves(host).contains("Hello from the hotfixed example"));
+    assert!(host.path("/srv/app/current/venv/bin/gunicorn").exists());
+    let tables = host.exec_ok(&format!("sqlite3 {} .tables 2>/dev/null || python3 -c \"import sqlite3; print([r[0] for r in sqlite3.connect('{}').execute('select name from sqlite_master')])\"", app.db.path().join("db.sqlite3").display(), app.db.path().join("db.sqlite3").display()));
+    assert!(
+        !tables.contains("more"),
+        "the migration did not run: {tables}"
+    );
+}
+
+#[test]
+fn a_reload_serves_every_request_while_the_new_release_takes_over() {
+    let (lab, app) = lab(1, "");
+    let v1 = first_deploy(&lab, &app);
+    let host = lab.host(0);
+    let addr = host.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed, mut seen) = (0, Vec::new(), std::collections::BTreeSet::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match get(addr, "/") {
+                    Some((200, body)) => {
+                        ok += 1;
+                        seen.insert(body.split_whitespace().nth(3).unwrap_or("").to_string());
+                    }
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed, seen)
+        })
+    };
+    app.write("static/style.css", "body { color: plum; }\n");
+    app.commit("v2");
+    ferry(&lab, &app, &["lab", "deploy"]).success();
+    let v2 = live(&lab);
+    wait_for("v2 to serve", || serves(host).contains(&v2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed, seen) = load.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        seen.contains(&v1) && seen.contains(&v2),
+        "answered by {seen:?}"
     );
 }

@@ -86,15 +86,13 @@ impl Rollback {
     fn target(&self, surveys: &BTreeMap<String, Survey>) -> Result<String, String> {
         let target = match &self.to {
             Some(id) => id.clone(),
-            None => {
-                let (host, survey) = surveys.iter().next().ok_or("no hosts")?;
-                let live = survey
-                    .current
-                    .as_deref()
-                    .ok_or_else(|| format!("{host} has no live release"))?;
-                previous_good(survey, live)
-                    .ok_or_else(|| format!("{host} has no good release before {live}"))?
-            }
+            // Each host's answer, newest first: a host that lacks a release
+            // must not hide it from the others (it is named below instead).
+            None => surveys
+                .values()
+                .filter_map(|survey| previous_good(survey, survey.current.as_deref()?))
+                .max()
+                .ok_or_else(|| "no host has a good release before its live one".to_string())?,
         };
         for (host, survey) in surveys {
             match survey.releases.get(&target) {

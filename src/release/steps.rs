@@ -120,28 +120,42 @@ fn probe(health: &Health, timing: &HealthTiming) -> String {
     let (attempt, label) = match health {
         Health::Url { url, expect } => {
             let check = expect.as_ref().map_or(String::new(), |text| {
-                format!(" && case \"$body\" in *{}*) true ;; *) body=\"response lacks the expected text: $body\"; false ;; esac", quote(text))
+                format!(" && case \"$body\" in *{}*) true ;; *) body=\"the response lacks the expected text: $body\"; false ;; esac", quote(text))
             });
             (
-                format!("body=$(ferry_get {} 2>&1){check}", quote(url)),
+                format!(
+                    "code=$(ferry_get {} \"$H\" 2>\"$H.err\"); body=$(cat \"$H\" \"$H.err\" 2>/dev/null | head -c 300); case \"$code\" in 2??) true{check} ;; 000|'') body=\"no answer: $body\"; false ;; *) body=\"HTTP $code: $body\"; false ;; esac",
+                    quote(url)
+                ),
                 url.clone(),
             )
         }
         Health::Command(command) => (format!("body=$( ( {command} ) 2>&1 )"), command.clone()),
     };
     format!(
-        r#"ferry_get() {{
-    if command -v curl >/dev/null 2>&1; then curl -fsS --max-time 5 "$1"
-    elif command -v wget >/dev/null 2>&1; then wget -q -T 5 -O - "$1"
-    elif command -v python3 >/dev/null 2>&1; then python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode("utf-8", "replace"))' "$1"
-    else echo "no curl, wget or python3 here to probe $1"; return 2
+        r#"# Prints the HTTP status; the body goes to the file $2.
+ferry_get() {{
+    if command -v curl >/dev/null 2>&1; then curl -sS --max-time 5 -o "$2" -w '%{{http_code}}' "$1"
+    elif command -v python3 >/dev/null 2>&1; then python3 -c '
+import sys, urllib.request, urllib.error
+try:
+    response = urllib.request.urlopen(sys.argv[1], timeout=5)
+except urllib.error.HTTPError as error:
+    response = error
+except OSError as error:
+    print(error, end=""); sys.exit(0)
+open(sys.argv[2], "wb").write(response.read()); print(response.status, end="")' "$1" "$2"
+    elif command -v wget >/dev/null 2>&1; then if wget -q -T 5 --content-on-error -O "$2" "$1"; then printf 200; else printf 'an error status'; fi
+    else printf 'no curl, python3 or wget here to probe with'
     fi
 }}
 ferry_mark {activity}
+H="$D/.ferry/health.$$"
 deadline=$(( $(date +%s) + {deadline} ))
 while :; do
-    if {attempt}; then ferry_mark healthy; break; fi
+    if {attempt}; then ferry_mark healthy; rm -f "$H" "$H.err"; break; fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
+        rm -f "$H" "$H.err"
         ferry_mark "unhealthy $(printf '%s' "$body" | tail -c 300 | tr '\n' ' ')"
         exit 1
     fi

@@ -163,6 +163,11 @@ fn script(
         "printf '%s\\n' {} > \"$D/.ferry/deploy.json\"\n",
         quote(extras.pending_json)
     ));
+    // The lock now names its release, so `deploy:resume=yes` may take it over.
+    s.push_str(
+        r#"sed -i "s/\"release\":\"\"/\"release\":\"$ID\"/" "$D/.ferry/lock/info" 2>/dev/null"#,
+    );
+    s.push('\n');
     s.push_str("if [ -d \"$R\" ]; then ferry_mark 'uploaded already'; exit 0; fi\n");
     s.push_str("rm -rf \"$T\" && mkdir -p \"$T/.ferry\" || ferry_fail \"cannot create $T\"\n");
     s.push_str(&heredoc("\"$T/.ferry/drop\"", drop));

@@ -164,16 +164,27 @@ pub fn releases(host: &Host) -> Vec<String> {
     ids
 }
 
-/// Make the host's `nth` SSH session from now stall for `seconds` before
-/// its command runs (sshd runs ~/.ssh/rc first), and touch /tmp/stalled
-/// when it does: a test can cut the host at a chosen phase.
-pub fn stall_session(host: &Host, nth: usize, seconds: u64) {
-    let rc = format!(
-        "n=$(cat /tmp/sessions 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /tmp/sessions\n\
-         if [ \"$n\" = {nth} ]; then touch /tmp/stalled; sleep {seconds}; fi\n"
+/// Make `program` on the host stall for `seconds` the first time its
+/// arguments contain `matching` (and touch /tmp/stalled then), so a test can
+/// cut the host in the middle of a phase: `tar -x` is the upload, `mv` of
+/// `current.tmp` the switch. The deploy user's PATH starts with ~/bin, set
+/// in ~/.ssh/environment (the test sshd permits PATH there).
+pub fn stall(host: &Host, program: &str, matching: &str, seconds: u64) {
+    let bin = host.path("/home/deploy/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = format!(
+        "#!/bin/sh
+case \"$*\" in *'{matching}'*) if [ ! -e /tmp/stalled ]; then touch /tmp/stalled; sleep {seconds}; fi ;; esac
+exec /usr/bin/{program} \"$@\"\n"
     );
-    std::fs::write(host.path("/home/deploy/.ssh/rc"), rc).unwrap();
-    let _ = std::fs::remove_file(host.path("/tmp/sessions"));
+    std::fs::write(bin.join(program), wrapper).unwrap();
+    std::fs::write(
+        host.path("/home/deploy/.ssh/environment"),
+        "PATH=/home/deploy/bin:/usr/local/bin:/usr/bin:/bin\n",
+    )
+    .unwrap();
+    host.exec_ok(&format!("chmod 755 /home/deploy/bin/{program} && chown -R deploy /home/deploy/bin /home/deploy/.ssh/environment"));
+    let _ = std::fs::remove_file(host.path("/tmp/stalled"));
 }
 
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

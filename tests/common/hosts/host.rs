@@ -265,7 +265,8 @@ impl Host {
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              PermitRootLogin prohibit-password\nAuthorizedKeysFile .ssh/authorized_keys\n\
              MaxSessions 10\nMaxStartups 10:30:100\nUseDNS no\nPrintMotd no\n\
-             AcceptEnv LANG LC_*\nSubsystem sftp internal-sftp\n",
+             AcceptEnv LANG LC_*\nSubsystem sftp internal-sftp\n\
+             PermitUserEnvironment PATH\n",
             self.addr()
         )
     }
