@@ -45,13 +45,40 @@ fn main() {
             figures = ((after - sessions) / HOSTS, sent(&ran) / HOSTS as u64);
         }
         samples.sort();
-        println!("| {label} | {} | {} | {} |", ms(samples[RUNS / 2]), figures.0, kib(figures.1));
+        println!(
+            "| {label} | {} | {} | {} |",
+            ms(samples[RUNS / 2]),
+            figures.0,
+            kib(figures.1)
+        );
     };
     // The first deploy of each run needs a fresh deploy_to.
-    measure("first deploy", &mut |n| clear(&lab, n), &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"]);
-    measure("unchanged redeploy", &mut |_| {}, &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"]);
-    measure("one file changed", &mut |n| change_one_file(&repo, n), &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"]);
-    measure("rollback", &mut |_| {}, &["lab", "rollback", "--json", "--set", "deploy_to=/srv/bench0"]);
+    measure(
+        "first deploy",
+        &mut |n| clear(&lab, n),
+        &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"],
+    );
+    measure(
+        "unchanged redeploy",
+        &mut |_| {},
+        &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"],
+    );
+    measure(
+        "one file changed",
+        &mut |n| change_one_file(&repo, n),
+        &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"],
+    );
+    measure(
+        "rollback",
+        &mut |_| {},
+        &[
+            "lab",
+            "rollback",
+            "--json",
+            "--set",
+            "deploy_to=/srv/bench0",
+        ],
+    );
 }
 
 fn clear(lab: &Lab, _: usize) {
@@ -69,7 +96,12 @@ fn ferry(lab: &Lab, repo: &std::path::Path, args: &[&str]) -> Ran {
 fn sent(ran: &Ran) -> u64 {
     let last = ran.stdout.lines().last().unwrap();
     let event: serde_json::Value = serde_json::from_str(last).unwrap();
-    event["recap"].as_array().unwrap().iter().map(|row| row["bytes_sent"].as_u64().unwrap()).sum()
+    event["recap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["bytes_sent"].as_u64().unwrap())
+        .sum()
 }
 
 /// ~300 files, ~5 MB: Python modules, templates, and a few larger assets,
@@ -78,9 +110,13 @@ fn make_app(repo: &std::path::Path) {
     std::fs::create_dir_all(repo).unwrap();
     let mut state: u64 = 42;
     let mut word = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ["def", "self", "return", "import", "request", "value", "items", "for", "in", "if", "user", "data", "render", "query", "None"]
-            [(state >> 33) as usize % 15]
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        [
+            "def", "self", "return", "import", "request", "value", "items", "for", "in", "if",
+            "user", "data", "render", "query", "None",
+        ][(state >> 33) as usize % 15]
     };
     for i in 0..FILES {
         let dir = repo.join(format!("app/module{}", i % 12));
@@ -98,7 +134,11 @@ fn make_app(repo: &std::path::Path) {
 }
 
 fn write_config(lab: &Lab, repo: &std::path::Path) {
-    let targets: Vec<String> = lab.hosts().iter().map(|h| format!("\"{}\"", h.target())).collect();
+    let targets: Vec<String> = lab
+        .hosts()
+        .iter()
+        .map(|h| format!("\"{}\"", h.target()))
+        .collect();
     let config = format!(
         "app = \"bench\"\ndeploy_to = \"/srv/bench0\"\nconnect_timeout = 5\nparallel = 16\n\n[environments.lab]\nhosts = [{}]\n",
         targets.join(", ")
@@ -108,17 +148,42 @@ fn write_config(lab: &Lab, repo: &std::path::Path) {
 }
 
 fn change_one_file(repo: &std::path::Path, n: usize) {
-    std::fs::write(repo.join("app/module1/file1.py"), format!("VERSION = {n}\n{}", "x = 1\n".repeat(1500))).unwrap();
+    std::fs::write(
+        repo.join("app/module1/file1.py"),
+        format!("VERSION = {n}\n{}", "x = 1\n".repeat(1500)),
+    )
+    .unwrap();
     commit(repo);
 }
 
 fn commit(repo: &std::path::Path) {
     git(repo, &["add", "--all"]);
-    git(repo, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--quiet", "--allow-empty", "-m", "bench"]);
+    git(
+        repo,
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.invalid",
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            "bench",
+        ],
+    );
 }
 
 fn git(repo: &std::path::Path, args: &[&str]) {
-    assert!(Command::new("git").arg("-C").arg(repo).args(args).status().unwrap().success());
+    assert!(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 fn ms(d: Duration) -> String {

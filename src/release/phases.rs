@@ -25,6 +25,9 @@ use crate::transport::{Payload, Request};
 
 impl DeployPlan {
     pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
+        for warning in self.artifact.iter().flat_map(|a| &a.warnings) {
+            fanout.events.warn(warning.clone());
+        }
         if self.check {
             return super::preview::run(self, hosts, fanout).await;
         }

@@ -1,0 +1,178 @@
+//! Deploys to the `local` target: the same scripts as over SSH, run by `sh`
+//! on this machine. Quick checks of what does not need several hosts.
+
+mod common;
+
+use std::path::Path;
+
+use common::ferry::Ferry;
+
+fn project(dir: &Path, deploy: &str) {
+    std::fs::create_dir_all(dir.join("app/static")).unwrap();
+    std::fs::write(dir.join("app/main.py"), "print('v1')\n").unwrap();
+    std::fs::write(dir.join("app/static/site.css"), "body {}\n").unwrap();
+    std::fs::write(dir.join("app/notes.pyc"), "compiled\n").unwrap();
+    let config = format!(
+        "app = \"demo\"\ndeploy_to = \"{}\"\n\n[deploy]\n{deploy}\n\n[environments.here]\nhosts = [\"local\"]\n",
+        dir.join("srv").display()
+    );
+    std::fs::write(dir.join("ferry.toml"), config).unwrap();
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn live(dir: &Path) -> String {
+    std::fs::read_link(dir.join("srv/current"))
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_directory_source_ships_the_tree_minus_excludes() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "source = \"dir\"\nexclude = [\"*.pyc\", \"/srv\", \".home\"]",
+    );
+    Ferry::new(dir.path()).run(&["here", "deploy"]).success();
+    let current = dir.path().join("srv/current");
+    assert_eq!(
+        std::fs::read_to_string(current.join("app/main.py")).unwrap(),
+        "print('v1')\n"
+    );
+    assert!(current.join("app/static/site.css").exists());
+    assert!(!current.join("app/notes.pyc").exists(), "excluded");
+    let record = std::fs::read_to_string(current.join(".ferry/release.json")).unwrap();
+    assert!(
+        record.contains("\"ref\":\"dir\"") && record.contains("\"state\":\"deployed\""),
+        "{record}"
+    );
+}
+
+#[test]
+fn a_dirty_work_tree_is_named_and_the_commit_ships_as_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), "");
+    std::fs::write(dir.path().join(".gitignore"), "srv/\n.home/\n").unwrap();
+    git(dir.path(), &["init", "--quiet", "--initial-branch=main"]);
+    git(dir.path(), &["add", "--all"]);
+    git(dir.path(), &["commit", "--quiet", "-m", "v1"]);
+    std::fs::write(dir.path().join("app/main.py"), "print('not committed')\n").unwrap();
+    let ran = Ferry::new(dir.path()).run(&["here", "deploy"]);
+    ran.success();
+    assert!(
+        ran.stdout
+            .contains("warning: the work tree has uncommitted changes (app/main.py)"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("srv/current/app/main.py")).unwrap(),
+        "print('v1')\n"
+    );
+
+    let ran = Ferry::new(dir.path()).run(&["here", "deploy:ref=nope"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("no commit named `nope`"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn rollback_to_a_named_release_and_back_again() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "source = \"dir\"\nexclude = [\"/srv\", \".home\"]",
+    );
+    Ferry::new(dir.path()).run(&["here", "deploy"]).success();
+    let first = live(dir.path());
+    std::fs::write(dir.path().join("app/main.py"), "print('v2')\n").unwrap();
+    Ferry::new(dir.path()).run(&["here", "deploy"]).success();
+    std::fs::write(dir.path().join("app/main.py"), "print('v3')\n").unwrap();
+    Ferry::new(dir.path()).run(&["here", "deploy"]).success();
+    let third = live(dir.path());
+    Ferry::new(dir.path())
+        .run(&["here", &format!("rollback:to={first}")])
+        .success();
+    assert_eq!(live(dir.path()), first);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("srv/current/app/main.py")).unwrap(),
+        "print('v1')\n"
+    );
+    let refused = Ferry::new(dir.path()).run(&["here", &format!("rollback:to={third}")]);
+    refused.code(1);
+    assert!(
+        refused
+            .stdout
+            .contains(&format!("release {third} is marked failed")),
+        "{}",
+        refused.stdout
+    );
+    let ran = Ferry::new(dir.path()).run(&["here", "rollback:to=20000101T000000Z"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("local does not have release 20000101T000000Z"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_deploy_stops_it_and_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "source = \"dir\"\nexclude = [\"/srv\", \".home\"]\nbuild = [\"touch built; sleep 2\", \"touch never\"]",
+    );
+    let child = Ferry::new(dir.path()).spawn(&["here", "deploy", "check"]);
+    let lock = dir.path().join("srv/.ferry/lock");
+    let partial_built = || {
+        std::fs::read_dir(dir.path().join("srv/releases"))
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("built").exists())
+    };
+    common::app::wait_for("the build to start", partial_built);
+    assert!(lock.exists(), "the deploy holds the lock");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let ran = common::ferry::finish(child);
+    ran.code(130);
+    assert!(!lock.exists(), "the lock was released");
+    assert!(
+        !dir.path().join("srv/current").exists(),
+        "nothing was switched"
+    );
+    assert!(
+        !ran.stdout.contains("==> check"),
+        "no new task starts: {}",
+        ran.stdout
+    );
+    let resumed = Ferry::new(dir.path()).run(&["here", "deploy:resume=yes"]);
+    resumed.success();
+    // The build that was running when Ctrl-C came finished; resume switches to it.
+    assert!(dir.path().join("srv/current/never").exists());
+}
