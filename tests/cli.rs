@@ -122,6 +122,10 @@ fn config_errors_point_at_file_line_and_column() {
             "[environments.here]\nhosts = [\"web1\"]\nroles.app = [\"web2\"]\n",
         ),
         (
+            "secret name that is no shell variable",
+            "[secrets]\n\"API-TOKEN\" = \"x\"\n[environments.here]\nhosts = [\"local\"]\n",
+        ),
+        (
             "relative deploy_to",
             "deploy_to = \"srv/app\"\n[environments.here]\nhosts = [\"local\"]\n",
         ),

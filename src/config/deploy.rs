@@ -9,7 +9,6 @@ use toml::Spanned;
 
 use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, SourceKind};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::template;
 
 #[derive(Debug, Clone)]
 pub(crate) struct DeployDef {
@@ -98,7 +97,7 @@ pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, D
     let known_roles = super::task::all_roles(raw);
     super::task::check_roles(file, deploy.migrate_role.iter(), &known_roles)?;
     for source in deploy.build.iter().chain(&deploy.migrate) {
-        check_template(file, source)?;
+        super::check_template(file, source)?;
     }
     let dotenv = deploy
         .dotenv
@@ -135,13 +134,6 @@ pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, D
             .map(|h| health(file, h, &known_roles))
             .transpose()?,
         dotenv,
-    })
-}
-
-fn check_template(file: &SourceFile, source: &Spanned<String>) -> Result<(), Diagnostic> {
-    template::check_syntax(source.get_ref(), template::Kind::Shell).map_err(|e| {
-        file.error(source.span(), format!("template error: {e}"))
-            .label("in this template")
     })
 }
 
@@ -226,7 +218,7 @@ fn health(
         }
     };
     let (Probe::Url(source) | Probe::Command(source)) = &probe;
-    check_template(file, source)?;
+    super::check_template(file, source)?;
     Ok(HealthDef {
         probe,
         roles: raw
@@ -249,7 +241,7 @@ fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
     })?;
     let keys = raw.values.keys().chain(&raw.secrets).chain(&raw.generate);
     for key in keys {
-        if !is_env_name(key.get_ref()) {
+        if !super::is_env_name(key.get_ref()) {
             return Err(file
                 .error(
                     key.span(),
@@ -259,7 +251,7 @@ fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
         }
     }
     for value in raw.values.values() {
-        check_template(file, value)?;
+        super::check_template(file, value)?;
     }
     Ok(DotenvDef {
         file: path,
@@ -271,14 +263,6 @@ fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
         secrets: raw.secrets.clone(),
         generate: raw.generate.iter().map(|g| g.get_ref().clone()).collect(),
     })
-}
-
-pub(crate) fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         } else if let Some(after) = rest.strip_prefix("${") {
             let end = after.find('}').ok_or(Problem::Unterminated)?;
             let name = &after[..end];
-            if !is_name(name) {
+            if !super::is_env_name(name) {
                 return Err(Problem::BadName(name.into()));
             }
             out.push_str(&lookup(name).ok_or_else(|| Problem::Missing(name.into()))?);
@@ -101,14 +101,6 @@ fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
     }
     out.push_str(rest);
     Ok(out)
-}
-
-fn is_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

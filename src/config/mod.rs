@@ -172,6 +172,26 @@ impl Project {
                     .label("setting in [vars]"));
             }
         }
+        let secret_names = self.raw.secrets.keys().chain(
+            self.raw
+                .environments
+                .values()
+                .flat_map(|e| e.secrets.keys()),
+        );
+        for name in secret_names {
+            if !is_env_name(name.get_ref()) {
+                return Err(self
+                    .file
+                    .error(
+                        name.span(),
+                        format!(
+                            "`{}` cannot name a secret: steps read secrets as shell variables",
+                            name.get_ref()
+                        ),
+                    )
+                    .label("use letters, digits and `_`"));
+            }
+        }
         if let Some(default) = &self.raw.default_task {
             task::check_exists(&self.file, self, default)?;
         }
@@ -253,4 +273,21 @@ fn plain_types(message: &str) -> String {
     message
         .replace("expected u32", "expected a whole number")
         .replace("expected a boolean", "expected true or false")
+}
+
+/// A template's syntax, checked when ferry.toml loads.
+fn check_template(file: &SourceFile, source: &toml::Spanned<String>) -> Result<(), Diagnostic> {
+    crate::template::check_syntax(source.get_ref(), crate::template::Kind::Shell).map_err(|e| {
+        file.error(source.span(), format!("template error: {e}"))
+            .label("in this template")
+    })
+}
+
+/// A name a shell variable can have: `${VAR}`s, secrets, .env keys.
+pub(crate) fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

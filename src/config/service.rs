@@ -7,7 +7,6 @@ use toml::Spanned;
 
 use super::raw::{Manager, OnDeploy, RawConfig, RawService};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::template;
 
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceDef {
@@ -85,10 +84,7 @@ fn resolve(
         .chain(commands.iter().flatten())
         .chain(&raw.logs);
     for source in templates.chain(raw.environment.values()) {
-        template::check_syntax(source.get_ref(), template::Kind::Shell).map_err(|e| {
-            file.error(source.span(), format!("template error: {e}"))
-                .label("in this template")
-        })?;
+        super::check_template(file, source)?;
     }
     Ok(ServiceDef {
         key: key.get_ref().clone(),

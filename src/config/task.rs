@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::Project;
 use super::raw::{RawConfig, RawTask};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::{suggest, tasks, template};
+use crate::{suggest, tasks};
 
 #[derive(Debug, Clone)]
 pub(crate) struct TaskDef {
@@ -57,10 +57,7 @@ fn resolve(
             .label("no steps"));
     }
     for source in raw.steps.get_ref().iter().chain(raw.dir.as_ref()) {
-        template::check_syntax(source.get_ref(), template::Kind::Shell).map_err(|e| {
-            file.error(source.span(), format!("template error: {e}"))
-                .label("in this template")
-        })?;
+        super::check_template(file, source)?;
     }
     let roles = raw.roles.iter().flatten();
     check_roles(file, roles.clone(), known_roles)?;

@@ -17,6 +17,7 @@
 mod artifact;
 mod cleanup;
 mod deploy;
+mod ending;
 mod keeper;
 mod listing;
 mod locked;
@@ -24,6 +25,7 @@ mod manifest;
 mod phases;
 mod preview;
 mod record;
+mod resume;
 mod rollback;
 mod steps;
 mod survey;

@@ -10,14 +10,15 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::artifact::Artifact;
-use super::cleanup;
-use super::deploy::{DeployPlan, Mode, build_artifact};
+
+use super::deploy::{DeployPlan, Mode};
 use super::locked::Locked;
-use super::record::{HistoryEntry, Pending, ReleaseRecord, State};
+use super::record::{Pending, ReleaseRecord, State};
+use super::resume::{new_pending, progress_of, resumable, resume_artifact};
 use super::steps;
 use super::survey::Survey;
 use super::upload::{self, Extras, Payloads};
-use super::{days_from_now, new_release_id, now, who};
+use super::{days_from_now, new_release_id};
 use crate::event::Status;
 use crate::fanout::{Done, Fanout, Gate, Outcome};
 use crate::inventory::Host;
@@ -59,69 +60,27 @@ impl DeployPlan {
 
 /// Where one host stands in this deploy.
 #[derive(Debug, Clone, Default)]
-struct Progress {
-    uploaded: bool,
-    built: bool,
-    migrated: bool,
+pub(super) struct Progress {
+    pub(super) uploaded: bool,
+    pub(super) built: bool,
+    pub(super) migrated: bool,
     /// Where `current` points now.
-    current: Option<String>,
+    pub(super) current: Option<String>,
     /// Where it pointed before this deploy.
-    previous: Option<String>,
-    deployed: bool,
+    pub(super) previous: Option<String>,
+    pub(super) deployed: bool,
 }
 
-fn progress_of(survey: &Survey, id: &str) -> Progress {
-    let record = survey.record(id);
-    let state = record.map(|r| r.state);
-    let previous = match &survey.pending {
-        Some(pending) if pending.release == id => pending.previous.clone(),
-        _ => survey.current.clone().filter(|c| c != id),
-    };
-    Progress {
-        uploaded: survey.releases.contains_key(id),
-        built: matches!(state, Some(State::Built | State::Deployed)),
-        migrated: record.is_some_and(|r| r.migrated),
-        current: survey.current.clone(),
-        previous,
-        deployed: state == Some(State::Deployed) && survey.current.as_deref() == Some(id),
-    }
-}
-
-/// The deploy to resume: the one pending on the hosts (they must agree).
-fn resumable(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) -> Option<Pending> {
-    let mut pending: Vec<&Pending> = surveys
-        .values()
-        .filter_map(|s| s.pending.as_ref())
-        .collect();
-    pending.sort_by(|a, b| a.release.cmp(&b.release));
-    pending.dedup_by(|a, b| a.release == b.release);
-    match pending.as_slice() {
-        [] => {
-            fanout.fail("nothing to resume: no host has an unfinished deploy".into());
-            None
-        }
-        [one] => Some((*one).clone()),
-        many => {
-            let ids: Vec<&str> = many.iter().map(|p| p.release.as_str()).collect();
-            fanout.fail(format!(
-                "the hosts have different unfinished deploys ({}); start a new deploy",
-                ids.join(", ")
-            ));
-            None
-        }
-    }
-}
-
-struct Run<'a, 'h> {
-    plan: &'a DeployPlan,
-    fanout: &'a Fanout,
-    hosts: Vec<&'h Host>,
-    surveys: &'a BTreeMap<String, Survey>,
-    artifact: Cow<'a, Artifact>,
-    id: String,
-    record: ReleaseRecord,
-    pending: Pending,
-    progress: BTreeMap<String, Progress>,
+pub(super) struct Run<'a, 'h> {
+    pub(super) plan: &'a DeployPlan,
+    pub(super) fanout: &'a Fanout,
+    pub(super) hosts: Vec<&'h Host>,
+    pub(super) surveys: &'a BTreeMap<String, Survey>,
+    pub(super) artifact: Cow<'a, Artifact>,
+    pub(super) id: String,
+    pub(super) record: ReleaseRecord,
+    pub(super) pending: Pending,
+    pub(super) progress: BTreeMap<String, Progress>,
 }
 
 impl<'a, 'h> Run<'a, 'h> {
@@ -200,11 +159,11 @@ impl<'a, 'h> Run<'a, 'h> {
         }
     }
 
-    fn task(&self, phase: &str) -> String {
+    pub(super) fn task(&self, phase: &str) -> String {
         format!("{}/{phase}", self.plan.mode.name())
     }
 
-    fn hosts_where(&self, need: impl Fn(&Progress) -> bool) -> Vec<&'h Host> {
+    pub(super) fn hosts_where(&self, need: impl Fn(&Progress) -> bool) -> Vec<&'h Host> {
         self.hosts
             .iter()
             .copied()
@@ -213,7 +172,7 @@ impl<'a, 'h> Run<'a, 'h> {
     }
 
     /// The record as this host should hold it, in `state`.
-    fn record_json(&self, host: &str, state: State, note: Option<&str>) -> String {
+    pub(super) fn record_json(&self, host: &str, state: State, note: Option<&str>) -> String {
         let mut record = self.record.clone();
         record.state = state;
         record.migrated = self.progress.get(host).is_some_and(|p| p.migrated);
@@ -222,7 +181,11 @@ impl<'a, 'h> Run<'a, 'h> {
     }
 
     /// Apply what a phase achieved; false if any host failed.
-    fn advance<T>(&mut self, done: Vec<Done<'h, T>>, apply: impl Fn(&mut Progress, T)) -> bool {
+    pub(super) fn advance<T>(
+        &mut self,
+        done: Vec<Done<'h, T>>,
+        apply: impl Fn(&mut Progress, T),
+    ) -> bool {
         let mut ok = true;
         for d in done {
             match (d.status, d.data) {
@@ -404,7 +367,7 @@ impl<'a, 'h> Run<'a, 'h> {
         true
     }
 
-    fn restart_scripts(
+    pub(super) fn restart_scripts(
         &self,
         hosts: &[&Host],
         with_health: bool,
@@ -429,165 +392,7 @@ impl<'a, 'h> Run<'a, 'h> {
             .collect()
     }
 
-    /// Every host this deploy switched goes back where it was and restarts;
-    /// the release is marked failed everywhere, and the deploy is over.
-    async fn put_back(&mut self, reason: &str) {
-        let switched: Vec<&'h Host> = self.hosts_where(|p| {
-            p.current.as_deref() == Some(self.id.as_str()) && p.previous.is_some()
-        });
-        let mut scripts = BTreeMap::new();
-        for host in &self.hosts {
-            let progress = &self.progress[&host.label];
-            let failed = self.record_json(&host.label, State::Failed, Some(reason));
-            let history = self.history("failed", Some(reason));
-            let mut script = match progress
-                .previous
-                .as_deref()
-                .filter(|_| switched.iter().any(|s| s.label == host.label))
-            {
-                Some(previous) => steps::switch(&self.plan.layout, previous, None),
-                None => self.plan.layout.prelude(),
-            };
-            script.push_str(&steps::finish(
-                &self.plan.layout,
-                &self.id,
-                Some(&failed),
-                &history,
-                &[],
-                None,
-            ));
-            scripts.insert(host.label.clone(), (script, Vec::new()));
-        }
-        let hosts = self.hosts.clone();
-        self.run_scripts_gated(
-            &self.task("rollback"),
-            &hosts,
-            &scripts,
-            Status::Changed,
-            Gate::Always,
-        )
-        .await;
-        let restarts = self.restart_scripts(&switched, false);
-        self.run_scripts_gated(
-            &self.task("restart"),
-            &switched,
-            &restarts,
-            Status::Changed,
-            Gate::Always,
-        )
-        .await;
-        let back: Vec<String> = switched
-            .iter()
-            .map(|h| {
-                format!(
-                    "{} on {}",
-                    h.label,
-                    self.progress[&h.label].previous.as_deref().unwrap_or("?")
-                )
-            })
-            .collect();
-        let first = self.hosts_where(|p| {
-            p.previous.is_none() && p.current.as_deref() == Some(self.id.as_str())
-        });
-        let mut message = format!(
-            "{} {} failed: {reason}; release {} is marked failed",
-            self.plan.mode.name(),
-            self.id,
-            self.id
-        );
-        if !back.is_empty() {
-            message.push_str(&format!("; back: {}", back.join(", ")));
-        }
-        if !first.is_empty() {
-            let names: Vec<&str> = first.iter().map(|h| h.label.as_str()).collect();
-            message.push_str(&format!(
-                "; no earlier release to go back to on {}",
-                names.join(", ")
-            ));
-        }
-        self.fanout.fail(message);
-    }
-
-    async fn finish(&mut self) {
-        let setup = matches!(self.plan.mode, Mode::Setup { .. });
-        let mut scripts = BTreeMap::new();
-        for host in &self.hosts {
-            let survey = &self.surveys[&host.label];
-            let state = if setup { State::Built } else { State::Deployed };
-            let record = self.record_json(&host.label, state, None);
-            let history = self.history("ok", None);
-            let (remove, announce) = if setup {
-                let until = self
-                    .record
-                    .keep_until
-                    .as_deref()
-                    .map_or(String::new(), |u| format!(", kept until {u}"));
-                (
-                    Vec::new(),
-                    Some(format!(
-                        "release prepared at {}{until}",
-                        self.plan.layout.release_dir(&self.id)
-                    )),
-                )
-            } else {
-                let mut releases = survey.releases.clone();
-                releases.insert(self.id.clone(), Some(self.record.clone()));
-                let protected = [self.id.as_str()];
-                (
-                    cleanup::select(&releases, Some(&self.id), self.plan.keep, &protected),
-                    None,
-                )
-            };
-            let script = steps::finish(
-                &self.plan.layout,
-                &self.id,
-                Some(&record),
-                &history,
-                &remove,
-                announce.as_deref(),
-            );
-            scripts.insert(host.label.clone(), (script, Vec::new()));
-        }
-        let hosts = self.hosts.clone();
-        let done = self
-            .run_scripts_gated(
-                &self.task("finish"),
-                &hosts,
-                &scripts,
-                Status::Ok,
-                Gate::Always,
-            )
-            .await;
-        if self.advance(done, |progress, ()| progress.deployed = true) {
-            let revision = self.record.short_revision();
-            let verb = if setup { "prepared" } else { "live" };
-            let hosts = match self.hosts.len() {
-                1 => "1 host".to_string(),
-                n => format!("{n} hosts"),
-            };
-            self.fanout.events.note(format!(
-                "{} {} ({revision}) is {verb} on {hosts}",
-                self.plan.mode.name(),
-                self.id
-            ));
-        }
-    }
-
-    fn history(&self, result: &str, detail: Option<&str>) -> String {
-        HistoryEntry {
-            at: now(),
-            event: self.plan.mode.name().to_string(),
-            release: self.id.clone(),
-            revision: self.record.revision.clone(),
-            from: None,
-            who: who(),
-            result: result.to_string(),
-            detail: detail.map(str::to_string),
-        }
-        .json()
-    }
-
-    async fn run_scripts(
+    pub(super) async fn run_scripts(
         &self,
         task: &str,
         hosts: &[&'h Host],
@@ -598,7 +403,7 @@ impl<'a, 'h> Run<'a, 'h> {
             .await
     }
 
-    async fn run_scripts_gated(
+    pub(super) async fn run_scripts_gated(
         &self,
         task: &str,
         hosts: &[&'h Host],
@@ -624,35 +429,6 @@ impl<'a, 'h> Run<'a, 'h> {
             })
             .await
     }
-
-    /// After a stop: what state the hosts are in, and how to go on.
-    fn stopped(&self, state: &str) {
-        let env = &self.plan.env;
-        self.fanout.fail(format!(
-            "{} {} stopped: {state}. Finish it with `ferry {env} deploy:resume=yes` once the failed hosts are fixed, or go back with `ferry {env} rollback`",
-            self.plan.mode.name(),
-            self.id
-        ));
-    }
-
-    /// Where each host's `current` points after a partial switch.
-    fn whereabouts(&self) -> String {
-        let places: Vec<String> = self
-            .hosts
-            .iter()
-            .map(|h| {
-                let p = &self.progress[&h.label];
-                match p.current.as_deref() {
-                    Some(id) if id == self.id => {
-                        format!("{} on {id} (new, not restarted)", h.label)
-                    }
-                    Some(id) => format!("{} on {id} (as before)", h.label),
-                    None => format!("{} has no current release", h.label),
-                }
-            })
-            .collect();
-        format!("hosts are split: {}", places.join("; "))
-    }
 }
 
 fn with_message(outcome: Outcome, message: String) -> Outcome {
@@ -660,41 +436,5 @@ fn with_message(outcome: Outcome, message: String) -> Outcome {
         outcome.message(message)
     } else {
         outcome
-    }
-}
-
-fn new_pending(plan: &DeployPlan, artifact: &Artifact, id: String) -> Pending {
-    Pending {
-        release: id,
-        revision: artifact.revision.clone(),
-        reference: artifact.reference.clone(),
-        digest: artifact.manifest.digest(),
-        who: who(),
-        at: now(),
-        kind: plan.mode.name().to_string(),
-        previous: None,
-    }
-}
-
-/// The artifact of the deploy being resumed: the same commit, and it must
-/// still produce the same files.
-fn resume_artifact(plan: &DeployPlan, pending: &Pending, fanout: &Fanout) -> Option<Artifact> {
-    let reference = pending
-        .revision
-        .clone()
-        .unwrap_or_else(|| pending.reference.clone());
-    match build_artifact(&plan.root, &plan.deploy, &reference) {
-        Ok(artifact) if artifact.manifest.digest() == pending.digest => Some(artifact),
-        Ok(_) => {
-            fanout.fail(format!(
-                "cannot resume {}: its files changed since that deploy began; start a new deploy",
-                pending.release
-            ));
-            None
-        }
-        Err(error) => {
-            fanout.fail(format!("cannot resume {}: {error}", pending.release));
-            None
-        }
     }
 }
