@@ -14,6 +14,8 @@ use crate::suggest;
 pub(crate) enum Kind {
     /// A shell command: values are quoted into single words.
     Shell,
+    /// A plain file (a config file rendered for a host): values verbatim.
+    Text,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,7 @@ fn environment() -> Environment<'static> {
 fn template_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Shell => "step.sh",
+        Kind::Text => "file",
     }
 }
 
@@ -171,6 +174,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "cd '/srv/my app' && echo 'x; touch /tmp/pwned'");
+    }
+
+    #[test]
+    fn text_templates_are_verbatim() {
+        let out = render("root {{ deploy_to }};", Kind::Text, &ctx()).unwrap();
+        assert_eq!(out, "root /srv/my app;");
     }
 
     #[test]
