@@ -12,6 +12,7 @@ mod event;
 mod fanout;
 mod init;
 mod inventory;
+mod provision;
 mod script;
 mod secret;
 mod service;

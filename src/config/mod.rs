@@ -6,6 +6,7 @@
 
 mod environment;
 mod interpolate;
+mod provision;
 mod raw;
 mod service;
 mod settings;
@@ -14,6 +15,7 @@ mod task;
 use std::path::{Path, PathBuf};
 
 pub(crate) use environment::{Environment, Overrides};
+pub(crate) use provision::{Attrs, FileBody, FileDef, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure};
 pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;
@@ -63,6 +65,8 @@ pub(crate) struct Project {
     pub(crate) default_task: Option<String>,
     pub(crate) tasks: Vec<TaskDef>,
     pub(crate) services: Vec<ServiceDef>,
+    /// `[provision]`, when ferry.toml has one.
+    pub(crate) provision: Option<Provision>,
     raw: raw::RawConfig,
 }
 
@@ -95,6 +99,12 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
     };
     let tasks = task::resolve_all(&file, &raw)?;
     let services = service::resolve_all(&file, &raw, &app)?;
+    let provision = provision::resolve(&provision::Inputs {
+        file: &file,
+        raw: &raw,
+        root: &root,
+        services: &services,
+    })?;
     let project = Project {
         default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
         file,
@@ -102,6 +112,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         app,
         tasks,
         services,
+        provision,
         raw,
     };
     project.check()?;

@@ -34,6 +34,11 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         usage: "run -- COMMAND [ARG…]",
         description: "Run a command in the current release (or the login directory) on every host",
     },
+    Builtin {
+        name: "provision",
+        usage: "provision",
+        description: "Set hosts up as [provision] says: packages, users, directories, files, services (--check, --diff)",
+    },
 ];
 
 /// Names kept for ferry's own tasks, so a project task never shadows one.
@@ -72,6 +77,7 @@ pub(crate) struct Plan {
 enum Kind {
     Scripts(project::Scripts),
     Check(String),
+    Provision(crate::provision::Plan),
 }
 
 pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
@@ -88,6 +94,13 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
             no_check_mode(call, ctx)?;
             let scripts = run_cmd::plan(ctx)?;
             (ctx.hosts.to_vec(), Kind::Scripts(scripts))
+        }
+        "provision" => {
+            no_args(call)?;
+            (
+                ctx.hosts.to_vec(),
+                Kind::Provision(crate::provision::plan(ctx)?),
+            )
         }
         name => match ctx.project.task(name) {
             Some(def) => {
@@ -111,6 +124,7 @@ impl Plan {
         match &self.kind {
             Kind::Scripts(scripts) => project::execute(&self.name, scripts, &hosts, fanout).await,
             Kind::Check(deploy_to) => check::execute(&hosts, deploy_to, fanout).await,
+            Kind::Provision(plan) => crate::provision::execute(plan, &hosts, fanout).await,
         }
     }
 }
