@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 
 use super::render::Failure;
-use crate::config::{FileDef, Manager, OnDeploy, ServiceDef, TemplateSource};
+use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::secret::Secret;
@@ -127,10 +127,7 @@ fn service_value(ctx: &Context<'_>, host: &Host, service: &ServiceDef) -> Result
         .map(|(name, value)| Ok((name.clone(), render(value, Kind::Text)?)))
         .collect::<Result<BTreeMap<_, _>, Failure>>()?;
     let logs = service.log_files(ctx, host).map_err(failure)?;
-    let (manager, on_deploy) = (
-        manager_name(service.manager),
-        on_deploy_name(service.on_deploy),
-    );
+    let (manager, on_deploy) = (service.manager.as_str(), on_deploy_name(service.on_deploy));
     let description = (!service.description.is_empty()).then_some(service.description.as_str());
     Ok(template::context([
         ("key", Value::from(service.key.as_str())),
@@ -154,14 +151,6 @@ fn failure(error: Error) -> Failure {
         None => error.to_string(),
     };
     Failure::new(message, error.hints().into_iter().next())
-}
-
-fn manager_name(manager: Manager) -> &'static str {
-    match manager {
-        Manager::Supervisor => "supervisor",
-        Manager::Systemd => "systemd",
-        Manager::Command => "command",
-    }
 }
 
 fn on_deploy_name(on_deploy: OnDeploy) -> &'static str {

@@ -73,7 +73,7 @@ pub(crate) fn steps(
             let resource = Resource::Directory {
                 path: dir,
                 attrs: layout.attrs.clone(),
-                login_owner: layout.attrs.owner.is_none(),
+                layout: true,
             };
             steps.push(step(resource, become_root(layout.become_root), vec![]));
         }
@@ -82,7 +82,7 @@ pub(crate) fn steps(
         let resource = Resource::Directory {
             path: path(&dir.path)?,
             attrs: dir.attrs.clone(),
-            login_owner: false,
+            layout: false,
         };
         steps.push(step(resource, become_root(dir.become_root), vec![]));
     }

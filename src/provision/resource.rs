@@ -22,8 +22,9 @@ pub(crate) enum Resource {
     Directory {
         path: String,
         attrs: Attrs,
-        /// Owned by the SSH user of the run unless `attrs` names an owner (the layout).
-        login_owner: bool,
+        /// The deploy layout: owned by the SSH user of the run unless `attrs`
+        /// names an owner, and by the owner's group unless it names one.
+        layout: bool,
     },
     File(File),
     /// No file or symlink at this path.
@@ -64,7 +65,7 @@ impl fmt::Display for Resource {
             Resource::User(user) => write!(f, "user {}", user.name),
             Resource::Directory { path, .. } => write!(f, "directory {path}"),
             Resource::File(file) => write!(f, "file {}", file.path),
-            Resource::Absent(path) => write!(f, "absent {path}"),
+            Resource::Absent(path) => write!(f, "file {path}"),
             Resource::Link { path, to } => write!(f, "link {path} -> {to}"),
             Resource::Service { name, .. } => write!(f, "service {name}"),
         }

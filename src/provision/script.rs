@@ -117,13 +117,10 @@ fn block(resource: &Resource) -> String {
         Resource::Directory {
             path,
             attrs,
-            login_owner,
+            layout,
         } => {
-            let (owner, group) = if *login_owner {
-                (
-                    "\"$ferry_login\"".to_string(),
-                    "\"$ferry_login_group\"".to_string(),
-                )
+            let (owner, group) = if *layout {
+                layout_owner_group(attrs)
             } else {
                 owner_group(attrs)
             };
@@ -164,6 +161,18 @@ fn block(resource: &Resource) -> String {
 fn owner_group(attrs: &Attrs) -> (String, String) {
     let word = |v: &Option<String>| v.as_deref().map_or("''".into(), |v| quote(v).into_owned());
     (word(&attrs.owner), word(&attrs.group))
+}
+
+/// The layout belongs to whoever deploys: the SSH user of the run unless
+/// it names an owner, and that owner's group unless it names one.
+fn layout_owner_group(attrs: &Attrs) -> (String, String) {
+    let (owner, group) = owner_group(attrs);
+    match (&attrs.owner, &attrs.group) {
+        (None, None) => ("\"$ferry_login\"".into(), "\"$ferry_login_group\"".into()),
+        (None, Some(_)) => ("\"$ferry_login\"".into(), group),
+        (Some(name), None) => (owner, format!("\"$(id -gn {})\"", quote(name))),
+        (Some(_), Some(_)) => (owner, group),
+    }
 }
 
 fn mode(attrs: &Attrs) -> String {
