@@ -80,6 +80,12 @@ pub(crate) enum Event {
     Warning {
         message: String,
     },
+    /// Results gathered from every host, shown as one table (service status).
+    Table {
+        title: String,
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
     RunFinished {
         recap: Vec<RecapRow>,
         interrupted: bool,
@@ -167,6 +173,7 @@ impl Events {
             Event::Output { line, .. } => scrub(line),
             Event::Activity { activity, .. } => scrub(activity),
             Event::Warning { message } => scrub(message),
+            Event::Table { rows, .. } => rows.iter_mut().flatten().for_each(scrub),
             Event::HostFinished(result) => {
                 result.message.as_mut().map(scrub);
                 result.hint.as_mut().map(scrub);
