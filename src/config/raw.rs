@@ -302,3 +302,14 @@ pub(crate) struct RawLink {
     #[serde(rename = "become")]
     pub(crate) become_root: Option<bool>,
 }
+
+impl Manager {
+    /// As ferry.toml spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Manager::Supervisor => "supervisor",
+            Manager::Systemd => "systemd",
+            Manager::Command => "command",
+        }
+    }
+}

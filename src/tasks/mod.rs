@@ -8,6 +8,7 @@ mod check;
 mod context;
 mod project;
 mod run_cmd;
+mod services;
 
 use crate::cli::TaskCall;
 use crate::config::Project;
@@ -38,6 +39,41 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         name: "provision",
         usage: "provision",
         description: "Set hosts up as [provision] says: packages, users, directories, files, services (--check, --diff)",
+    },
+    Builtin {
+        name: "start",
+        usage: "start[:SERVICE,…]",
+        description: "Start the services (all, or those named) on the hosts that run them",
+    },
+    Builtin {
+        name: "stop",
+        usage: "stop[:SERVICE,…]",
+        description: "Stop the services on the hosts that run them",
+    },
+    Builtin {
+        name: "restart",
+        usage: "restart[:SERVICE,…]",
+        description: "Restart the services on the hosts that run them",
+    },
+    Builtin {
+        name: "reload",
+        usage: "reload[:SERVICE,…]",
+        description: "Reload the services gracefully (gunicorn: new workers, no dropped request)",
+    },
+    Builtin {
+        name: "status",
+        usage: "status[:SERVICE,…]",
+        description: "Show each service's state on each host, as one table",
+    },
+    Builtin {
+        name: "logs",
+        usage: "logs[:SERVICE,…][,lines=N]",
+        description: "Follow the services' logs on every host, prefixed by host, until Ctrl-C",
+    },
+    Builtin {
+        name: "supervisorctl",
+        usage: "supervisorctl:cmd=COMMAND",
+        description: "Pass a command to supervisorctl on the hosts with supervisor services",
     },
 ];
 
@@ -78,6 +114,7 @@ enum Kind {
     Scripts(project::Scripts),
     Check(String),
     Provision(crate::provision::Plan),
+    Services(services::Plan),
 }
 
 pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
@@ -102,6 +139,10 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
                 Kind::Provision(crate::provision::plan(ctx)?),
             )
         }
+        name if services::NAMES.contains(&name) => {
+            let (hosts, plan) = services::plan(call, ctx)?;
+            (hosts, Kind::Services(plan))
+        }
         name => match ctx.project.task(name) {
             Some(def) => {
                 no_check_mode(call, ctx)?;
@@ -125,6 +166,7 @@ impl Plan {
             Kind::Scripts(scripts) => project::execute(&self.name, scripts, &hosts, fanout).await,
             Kind::Check(deploy_to) => check::execute(&hosts, deploy_to, fanout).await,
             Kind::Provision(plan) => crate::provision::execute(plan, &hosts, fanout).await,
+            Kind::Services(plan) => services::execute(&self.name, plan, &hosts, fanout).await,
         }
     }
 }

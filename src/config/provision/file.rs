@@ -204,8 +204,8 @@ fn check_service_template(
         Some(s) if s.manager != manager => format!(
             "service `{}` is not managed by {} (manager = \"{}\")",
             s.key,
-            manager_name(manager),
-            manager_name(s.manager)
+            manager.as_str(),
+            s.manager.as_str()
         ),
         Some(s) if s.command.is_none() => format!(
             "service `{}` has no `command` for template `{}` to run",
@@ -214,14 +214,6 @@ fn check_service_template(
         Some(_) => return Ok(()),
     };
     Err(file.error(name.span(), problem).label("this template"))
-}
-
-fn manager_name(manager: Manager) -> &'static str {
-    match manager {
-        Manager::Supervisor => "supervisor",
-        Manager::Systemd => "systemd",
-        Manager::Command => "command",
-    }
 }
 
 /// A changed program or unit must reach its manager: supervisor updates the
