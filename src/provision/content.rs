@@ -34,13 +34,13 @@ pub(crate) fn render(
         extras.push(("service", service_value(ctx, host, service)?));
     }
     let defaults: BTreeMap<&str, &str> = source.defaults.iter().copied().collect();
-    // The first map that has a name wins: a file's vars beat the template's
+    // The last map that has a name wins: a file's vars beat the template's
     // defaults and the environment's vars, and nothing shadows `service`.
     let values = minijinja::value::merge_maps([
-        template::context(extras),
-        template::value(&file.vars),
-        template::value(&defaults),
         ctx.host_values(host, &Default::default()),
+        template::value(&defaults),
+        template::value(&file.vars),
+        template::context(extras),
     ]);
     let text = template::render(&source.text, Kind::Text, &values)
         .map_err(|error| template_failure(ctx, source, &error))?;
