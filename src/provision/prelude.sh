@@ -3,7 +3,9 @@
 # systemctl or init scripts, supervisorctl, nginx). Set before this:
 # ferry_m (the marker prefix), ferry_check and ferry_diff (empty or 1).
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-export PATH
+# Tools speak one language, so what they say can be read (stat, apt).
+LC_ALL=C
+export PATH LC_ALL
 ferry_t=$(mktemp -d) || exit 1
 trap 'rm -rf "$ferry_t"' EXIT
 ferry_login=$(id -un)
@@ -129,6 +131,19 @@ ferry_packages() {
     done
 }
 
+# What is at PATH, as the block's user sees it (root's view when it
+# becomes root: a user may not see into a private directory): none, link,
+# directory, file or other. Symlinks are not followed.
+ferry_kind() {
+    case "$($ferry_as stat -c %F -- "$1" 2>/dev/null)" in
+    "") echo none ;;
+    "symbolic link") echo link ;;
+    directory) echo directory ;;
+    "regular file" | "regular empty file") echo file ;;
+    *) echo other ;;
+    esac
+}
+
 # ferry_attrs PATH OWNER GROUP MODE: empty ones are left as they are.
 ferry_attrs() {
     if [ -n "$2$3" ]; then
@@ -143,14 +158,16 @@ ferry_attrs() {
         ferry_cur=$($ferry_as stat -c '%a' -- "$1")
         if [ "$ferry_cur" != "$4" ]; then
             ferry_change "mode $ferry_cur -> $4"
-            if ferry_apply; then $ferry_as chmod -- "$4" "$1"; fi
+            # Five digits or more: GNU chmod keeps a directory's setgid bit otherwise.
+            if ferry_apply; then $ferry_as chmod -- "00$4" "$1"; fi
         fi
     fi
 }
 
 # ferry_directory PATH OWNER GROUP MODE
 ferry_directory() {
-    if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+    ferry_k=$(ferry_kind "$1")
+    if [ "$ferry_k" = none ]; then
         ferry_change created
         ferry_apply || return 0
         $ferry_as mkdir -p -- "$1"
@@ -159,7 +176,7 @@ ferry_directory() {
         echo created >"$ferry_t/why"
         return 0
     fi
-    [ -d "$1" ] || ferry_fail "$1 exists and is not a directory"
+    [ "$ferry_k" = directory ] || ferry_fail "$1 exists and is not a directory"
     ferry_attrs "$@"
 }
 
@@ -178,9 +195,10 @@ ferry_old() {
 # ferry_file PATH SHA256 OWNER GROUP MODE, the new content in $ferry_t/new.
 # It replaces the old file with rename(2): readers see one or the other.
 ferry_file() {
-    if [ -d "$1" ] && [ ! -L "$1" ]; then ferry_fail "$1 is a directory"; fi
+    ferry_k=$(ferry_kind "$1")
+    case $ferry_k in directory | other) ferry_fail "$1 is a $ferry_k, not a file" ;; esac
     ferry_dir=$(dirname -- "$1")
-    if [ ! -d "$ferry_dir" ]; then
+    if ! $ferry_as test -d "$ferry_dir"; then
         # Under --check an earlier resource may be what would create it.
         if ! ferry_apply; then
             ferry_change "created (in $ferry_dir, which does not exist yet)"
@@ -190,7 +208,7 @@ ferry_file() {
     fi
     ferry_mode=${5:-644}
     ferry_own=:
-    if [ -f "$1" ] && [ ! -L "$1" ]; then
+    if [ "$ferry_k" = file ]; then
         ferry_cur=$($ferry_as sha256sum -- "$1")
         if [ "${ferry_cur%% *}" = "$2" ]; then
             ferry_attrs "$1" "$3" "$4" "$5"
@@ -204,7 +222,7 @@ ferry_file() {
         ferry_own=$($ferry_as stat -c '%U:%G' -- "$1")
         ferry_cur="${3:-${ferry_own%%:*}}:${4:-${ferry_own#*:}}"
         [ "$ferry_cur" = "$ferry_own" ] || ferry_change "owner $ferry_own -> $ferry_cur"
-    elif [ -L "$1" ]; then
+    elif [ "$ferry_k" = link ]; then
         ferry_change "replaced a symlink"
     else
         ferry_change created
@@ -216,7 +234,7 @@ ferry_file() {
     trap '$ferry_as rm -f -- "$ferry_tmp"' EXIT
     # Private until its mode is set: the content may hold secrets.
     (umask 077 && $ferry_as cp -- "$ferry_t/new" "$ferry_tmp")
-    $ferry_as chmod -- "$ferry_mode" "$ferry_tmp"
+    $ferry_as chmod -- "00$ferry_mode" "$ferry_tmp"
     if [ -n "$ferry_u$ferry_g" ]; then
         $ferry_as chown -- "$ferry_u${ferry_g:+:$ferry_g}" "$ferry_tmp"
     fi
@@ -226,26 +244,27 @@ ferry_file() {
 
 # ferry_absent PATH: no file or symlink there.
 ferry_absent() {
-    if [ -L "$1" ] || [ -e "$1" ]; then
-        if [ -d "$1" ] && [ ! -L "$1" ]; then
-            ferry_fail "$1 is a directory: ferry removes only files and symlinks"
-        fi
+    case $(ferry_kind "$1") in
+    none) ;;
+    directory) ferry_fail "$1 is a directory: ferry removes only files and symlinks" ;;
+    *)
         ferry_change removed
         if ferry_apply; then $ferry_as rm -f -- "$1"; fi
-    fi
+        ;;
+    esac
 }
 
 # ferry_link PATH TARGET, switched with rename(2) like `current`.
 ferry_link() {
-    if [ -L "$1" ]; then
-        ferry_cur=$(readlink -- "$1")
+    case $(ferry_kind "$1") in
+    link)
+        ferry_cur=$($ferry_as readlink -- "$1")
         [ "$ferry_cur" != "$2" ] || return 0
         ferry_change "pointed to $ferry_cur"
-    elif [ -e "$1" ]; then
-        ferry_fail "$1 exists and is not a symlink"
-    else
-        ferry_change created
-    fi
+        ;;
+    none) ferry_change created ;;
+    *) ferry_fail "$1 exists and is not a symlink" ;;
+    esac
     ferry_apply || return 0
     $ferry_as ln -sfn -- "$2" "$1.ferry-$$"
     $ferry_as mv -fT -- "$1.ferry-$$" "$1"
