@@ -2,3 +2,5 @@
 
 pub mod ferry;
 pub mod hosts;
+pub mod http;
+pub mod release;
