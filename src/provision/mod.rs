@@ -63,6 +63,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Plan, Error> {
     let mode = script::Mode {
         check: ctx.check,
         diff: ctx.diff,
+        handlers_as_root: provision.become_root,
     };
     let by_host = ctx
         .hosts

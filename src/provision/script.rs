@@ -22,6 +22,8 @@ pub(crate) struct Mode {
     pub(crate) check: bool,
     /// `--diff`: send back the old content of files that change.
     pub(crate) diff: bool,
+    /// Run handlers as root (`[provision] become`).
+    pub(crate) handlers_as_root: bool,
 }
 
 /// The script, and the handlers it may run (their indices in its markers).
@@ -36,7 +38,8 @@ pub(crate) fn build(steps: &[Step], mode: Mode) -> (String, Vec<Handler>) {
         flag(mode.check),
         flag(mode.diff)
     );
-    if steps.iter().any(|s| s.become_root) {
+    let handlers_as_root = mode.handlers_as_root && !handlers.is_empty();
+    if handlers_as_root || steps.iter().any(|s| s.become_root) {
         out.push_str(SUDO_PROBE);
     }
     out.push_str("ferry_missing=\n");
@@ -76,9 +79,11 @@ pub(crate) fn build(steps: &[Step], mode: Mode) -> (String, Vec<Handler>) {
     {
         out.push_str("ferry_packages\n");
     }
-    if !handlers.is_empty() {
-        out.push_str("ferry_as=ferry_root\n");
-    }
+    out.push_str(if handlers_as_root {
+        "ferry_as=ferry_root\n"
+    } else {
+        "ferry_as=\n"
+    });
     for (index, handler) in handlers.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -219,4 +224,79 @@ fn user_block(user: &User) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::resource::File;
+
+    fn steps(root: &std::path::Path) -> Vec<Step> {
+        let path = |p: &str| root.join(p).display().to_string();
+        let step = |resource| Step {
+            resource,
+            become_root: false,
+            notify: vec![],
+        };
+        vec![
+            step(Resource::Directory {
+                path: path("d"),
+                attrs: Attrs {
+                    mode: Some(0o750),
+                    ..Attrs::default()
+                },
+                layout: false,
+            }),
+            step(Resource::File(File {
+                path: path("d/f"),
+                content: "it's $HOME `x`\n".into(),
+                attrs: Attrs::default(),
+                secret_prefixes: vec![],
+            })),
+            step(Resource::Link {
+                path: path("l"),
+                to: path("d/f"),
+            }),
+            step(Resource::Absent(path("gone"))),
+        ]
+    }
+
+    /// The markers of a run: `changed 0`, `ok 1`, …
+    fn run(steps: &[Step], check: bool) -> Vec<String> {
+        let mode = Mode {
+            check,
+            diff: false,
+            handlers_as_root: false,
+        };
+        let output = std::process::Command::new("sh")
+            .args(["-c", &build(steps, mode).0])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{MARKER}resource ")))
+            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn checks_first_changes_what_differs_and_then_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gone"), "x").unwrap();
+        let steps = steps(dir.path());
+        let would = ["would 0", "would 1", "would 2", "would 3"];
+        assert_eq!(run(&steps, true), would);
+        assert!(!dir.path().join("d").exists(), "--check changed something");
+        assert_eq!(
+            run(&steps, false),
+            ["changed 0", "changed 1", "changed 2", "changed 3"]
+        );
+        assert_eq!(run(&steps, false), ["ok 0", "ok 1", "ok 2", "ok 3"]);
+        let file = dir.path().join("d/f");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "it's $HOME `x`\n");
+        std::fs::write(&file, "drift\n").unwrap();
+        assert_eq!(run(&steps, false)[1], "changed 1");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "it's $HOME `x`\n");
+    }
 }
