@@ -39,6 +39,18 @@ fn results(ran: &Ran, host: &Host, status: &str) -> Vec<String> {
         .collect()
 }
 
+/// What the result line of a failed host says after `failed (0.12s): `.
+fn failure(ran: &Ran, host: &Host) -> String {
+    let target = host.target();
+    // Labels are padded to the longest one of the run.
+    let line = ran.stdout.lines().find(|l| {
+        l.strip_prefix(&target)
+            .is_some_and(|rest| rest.trim_start().starts_with(": failed"))
+    });
+    let line = line.unwrap_or_else(|| panic!("no failure for {target}:\n{}", ran.stdout));
+    line.split_once("): ").unwrap().1.to_string()
+}
+
 /// The pids that must not change when nothing is to be restarted.
 fn daemons(host: &Host) -> (String, String, String) {
     (
@@ -264,15 +276,7 @@ source = "templates/site.conf"
 
     let ran = Ferry::lab(&lab).run(&["lab", "provision"]);
     ran.code(1);
-    let result = |host: &Host| {
-        let prefix = format!("{} : failed", host.target());
-        let line = ran.stdout.lines().find(|l| l.starts_with(&prefix));
-        line.unwrap_or_else(|| panic!("no failure for {}:\n{}", host.target(), ran.stdout))
-            .split_once("): ")
-            .unwrap()
-            .1
-            .to_string()
-    };
+    let result = |host: &Host| failure(&ran, host);
     assert_eq!(
         result(web),
         "file /srv/site.conf: template templates/site.conf, line 3: `upstream_addr` is not defined"
@@ -304,15 +308,9 @@ fn sudo_asking_for_a_password_is_a_clear_error_and_become_false_needs_none() {
     write_config(lab.dir(), &lab_config(&lab, "[provision]\n"));
     let ran = Ferry::lab(&lab).run(&["lab", "provision"]);
     ran.code(1);
-    assert!(
-        ran.stdout.contains(&format!(
-            "{} : failed",
-            locked.target()
-        )) && ran.stdout.contains(
-            "cannot make changes as root: `sudo -n` needs a password here (sudo: a password is required)"
-        ),
-        "{}",
-        ran.stdout
+    assert_eq!(
+        failure(&ran, locked),
+        "cannot make changes as root: `sudo -n` needs a password here (sudo: a password is required)"
     );
     assert!(
         ran.stdout.contains("NOPASSWD"),
