@@ -80,6 +80,12 @@ pub(crate) enum Event {
     Warning {
         message: String,
     },
+    /// Results gathered from every host, shown as one table (service status).
+    Table {
+        title: String,
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
     /// A sentence about the run as a whole ("… is live on 3 hosts").
     Note {
         message: String,
@@ -178,6 +184,7 @@ impl Events {
             }
         };
         match event {
+            Event::Table { rows, .. } => rows.iter_mut().flatten().for_each(scrub),
             Event::Output { line, .. } => scrub(line),
             Event::Activity { activity, .. } => scrub(activity),
             Event::Warning { message } | Event::Note { message } | Event::Failed { message } => {

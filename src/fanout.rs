@@ -319,6 +319,12 @@ impl Fanout {
         self.cancel.is_cancelled()
     }
 
+    /// Resolves on Ctrl-C: for work that runs until the user stops it
+    /// (following logs), where finishing on its own would mean never.
+    pub(crate) async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+
     fn skip_reason(&self) -> Option<String> {
         if self.cancel.is_cancelled() {
             return Some("not started: interrupted".into());

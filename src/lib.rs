@@ -13,6 +13,7 @@ mod fanout;
 mod git;
 mod init;
 mod inventory;
+mod provision;
 mod release;
 mod script;
 mod secret;

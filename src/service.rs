@@ -78,6 +78,23 @@ impl ServiceDef {
         })
     }
 
+    /// The service's log files on `host`: its `logs`, or for supervisor the
+    /// file it writes the program's output to (what the shipped template
+    /// configures). A systemd service without `logs` logs to the journal.
+    pub(crate) fn log_files(&self, ctx: &Context<'_>, host: &Host) -> Result<Vec<String>, Error> {
+        let values = ctx.host_values(host, &Default::default());
+        let what = format!("service `{}`", self.key);
+        let logs = self
+            .logs
+            .iter()
+            .map(|log| ctx.render_as(&what, log, crate::template::Kind::Text, &values))
+            .collect::<Result<Vec<_>, _>>()?;
+        if logs.is_empty() && self.manager == Manager::Supervisor {
+            return Ok(vec![format!("/var/log/supervisor/{}.log", self.unit)]);
+        }
+        Ok(logs)
+    }
+
     fn own_command(&self, action: Action, ctx: &Context<'_>, host: &Host) -> Result<String, Error> {
         // A service without its own reload restarts instead.
         let source = self.commands[action.index()]

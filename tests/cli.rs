@@ -81,7 +81,7 @@ args = { name = "you" }
 steps = ["echo hello {{ args.name }} and {{ who }}"]
 
 [tasks.fail]
-steps = ["echo first", "echo about to fail >&2; exit 4", "echo never"]
+steps = ["echo first", "echo about to fail; exit 4", "echo never"]
 "#;
 
 #[test]

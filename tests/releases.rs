@@ -348,8 +348,7 @@ fn a_second_deploy_is_refused_naming_who_holds_the_lock() {
     let second = ferry(&lab, &app, &["lab", "deploy"]);
     second.code(1);
     assert!(
-        second.stdout.contains(&format!("locked by "))
-            && second.stdout.contains(&format!("(pid {pid})")),
+        second.stdout.contains("locked by ") && second.stdout.contains(&format!("(pid {pid})")),
         "{}",
         second.stdout
     );

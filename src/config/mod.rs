@@ -7,6 +7,7 @@
 mod deploy;
 mod environment;
 mod interpolate;
+mod provision;
 mod raw;
 mod service;
 mod settings;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
+pub(crate) use provision::{Attrs, FileBody, FileDef, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;
@@ -66,6 +68,8 @@ pub(crate) struct Project {
     pub(crate) tasks: Vec<TaskDef>,
     pub(crate) services: Vec<ServiceDef>,
     pub(crate) deploy: DeployDef,
+    /// `[provision]`, when ferry.toml has one.
+    pub(crate) provision: Option<Provision>,
     raw: raw::RawConfig,
 }
 
@@ -99,6 +103,12 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
     let tasks = task::resolve_all(&file, &raw)?;
     let services = service::resolve_all(&file, &raw, &app)?;
     let deploy = deploy::resolve(&file, &raw)?;
+    let provision = provision::resolve(&provision::Inputs {
+        file: &file,
+        raw: &raw,
+        root: &root,
+        services: &services,
+    })?;
     let project = Project {
         default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
         file,
@@ -107,6 +117,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         tasks,
         services,
         deploy,
+        provision,
         raw,
     };
     project.check()?;

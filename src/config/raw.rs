@@ -93,6 +93,7 @@ with_settings! {
         #[serde(default)]
         services: Table<RawService>,
         deploy: Option<RawDeploy>,
+        provision: Option<RawProvision>,
     }
 }
 
@@ -257,4 +258,127 @@ pub(crate) struct RawDotenv {
     /// Values made up once on the host (a random key) and kept afterwards.
     #[serde(default)]
     pub(crate) generate: Vec<Spanned<String>>,
+}
+
+/// `[provision]`: what a server needs before the first deploy, as resources
+/// ferry checks first and changes only when they differ.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvision {
+    /// Make changes as root (`sudo -n` unless the SSH user is root); default true.
+    #[serde(rename = "become")]
+    pub(crate) become_root: Option<bool>,
+    /// Debian/Ubuntu packages, installed with apt when dpkg says they are missing.
+    #[serde(default)]
+    pub(crate) packages: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) groups: Vec<Spanned<String>>,
+    /// System services (systemd units or init scripts), enabled and running.
+    #[serde(default)]
+    pub(crate) services: Vec<Spanned<String>>,
+    /// `[provision.role.<role>]`: more packages and services for hosts with that role.
+    #[serde(default)]
+    pub(crate) role: Table<RawRoleProvision>,
+    #[serde(default)]
+    pub(crate) users: Table<RawUser>,
+    pub(crate) layout: Option<RawLayout>,
+    #[serde(default)]
+    pub(crate) directories: Table<RawDirectory>,
+    #[serde(default)]
+    pub(crate) files: Table<RawFile>,
+    #[serde(default)]
+    pub(crate) links: Table<RawLink>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoleProvision {
+    #[serde(default)]
+    pub(crate) packages: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) services: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUser {
+    #[serde(default)]
+    pub(crate) system: bool,
+    pub(crate) home: Option<Spanned<String>>,
+    pub(crate) shell: Option<Spanned<String>>,
+    /// Supplementary groups the user is added to (never removed from).
+    #[serde(default)]
+    pub(crate) groups: Vec<Spanned<String>>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+}
+
+/// `<deploy_to>`, `releases/` and `shared/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLayout {
+    /// The SSH user of the run when absent.
+    pub(crate) owner: Option<Spanned<String>>,
+    pub(crate) group: Option<Spanned<String>>,
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "become")]
+    pub(crate) become_root: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDirectory {
+    pub(crate) owner: Option<Spanned<String>>,
+    pub(crate) group: Option<Spanned<String>>,
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "become")]
+    pub(crate) become_root: Option<bool>,
+}
+
+/// A file rendered from a template: one shipped with ferry (`template`), a
+/// project file (`source`) or inline text (`content`); or `absent = true`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    pub(crate) template: Option<Spanned<String>>,
+    pub(crate) source: Option<Spanned<String>>,
+    pub(crate) content: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) absent: bool,
+    /// The `[services.<key>]` the template renders (supervisor program, systemd unit).
+    pub(crate) service: Option<Spanned<String>>,
+    /// Values for this file's template, over the environment's `[vars]`.
+    #[serde(default)]
+    pub(crate) vars: Table<Spanned<toml::Value>>,
+    pub(crate) owner: Option<Spanned<String>>,
+    pub(crate) group: Option<Spanned<String>>,
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    /// What to reload when the file changed; a default comes from the template.
+    pub(crate) notify: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "become")]
+    pub(crate) become_root: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLink {
+    pub(crate) to: Spanned<String>,
+    pub(crate) roles: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(crate) notify: Vec<Spanned<String>>,
+    #[serde(rename = "become")]
+    pub(crate) become_root: Option<bool>,
+}
+
+impl Manager {
+    /// As ferry.toml spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Manager::Supervisor => "supervisor",
+            Manager::Systemd => "systemd",
+            Manager::Command => "command",
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod check;
 mod context;
 mod project;
 mod run_cmd;
+mod services;
 
 use crate::cli::TaskCall;
 use crate::config::Project;
@@ -72,6 +73,46 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         description: "Remove a deploy lock left by a run that is gone",
     },
     Builtin {
+        name: "provision",
+        usage: "provision",
+        description: "Set hosts up as [provision] says: packages, users, directories, files, services (--check, --diff)",
+    },
+    Builtin {
+        name: "start",
+        usage: "start[:SERVICE,…]",
+        description: "Start the services (all, or those named) on the hosts that run them",
+    },
+    Builtin {
+        name: "stop",
+        usage: "stop[:SERVICE,…]",
+        description: "Stop the services on the hosts that run them",
+    },
+    Builtin {
+        name: "restart",
+        usage: "restart[:SERVICE,…]",
+        description: "Restart the services on the hosts that run them",
+    },
+    Builtin {
+        name: "reload",
+        usage: "reload[:SERVICE,…]",
+        description: "Reload the services gracefully (gunicorn: new workers, no dropped request)",
+    },
+    Builtin {
+        name: "status",
+        usage: "status[:SERVICE,…]",
+        description: "Show each service's state on each host, as one table",
+    },
+    Builtin {
+        name: "logs",
+        usage: "logs[:SERVICE,…][,lines=N]",
+        description: "Follow the services' logs on every host, prefixed by host, until Ctrl-C",
+    },
+    Builtin {
+        name: "supervisorctl",
+        usage: "supervisorctl:cmd=COMMAND",
+        description: "Pass a command to supervisorctl on the hosts with supervisor services",
+    },
+    Builtin {
         name: "run",
         usage: "run -- COMMAND [ARG…]",
         description: "Run a command in the current release (or the login directory) on every host",
@@ -120,6 +161,8 @@ enum Kind {
     History(release::History),
     Cleanup(release::Cleanup),
     Unlock(release::Unlock),
+    Provision(crate::provision::Plan),
+    Services(services::Plan),
 }
 
 pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
@@ -152,6 +195,17 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
             ctx.hosts.to_vec(),
             Kind::Rollback(release::Rollback::new(call, ctx)?),
         ),
+        "provision" => {
+            no_args(call)?;
+            (
+                ctx.hosts.to_vec(),
+                Kind::Provision(crate::provision::plan(ctx)?),
+            )
+        }
+        name if services::NAMES.contains(&name) => {
+            let (hosts, plan) = services::plan(call, ctx)?;
+            (hosts, Kind::Services(plan))
+        }
         "releases" | "history" | "cleanup" | "unlock" => {
             (ctx.hosts.to_vec(), layout_task(call, ctx)?)
         }
@@ -183,6 +237,8 @@ impl Plan {
             Kind::History(history) => history.execute(&hosts, fanout).await,
             Kind::Cleanup(cleanup) => cleanup.execute(&hosts, fanout).await,
             Kind::Unlock(unlock) => unlock.execute(&hosts, fanout).await,
+            Kind::Provision(plan) => crate::provision::execute(plan, &hosts, fanout).await,
+            Kind::Services(plan) => services::execute(&self.name, plan, &hosts, fanout).await,
         }
     }
 }

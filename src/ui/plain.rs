@@ -69,6 +69,11 @@ impl Lines {
             }
             Event::HostFinished(result) => Some(recap::result_line(result, width)),
             Event::Warning { message } => Some(format!("warning: {message}")),
+            Event::Table {
+                title,
+                columns,
+                rows,
+            } => Some(recap::grid(title, columns, rows)),
             Event::Note { message } => Some(format!("==> {message}")),
             Event::Failed { message } => Some(format!("error: {message}")),
             Event::RunFinished {

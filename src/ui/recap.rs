@@ -74,6 +74,30 @@ pub(super) fn table(
     out
 }
 
+/// A table of text cells, columns as wide as their widest cell.
+pub(super) fn grid(title: &str, columns: &[String], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            std::iter::once(&columns[i])
+                .chain(rows.iter().filter_map(|row| row.get(i)))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("\n{title}\n");
+    for row in std::iter::once(columns).chain(rows.iter().map(Vec::as_slice)) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out.pop();
+    out
+}
+
 pub(super) fn seconds(duration: Duration) -> String {
     format!("{:.2}s", duration.as_secs_f64())
 }

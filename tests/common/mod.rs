@@ -3,3 +3,5 @@
 pub mod app;
 pub mod ferry;
 pub mod hosts;
+pub mod http;
+pub mod release;

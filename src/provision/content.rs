@@ -1,0 +1,200 @@
+//! A file's content for one host: its template rendered with the
+//! environment's values, the template's defaults, the file's `vars`, the
+//! service it renders (`service.*`) and the secrets (`secrets.NAME`). File
+//! contents reach hosts only inside the script on stdin, so secrets may go
+//! into them; every line ferry prints still passes the redactor.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+
+use super::render::Failure;
+use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource};
+use crate::error::Error;
+use crate::inventory::Host;
+use crate::secret::Secret;
+use crate::tasks::Context;
+use crate::template::{self, Kind, TemplateError};
+
+pub(crate) fn render(
+    ctx: &Context<'_>,
+    host: &Host,
+    file: &FileDef,
+    source: &TemplateSource,
+    service: Option<&ServiceDef>,
+) -> Result<String, Failure> {
+    let secrets: BTreeMap<&str, &str> = ctx
+        .env
+        .secrets
+        .iter()
+        .map(|s| (s.name.as_str(), s.expose()))
+        .collect();
+    let mut extras = vec![("secrets", template::value(&secrets))];
+    if let Some(service) = service {
+        extras.push(("service", service_value(ctx, host, service)?));
+    }
+    let defaults: BTreeMap<&str, &str> = source.defaults.iter().copied().collect();
+    // The last map that has a name wins: a file's vars beat the template's
+    // defaults and the environment's vars, and nothing shadows `service`.
+    let values = minijinja::value::merge_maps([
+        ctx.host_values(host, &Default::default()),
+        template::value(&defaults),
+        template::value(&file.vars),
+        template::context(extras),
+    ]);
+    let text = template::render(&source.text, Kind::Text, &values)
+        .map_err(|error| template_failure(ctx, source, &error))?;
+    if text.contains('\0') {
+        return Err(Failure::new(
+            format!("template {} renders a NUL byte", source.name),
+            None,
+        ));
+    }
+    Ok(text)
+}
+
+/// `template nginx.conf, line 9: `upstream` is not defined`.
+fn template_failure(ctx: &Context<'_>, source: &TemplateSource, error: &TemplateError) -> Failure {
+    let line = match error {
+        TemplateError::Undefined { name, .. } => line_of(&source.text, name),
+        TemplateError::Invalid(e) => e.line(),
+    };
+    let at = line.map_or_else(String::new, |n| format!(", line {n}"));
+    let hint = match error {
+        TemplateError::Undefined { name, .. }
+            if ctx.env.secrets.iter().any(|s| s.name == *name) =>
+        {
+            Some(format!("a file template reads secrets as `secrets.{name}`"))
+        }
+        TemplateError::Undefined { hint: None, .. } => {
+            Some("define it in [vars] or in this file's `vars`".into())
+        }
+        other => other.hint().map(str::to_string),
+    };
+    Failure::new(format!("template {}{at}: {error}", source.name), hint)
+}
+
+/// The line of the first tag that mentions `name` (minijinja's own check
+/// for undefined names runs before rendering and knows no lines).
+fn line_of(text: &str, name: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let mut offset = 0;
+    while let Some(open) = text[offset..].find(['{']) {
+        let start = offset + open;
+        let rest = &text[start..];
+        let close = match rest.get(..2) {
+            Some("{{") => "}}",
+            Some("{%") => "%}",
+            _ => {
+                offset = start + 1;
+                continue;
+            }
+        };
+        let end = rest.find(close).map_or(text.len(), |e| start + e);
+        let tag = &text[start..end];
+        let found = tag.match_indices(name).any(|(at, _)| {
+            let before = tag[..at].chars().next_back();
+            let after = tag[at + name.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(|c| is_word(c) && c != '.')
+        });
+        if found {
+            return Some(text[..start].matches('\n').count() + 1);
+        }
+        offset = end.max(start + 1);
+    }
+    None
+}
+
+/// What a template sees as `service`: the `[services.<key>]` entry with
+/// its command, directory, environment and logs rendered for the host.
+fn service_value(ctx: &Context<'_>, host: &Host, service: &ServiceDef) -> Result<Value, Failure> {
+    let values = ctx.host_values(host, &Default::default());
+    let what = format!("service `{}`", service.key);
+    let render = |source, kind| ctx.render_as(&what, source, kind, &values).map_err(failure);
+    let command = service
+        .command
+        .as_ref()
+        .map(|c| render(c, Kind::Shell))
+        .transpose()?;
+    let dir = service
+        .dir
+        .as_ref()
+        .map(|d| render(d, Kind::Text))
+        .transpose()?;
+    let environment = service
+        .environment
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), render(value, Kind::Text)?)))
+        .collect::<Result<BTreeMap<_, _>, Failure>>()?;
+    let logs = service.log_files(ctx, host).map_err(failure)?;
+    let (manager, on_deploy) = (service.manager.as_str(), on_deploy_name(service.on_deploy));
+    let description = (!service.description.is_empty()).then_some(service.description.as_str());
+    Ok(template::context([
+        ("key", Value::from(service.key.as_str())),
+        ("unit", Value::from(service.unit.as_str())),
+        ("description", Value::from(description)),
+        ("manager", Value::from(manager)),
+        ("command", Value::from(command)),
+        ("dir", Value::from(dir)),
+        ("user", Value::from(service.user.clone())),
+        ("environment", template::value(&environment)),
+        ("log", Value::from(logs.first().cloned())),
+        ("logs", template::value(&logs)),
+        ("on_deploy", Value::from(on_deploy)),
+        ("roles", template::value(&service.roles)),
+    ]))
+}
+
+fn failure(error: Error) -> Failure {
+    let message = match error.diagnostic() {
+        Some(diagnostic) => diagnostic.to_string(),
+        None => error.to_string(),
+    };
+    Failure::new(message, error.hints().into_iter().next())
+}
+
+fn on_deploy_name(on_deploy: OnDeploy) -> &'static str {
+    match on_deploy {
+        OnDeploy::Restart => "restart",
+        OnDeploy::Reload => "reload",
+        OnDeploy::None => "none",
+    }
+}
+
+/// See `resource::File::secret_prefixes`.
+pub(crate) fn secret_prefixes(content: &str, secrets: &[Secret]) -> Vec<String> {
+    let mut prefixes = Vec::new();
+    for line in content.lines() {
+        let first = secrets
+            .iter()
+            .map(Secret::expose)
+            .filter(|value| value.len() >= 3)
+            .filter_map(|value| line.find(value))
+            .min();
+        if let Some(at) = first.filter(|at| *at > 0) {
+            prefixes.push(line[..at].to_string());
+        }
+    }
+    prefixes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_of_a_variable() {
+        let text = "a\n{% if x %}\n  {{ upstream }}\n{{ upstreams }}\n";
+        assert_eq!(line_of(text, "upstream"), Some(3));
+        assert_eq!(line_of(text, "upstreams"), Some(4));
+        assert_eq!(line_of("{{ service.usr }}", "service.usr"), Some(1));
+        assert_eq!(line_of("upstream {{ x }}", "upstream"), None);
+    }
+
+    #[test]
+    fn remembers_what_comes_before_a_secret() {
+        let secrets = [Secret::new("KEY".into(), "s3cret".into())];
+        let prefixes = secret_prefixes("A=1\nSECRET_KEY=s3cret\ns3cret\n", &secrets);
+        assert_eq!(prefixes, vec!["SECRET_KEY="]);
+    }
+}

@@ -1,0 +1,91 @@
+//! `--diff`: a unified diff between what a file holds on the host and what
+//! ferry rendered for it. The old content comes back as hex on marker lines
+//! (`od`, from coreutils, so nothing else is needed on the host). Secrets in
+//! the new content are masked by the redactor like every line ferry prints;
+//! an old secret ferry no longer knows is masked here, where it sits in the
+//! line the new secret sits in (`SECRET_KEY=…`).
+
+use similar::TextDiff;
+
+use crate::secret::MASK;
+
+/// Bytes from `od -An -tx1` lines.
+pub(crate) fn from_hex<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    lines
+        .flat_map(str::split_whitespace)
+        .filter_map(|byte| u8::from_str_radix(byte, 16).ok())
+        .collect()
+}
+
+/// The diff's lines, old content masked with `secret_prefixes` (see
+/// `resource::File`). `None` for `old`: the file did not exist.
+pub(crate) fn unified(
+    path: &str,
+    old: Option<&str>,
+    new: &str,
+    secret_prefixes: &[String],
+) -> Vec<String> {
+    let masked: String = old
+        .unwrap_or("")
+        .split_inclusive('\n')
+        .map(|line| mask(line, new, secret_prefixes))
+        .collect();
+    let from = match old {
+        Some(_) => format!("{path} (on the host)"),
+        None => "/dev/null".to_string(),
+    };
+    let diff = TextDiff::from_lines(masked.as_str(), new);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&from, &format!("{path} (ferry)"))
+        .to_string();
+    text.lines().map(str::to_string).collect()
+}
+
+fn mask(line: &str, new: &str, prefixes: &[String]) -> String {
+    let unchanged = new.split_inclusive('\n').any(|n| n == line);
+    match prefixes.iter().find(|p| line.starts_with(p.as_str())) {
+        Some(prefix) if !unchanged => {
+            let ending = if line.ends_with('\n') { "\n" } else { "" };
+            format!("{prefix}{MASK}{ending}")
+        }
+        _ => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_od_output() {
+        let lines = [" 53 45 43 0a", " 41"];
+        assert_eq!(from_hex(lines.into_iter()), b"SEC\nA");
+    }
+
+    #[test]
+    fn masks_a_rotated_secret_where_the_new_one_sits() {
+        let old = "DEBUG=0\nSECRET_KEY=old-secret\n";
+        let new = "DEBUG=1\nSECRET_KEY=new-secret\n";
+        let lines = unified(".env", Some(old), new, &["SECRET_KEY=".into()]);
+        let text = lines.join("\n");
+        assert!(!text.contains("old-secret"), "{text}");
+        assert!(text.contains("-SECRET_KEY=********"), "{text}");
+        assert!(
+            text.contains("-DEBUG=0") && text.contains("+DEBUG=1"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("--- .env (on the host)\n+++ .env (ferry)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_new_file_diffs_against_nothing() {
+        let lines = unified("/etc/x", None, "a\n", &[]);
+        assert_eq!(lines[0], "--- /dev/null");
+        assert!(lines.contains(&"+a".to_string()));
+    }
+}

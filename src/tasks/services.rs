@@ -1,0 +1,300 @@
+//! Service tasks: `start`, `stop`, `restart`, `reload`, `status`, `logs`
+//! and the `supervisorctl` passthrough, for the environment's
+//! `[services.<key>]`, each on the hosts whose roles run the service. Naming
+//! services narrows them: `restart:worker`. How a manager is driven lives in
+//! `crate::service`, shared with deploys; this module picks the services
+//! and hosts, and reports.
+
+mod logs;
+mod status;
+
+use std::collections::HashMap;
+
+use super::Context;
+use super::project::{self, Scripts};
+use crate::cli::TaskCall;
+use crate::config::{Manager, ServiceDef};
+use crate::error::Error;
+use crate::event::Status;
+use crate::fanout::{Fanout, Outcome};
+use crate::inventory::Host;
+use crate::script::{Script, quote};
+use crate::service::{AS_ROOT, Action};
+use crate::suggest;
+
+pub(crate) const NAMES: &[&str] = &[
+    "start",
+    "stop",
+    "restart",
+    "reload",
+    "status",
+    "logs",
+    "supervisorctl",
+];
+
+pub(crate) struct Plan {
+    kind: Kind,
+}
+
+enum Kind {
+    /// Steps that run on the hosts: start, stop, restart, reload, supervisorctl.
+    Scripts(Scripts),
+    /// `--check`: what each host would run, and nothing runs.
+    Preview(HashMap<String, Vec<String>>),
+    Status(status::Plan),
+    Logs(logs::Plan),
+}
+
+pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<(Vec<Host>, Plan), Error> {
+    let args = Args::parse(call)?;
+    let services = select(call, ctx, &args.services)?;
+    let hosts: Vec<Host> = ctx
+        .hosts
+        .iter()
+        .filter(|h| services.iter().any(|s| s.runs_on(h)))
+        .cloned()
+        .collect();
+    if hosts.is_empty() {
+        let keys: Vec<&str> = services.iter().map(|s| s.key.as_str()).collect();
+        return Err(Error::usage(
+            format!("no selected host runs {}", keys.join(", ")),
+            Some("check --roles/--hosts, or the services' roles in ferry.toml".into()),
+        ));
+    }
+    let on = |host: &Host| -> Vec<&ServiceDef> {
+        services
+            .iter()
+            .copied()
+            .filter(|s| s.runs_on(host))
+            .collect()
+    };
+    let kind = match call.name.as_str() {
+        "status" => Kind::Status(status::plan(ctx, &hosts, &on)?),
+        "logs" => {
+            let (hosts, plan) = logs::plan(ctx, &hosts, &on, args.lines)?;
+            return Ok((
+                hosts,
+                Plan {
+                    kind: Kind::Logs(plan),
+                },
+            ));
+        }
+        "supervisorctl" => {
+            super::no_check_mode(call, ctx)?;
+            let command = args.command.ok_or_else(|| {
+                Error::usage(
+                    "`supervisorctl` needs the command to pass",
+                    Some(
+                        "for example: ferry production supervisorctl:cmd=\"tail -f app-web\""
+                            .into(),
+                    ),
+                )
+            })?;
+            Kind::Scripts(supervisorctl(&hosts, &on, &command)?)
+        }
+        name => {
+            let action = action(name);
+            if ctx.check {
+                Kind::Preview(preview(ctx, &hosts, &on, action)?)
+            } else {
+                Kind::Scripts(control(ctx, &hosts, &on, action)?)
+            }
+        }
+    };
+    Ok((hosts, Plan { kind }))
+}
+
+pub(crate) async fn execute(name: &str, plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
+    match &plan.kind {
+        Kind::Scripts(scripts) => project::execute(name, scripts, hosts, fanout).await,
+        Kind::Preview(lines) => {
+            fanout
+                .each(name, hosts, |host| async move {
+                    for line in &lines[&host.label] {
+                        fanout.events.output(
+                            &host.label,
+                            crate::transport::Stream::Stdout,
+                            format!("would run: {line}"),
+                        );
+                    }
+                    Outcome::new(Status::Changed)
+                })
+                .await;
+        }
+        Kind::Status(status) => status::execute(status, hosts, fanout).await,
+        Kind::Logs(logs) => logs::execute(logs, hosts, fanout).await,
+    }
+}
+
+struct Args {
+    services: Vec<String>,
+    lines: u32,
+    command: Option<Vec<String>>,
+}
+
+impl Args {
+    /// Positional values name services (`restart:web,worker`), except for
+    /// `supervisorctl`, whose one value is its command.
+    fn parse(call: &TaskCall) -> Result<Self, Error> {
+        let mut args = Args {
+            services: Vec::new(),
+            lines: 10,
+            command: None,
+        };
+        let passthrough = call.name == "supervisorctl";
+        for (key, value) in &call.args {
+            match (key.as_deref(), passthrough) {
+                (None, false) | (Some("service"), false) => args.services.push(value.clone()),
+                (Some("lines"), false) if call.name == "logs" => {
+                    args.lines = value.parse().map_err(|_| {
+                        Error::usage(format!("lines={value}: not a whole number"), None)
+                    })?;
+                }
+                (None | Some("cmd"), true) => {
+                    let words = shlex::split(value)
+                        .filter(|w| !w.is_empty())
+                        .ok_or_else(|| {
+                            Error::usage(format!("cannot split `{value}` into words"), None)
+                        })?;
+                    args.command = Some(words);
+                }
+                (Some(key), _) => {
+                    let usage = match call.name.as_str() {
+                        "logs" => "logs[:SERVICE,…][,lines=N]",
+                        "supervisorctl" => "supervisorctl:cmd=COMMAND",
+                        _ => "TASK[:SERVICE,…]",
+                    };
+                    return Err(Error::usage(
+                        format!("`{}` has no argument `{key}`", call.name),
+                        Some(format!(
+                            "usage: ferry <env> {}",
+                            usage.replace("TASK", &call.name)
+                        )),
+                    ));
+                }
+            }
+        }
+        Ok(args)
+    }
+}
+
+fn action(name: &str) -> Action {
+    match name {
+        "start" => Action::Start,
+        "stop" => Action::Stop,
+        "restart" => Action::Restart,
+        "reload" => Action::Reload,
+        _ => Action::Status,
+    }
+}
+
+/// The services named (all when none is), known to ferry.toml.
+fn select<'a>(
+    call: &TaskCall,
+    ctx: &Context<'a>,
+    keys: &[String],
+) -> Result<Vec<&'a ServiceDef>, Error> {
+    let all = &ctx.project.services;
+    if all.is_empty() {
+        return Err(Error::usage(
+            format!("`{}`: ferry.toml declares no [services]", call.name),
+            Some("add [services.web] with the command your app runs under".into()),
+        ));
+    }
+    let mut chosen = Vec::new();
+    for key in keys {
+        match all.iter().find(|s| s.key == *key) {
+            Some(service) => chosen.push(service),
+            None => {
+                return Err(Error::usage(
+                    format!("no service `{key}` in [services]"),
+                    suggest::hint(key, all.iter().map(|s| s.key.as_str())),
+                ));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        chosen = all.iter().collect();
+    }
+    if call.name == "supervisorctl" {
+        chosen.retain(|s| s.manager == Manager::Supervisor);
+        if chosen.is_empty() {
+            return Err(Error::usage(
+                "`supervisorctl`: no service here is managed by supervisor",
+                None,
+            ));
+        }
+    }
+    Ok(chosen)
+}
+
+type OnHost<'s, 'a> = dyn Fn(&Host) -> Vec<&'a ServiceDef> + 's;
+
+fn control(
+    ctx: &Context<'_>,
+    hosts: &[Host],
+    on: &OnHost<'_, '_>,
+    action: Action,
+) -> Result<Scripts, Error> {
+    let mut prepared = HashMap::new();
+    for host in hosts {
+        let mut script = Script::new();
+        script.line(AS_ROOT);
+        let mut labels = Vec::new();
+        for (index, service) in on(host).into_iter().enumerate() {
+            let label = format!("{} {}", action.as_str(), service.key);
+            script.step(index + 1, &label, &service.control(action, ctx, host)?);
+            labels.push(label);
+        }
+        prepared.insert(host.label.clone(), (script.build(), labels));
+    }
+    Ok(Scripts::one_per_host(hosts, None, |host| {
+        prepared.remove(&host.label).expect("prepared above")
+    }))
+}
+
+/// `--check`: the commands each host would run, as a user could type them.
+fn preview(
+    ctx: &Context<'_>,
+    hosts: &[Host],
+    on: &OnHost<'_, '_>,
+    action: Action,
+) -> Result<HashMap<String, Vec<String>>, Error> {
+    let mut lines = HashMap::new();
+    for host in hosts {
+        let mut commands = Vec::new();
+        for service in on(host) {
+            let command = service.control(action, ctx, host)?;
+            commands.push(match command.strip_prefix("ferry_root ") {
+                Some(command) => format!("{command} (as root)"),
+                None => command,
+            });
+        }
+        lines.insert(host.label.clone(), commands);
+    }
+    Ok(lines)
+}
+
+fn supervisorctl(
+    hosts: &[Host],
+    on: &OnHost<'_, '_>,
+    command: &[String],
+) -> Result<Scripts, Error> {
+    let words: Vec<String> = command.iter().map(|w| quote(w).into_owned()).collect();
+    let label = format!("supervisorctl {}", command.join(" "));
+    Ok(Scripts::one_per_host(hosts, None, |host| {
+        // Its socket is root's unless every service here says sudo = false.
+        let as_root = on(host).iter().any(|s| s.sudo != Some(false));
+        let mut script = Script::new();
+        script.line(AS_ROOT).step(
+            1,
+            &label,
+            &format!(
+                "{}supervisorctl {}",
+                if as_root { "ferry_root " } else { "" },
+                words.join(" ")
+            ),
+        );
+        (script.build(), vec![label.clone()])
+    }))
+}
