@@ -33,6 +33,9 @@ ferry_change() { printf '%s\n' "$1" >>"$ferry_t/why"; }
 # Leave the block, failing, with a message for the user.
 ferry_fail() {
     printf '%s\n' "$1" >&2
+    # Also as a marker: stdout and stderr lines can arrive in either order,
+    # and the reason must not be mistaken for whatever was printed last.
+    printf '%sreason %s\n' "$ferry_m" "$1"
     exit 1
 }
 

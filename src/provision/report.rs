@@ -59,9 +59,9 @@ pub(crate) fn outcome(
     diff: bool,
     emit: &dyn Fn(Stream, String),
 ) -> Outcome {
-    let response = match ran.response {
+    let response = match &ran.response {
         Ok(response) => response,
-        Err(error) => return Outcome::from_transport(&error),
+        Err(error) => return Outcome::from_transport(error),
     };
     let markers = parse(&ran.markers);
     if diff {
@@ -83,7 +83,10 @@ pub(crate) fn outcome(
             (None, Some(h)) => plan.handlers.get(h).map(|h| format!("handler `{h}`")),
             (None, None) => None,
         };
-        let reason = reason(&ran.tail, response.code);
+        let reason = match ran.marker("reason ") {
+            Some(reason) => reason.to_string(),
+            None => reason(&ran.tail, response.code),
+        };
         Outcome::failed(match what {
             Some(what) => format!("{what}: {reason}"),
             None => reason,

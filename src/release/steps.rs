@@ -193,7 +193,7 @@ pub(crate) fn finish(
     s.push_str("rm -f \"$D/.ferry/deploy.json\"\n");
     // What abandoned deploys left half-written.
     s.push_str(
-        "for p in \"$D\"/releases/.*.partial; do if [ -d \"$p\" ]; then rm -rf \"$p\"; fi; done\n",
+        "for p in \"$D\"/releases/.*.partial; do if [ -d \"$p\" ]; then rm -rf \"$p\" 2>/dev/null; fi; done; :\n",
     );
     for release in remove {
         s.push_str(&format!(

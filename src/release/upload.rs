@@ -193,6 +193,10 @@ fn script(
         "printf '%s\\n' {} > \"$T/.ferry/release.json\"\n",
         quote(extras.release_json)
     ));
+    // A script outlives a ferry that was killed; it must not finish a
+    // release for a deploy whose lock someone else now holds.
+    s.push_str(r#"grep -qF "\"release\":\"$ID\"" "$D/.ferry/lock/info" 2>/dev/null || ferry_fail "the deploy lock is no longer held for $ID; leaving it unfinished""#);
+    s.push('\n');
     s.push_str("mv \"$T\" \"$R\" || ferry_fail \"cannot rename $T to $R\"\nferry_mark uploaded\n");
     s
 }
