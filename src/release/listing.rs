@@ -138,6 +138,11 @@ fn agreement(currents: &BTreeMap<String, Option<String>>, fanout: &Fanout) {
         1 => {
             let (release, hosts) = by_release.iter().next().expect("one");
             match release {
+                Some(release) if hosts.len() == 1 => {
+                    fanout
+                        .events
+                        .note(format!("{} is live on {release}", hosts[0]));
+                }
                 Some(release) => fanout
                     .events
                     .note(format!("all {} hosts are live on {release}", hosts.len())),
