@@ -599,3 +599,48 @@ fn a_reload_serves_every_request_while_the_new_release_takes_over() {
         "answered by {seen:?}"
     );
 }
+
+#[test]
+fn serial_restarts_one_batch_at_a_time_and_a_failed_batch_stops_the_rollout() {
+    let (lab, app) = lab(3, "");
+    let v1 = first_deploy(&lab, &app);
+    let config = app
+        .read("ferry.toml")
+        .replace("migrate_role = \"db\"", "migrate_role = \"db\"\nserial = 1");
+    app.write(
+        "ferry.toml",
+        &config.replace("deadline = 20", "deadline = 3"),
+    );
+    app.write("static/style.css", "body { color: gray; }\n");
+    app.commit("v2, one host at a time");
+    let ran = ferry(&lab, &app, &["lab", "deploy"]);
+    ran.success();
+    assert_eq!(
+        ran.stdout.matches("==> deploy/restart (1 host)").count(),
+        3,
+        "{}",
+        ran.stdout
+    );
+    let v2 = live(&lab);
+
+    app.write(
+        "app.py",
+        &app.read("app.py")
+            .replace("return \"ok\\n\"", "raise sqlite3.Error(\"broken\")"),
+    );
+    app.commit("v3, broken");
+    let ran = ferry(&lab, &app, &["lab", "deploy"]);
+    ran.code(1);
+    // The first batch failed its health check: the others were never restarted on v3.
+    assert_eq!(
+        ran.stdout.matches("==> deploy/restart (1 host)").count(),
+        1,
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(live(&lab), v2);
+    assert_ne!(v1, v2);
+    for host in lab.hosts() {
+        assert!(serves(host).contains(&v2));
+    }
+}
