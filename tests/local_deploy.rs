@@ -154,11 +154,7 @@ fn ctrl_c_during_a_deploy_stops_it_and_releases_the_lock() {
     };
     common::app::wait_for("the build to start", partial_built);
     assert!(lock.exists(), "the deploy holds the lock");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    common::ferry::interrupt(&child);
     let ran = common::ferry::finish(child);
     ran.code(130);
     assert!(!lock.exists(), "the lock was released");

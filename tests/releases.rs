@@ -32,6 +32,12 @@ fn ferry(lab: &Lab, app: &App, args: &[&str]) -> Ran {
     )
 }
 
+/// `ferry lab deploy` in the background, for tests that act while it runs.
+fn spawn_deploy(lab: &Lab, app: &App) -> std::process::Child {
+    let config = app.dir.join("ferry.toml");
+    Ferry::lab(lab).spawn(&["--config", config.to_str().unwrap(), "lab", "deploy"])
+}
+
 /// Every host's live release, which must be one and the same.
 fn live(lab: &Lab) -> String {
     let ids: Vec<Option<String>> = lab.hosts().iter().map(current).collect();
@@ -247,12 +253,7 @@ fn a_host_cut_off_during_upload_stops_the_deploy_and_resume_finishes_it() {
     stall(cut, "tar", "-xzpf", 30);
     app.write("static/style.css", "body { color: navy; }\n");
     app.commit("v2");
-    let child = Ferry::lab(&lab).spawn(&[
-        "--config",
-        app.dir.join("ferry.toml").to_str().unwrap(),
-        "lab",
-        "deploy",
-    ]);
+    let child = spawn_deploy(&lab, &app);
     wait_for("the upload to stall", || cut.path("/tmp/stalled").exists());
     cut.cut();
     let ran = common::ferry::finish(child);
@@ -293,12 +294,7 @@ fn a_host_cut_off_during_the_switch_leaves_no_broken_current_and_resume_finishes
     stall(cut, "mv", "current.tmp", 30);
     app.write("static/style.css", "body { color: teal; }\n");
     app.commit("v2");
-    let child = Ferry::lab(&lab).spawn(&[
-        "--config",
-        app.dir.join("ferry.toml").to_str().unwrap(),
-        "lab",
-        "deploy",
-    ]);
+    let child = spawn_deploy(&lab, &app);
     wait_for("the switch to stall", || cut.path("/tmp/stalled").exists());
     cut.cut();
     let ran = common::ferry::finish(child);
@@ -335,12 +331,7 @@ fn a_second_deploy_is_refused_naming_who_holds_the_lock() {
     let host = lab.host(0);
     stall(host, "tar", "-xzpf", 4);
     app.commit("v2");
-    let first = Ferry::lab(&lab).spawn(&[
-        "--config",
-        app.dir.join("ferry.toml").to_str().unwrap(),
-        "lab",
-        "deploy",
-    ]);
+    let first = spawn_deploy(&lab, &app);
     let pid = first.id();
     wait_for("the first deploy to hold the lock", || {
         host.path("/tmp/stalled").exists()
@@ -367,12 +358,7 @@ fn a_killed_deploy_leaves_a_stale_lock_that_unlock_clears() {
     let host = lab.host(0);
     stall(host, "tar", "-xzpf", 5);
     app.commit("v2");
-    let mut killed = Ferry::lab(&lab).spawn(&[
-        "--config",
-        app.dir.join("ferry.toml").to_str().unwrap(),
-        "lab",
-        "deploy",
-    ]);
+    let mut killed = spawn_deploy(&lab, &app);
     wait_for("the deploy to hold the lock", || {
         host.path("/tmp/stalled").exists()
     });

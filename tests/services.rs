@@ -186,9 +186,15 @@ fn logs_follow_every_host_with_prefixes_until_ctrl_c() {
     let mut child = Ferry::lab(&lab).spawn(&["lab", "logs:lines=1"]);
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
+    // Host labels are padded to the longest of the run: compare them trimmed.
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
-            let _ = tx.send(line.unwrap());
+            let line = line.unwrap();
+            let line = match line.split_once(" | ") {
+                Some((host, rest)) => format!("{} | {rest}", host.trim_end()),
+                None => line,
+            };
+            let _ = tx.send(line);
         }
     });
     let wanted = [
@@ -204,11 +210,7 @@ fn logs_follow_every_host_with_prefixes_until_ctrl_c() {
             Err(_) => panic!("no line from every host, got:\n{}", seen.join("\n")),
         }
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    common::ferry::interrupt(&child);
     let status = child.wait().unwrap();
     reader.join().unwrap();
     seen.extend(rx.try_iter());

@@ -395,11 +395,7 @@ fn ctrl_c_lets_running_steps_finish_skips_the_rest_and_prints_the_recap() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    common::ferry::interrupt(&child);
     let ran = common::ferry::finish(child);
     ran.code(130);
     assert!(

@@ -221,12 +221,7 @@ fn health(
     super::check_template(file, source)?;
     Ok(HealthDef {
         probe,
-        roles: raw
-            .roles
-            .iter()
-            .flatten()
-            .map(|r| r.get_ref().clone())
-            .collect(),
+        roles: super::names(&raw.roles),
         expect: raw.expect.clone(),
         deadline: Duration::from_secs(raw.deadline.unwrap_or(30).into()),
         interval: Duration::from_secs(raw.interval.unwrap_or(1).max(1).into()),

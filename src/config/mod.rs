@@ -302,3 +302,11 @@ pub(crate) fn is_env_name(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// The values of an optional list of names, as plain strings.
+fn names(list: &Option<Vec<toml::Spanned<String>>>) -> Vec<String> {
+    list.iter()
+        .flatten()
+        .map(|name| name.get_ref().clone())
+        .collect()
+}

@@ -89,12 +89,7 @@ fn resolve(
     Ok(ServiceDef {
         key: key.get_ref().clone(),
         description: raw.description.clone().unwrap_or_default(),
-        roles: raw
-            .roles
-            .iter()
-            .flatten()
-            .map(|r| r.get_ref().clone())
-            .collect(),
+        roles: super::names(&raw.roles),
         manager,
         unit,
         command: raw.command.clone(),

@@ -59,8 +59,7 @@ fn resolve(
     for source in raw.steps.get_ref().iter().chain(raw.dir.as_ref()) {
         super::check_template(file, source)?;
     }
-    let roles = raw.roles.iter().flatten();
-    check_roles(file, roles.clone(), known_roles)?;
+    check_roles(file, raw.roles.iter().flatten(), known_roles)?;
     for arg in raw.required.iter().chain(raw.args.keys()) {
         check_identifier(file, arg, "argument")?;
         if raw.args.contains_key(arg.get_ref().as_str())
@@ -80,7 +79,7 @@ fn resolve(
     Ok(TaskDef {
         name: name.get_ref().clone(),
         description: raw.description.clone().unwrap_or_default(),
-        roles: roles.map(|r| r.get_ref().clone()).collect(),
+        roles: super::names(&raw.roles),
         once: raw.once,
         dir: raw.dir.clone(),
         args: raw

@@ -119,6 +119,12 @@ impl Ferry {
     }
 }
 
+/// Ctrl-C, as a terminal would send it to ferry.
+pub fn interrupt(child: &Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+}
+
 /// Wait for a spawned ferry and collect what it printed.
 pub fn finish(child: Child) -> Ran {
     let output = child.wait_with_output().unwrap();
