@@ -115,6 +115,18 @@ impl Host {
     /// Link up again.
     pub fn reconnect(&self) {
         ip(&[], &format!("link set {} up\n", self.slot.veth()));
+        // A link that is up is not yet one that carries packets (the bridge
+        // port comes back a moment later): return once sshd can be reached.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr = std::net::SocketAddr::from((self.addr(), 22));
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} unreachable after reconnect",
+                self.target()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Kills the listening sshd and every session (open connections drop): new
