@@ -412,3 +412,33 @@ fn ctrl_c_lets_running_steps_finish_skips_the_rest_and_prints_the_recap() {
         ran.stdout
     );
 }
+
+#[test]
+fn check_shows_what_ssh_makes_of_a_host_and_what_ferry_needs_there() {
+    let lab = lab(1, "");
+    let host = lab.host(0);
+    let ran = Ferry::lab(&lab).run(&["lab", "check"]);
+    ran.success();
+    let lines = ran.lines_of(&host.target());
+    let ssh = lines
+        .iter()
+        .find(|l| l.starts_with("ssh -G: "))
+        .expect("ssh -G line");
+    assert!(
+        ssh.contains(&format!("hostname={}", host.addr())) && ssh.contains("user=deploy"),
+        "{ssh}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("remote: deploy@")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"deploy_to: /srv/app (missing; the first deploy creates it)".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"tools: all present".to_string()),
+        "{lines:?}"
+    );
+    assert_eq!(ran.recap(&host.target()), [1, 0, 0, 0, 0]);
+}
