@@ -312,18 +312,8 @@ pub(crate) struct RawUser {
     pub(crate) roles: Option<Vec<Spanned<String>>>,
 }
 
-/// `<deploy_to>`, `releases/` and `shared/`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLayout {
-    /// The SSH user of the run when absent.
-    pub(crate) owner: Option<Spanned<String>>,
-    pub(crate) group: Option<Spanned<String>>,
-    pub(crate) mode: Option<Spanned<String>>,
-    pub(crate) roles: Option<Vec<Spanned<String>>>,
-    #[serde(rename = "become")]
-    pub(crate) become_root: Option<bool>,
-}
+/// `<deploy_to>`, `releases/` and `shared/`: set up like any directory.
+pub(crate) type RawLayout = RawDirectory;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -67,7 +67,11 @@ ferry_end() {
 ferry_quietly() {
     ferry_s=0
     "$@" </dev/null >"$ferry_t/out" 2>&1 || ferry_s=$?
-    [ "$ferry_s" -eq 0 ] || cat "$ferry_t/out" >&2
+    if [ "$ferry_s" -ne 0 ]; then
+        cat "$ferry_t/out" >&2
+        # The reason as a marker too: stderr lines may arrive after later stdout.
+        printf '%sreason %s\n' "$ferry_m" "$(grep -m1 '^E: ' "$ferry_t/out" || tail -n 1 "$ferry_t/out")"
+    fi
     return "$ferry_s"
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::locked::Locked;
 use super::record::{ReleaseRecord, State};
-use super::{Layout, now};
+use super::{Layout, now, steps};
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
@@ -99,12 +99,7 @@ impl Cleanup {
                         survey.releases.len()
                     ));
                 }
-                let mut script = self.layout.prelude();
-                for id in &remove {
-                    script.push_str(&format!(
-                        "rm -rf \"$D/releases/{id}\" && ferry_mark \"removed {id}\"\n"
-                    ));
-                }
+                let script = self.layout.prelude() + &steps::remove_releases(&remove);
                 let ran = fanout.script(host, Request::script(script)).await;
                 let outcome = ran.outcome(&[], Status::Changed);
                 match outcome.status {
@@ -120,15 +115,18 @@ impl Cleanup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::release::record::Origin;
 
     fn record(id: &str, state: State, keep_until: Option<&str>) -> Option<ReleaseRecord> {
         Some(ReleaseRecord {
             id: id.into(),
-            revision: None,
-            reference: "main".into(),
-            digest: "d".into(),
-            who: "a@b".into(),
-            at: "t".into(),
+            origin: Origin {
+                revision: None,
+                reference: "main".into(),
+                digest: "d".into(),
+                who: "a@b".into(),
+                at: "t".into(),
+            },
             state,
             keep_until: keep_until.map(Into::into),
             migrated: false,

@@ -165,7 +165,7 @@ impl<'h> Run<'_, 'h> {
             at: now(),
             event: self.plan.mode.name().to_string(),
             release: self.id.clone(),
-            revision: self.record.revision.clone(),
+            revision: self.record.origin.revision.clone(),
             from: None,
             who: who(),
             result: result.to_string(),

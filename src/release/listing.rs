@@ -105,9 +105,9 @@ fn lines(survey: &Survey) -> Vec<String> {
         lines.push(format!(
             "{id}  {state:<9}  {:<10}  {}  {}  {}{note}",
             record.short_revision(),
-            record.reference,
-            record.who,
-            record.at
+            record.origin.reference,
+            record.origin.who,
+            record.origin.at
         ));
     }
     if lines.is_empty() {
@@ -121,7 +121,7 @@ fn lines(survey: &Survey) -> Vec<String> {
     if let Some(pending) = &survey.pending {
         lines.push(format!(
             "unfinished {} of {} by {} since {} (deploy:resume=yes finishes it)",
-            pending.kind, pending.release, pending.who, pending.at
+            pending.kind, pending.release, pending.origin.who, pending.origin.at
         ));
     }
     lines

@@ -99,7 +99,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 if let Some(old) = &survey.pending {
                     fanout.events.warn(format!(
                         "{host}: the unfinished {} of {} by {} is abandoned for this one",
-                        old.kind, old.release, old.who
+                        old.kind, old.release, old.origin.who
                     ));
                 }
             }
@@ -110,23 +110,12 @@ impl<'a, 'h> Run<'a, 'h> {
             )
         };
         let id = pending.release.clone();
-        let record = ReleaseRecord {
-            id: id.clone(),
-            revision: pending.revision.clone(),
-            reference: pending.reference.clone(),
-            digest: pending.digest.clone(),
-            who: pending.who.clone(),
-            at: pending.at.clone(),
-            state: State::Uploaded,
-            keep_until: match plan.mode {
-                Mode::Setup {
-                    keep_days: Some(days),
-                } => Some(days_from_now(days)),
-                _ => None,
-            },
-            migrated: false,
-            note: None,
-        };
+        let record = pending.record(match plan.mode {
+            Mode::Setup {
+                keep_days: Some(days),
+            } => Some(days_from_now(days)),
+            _ => None,
+        });
         let progress = surveys
             .iter()
             .map(|(host, survey)| (host.clone(), progress_of(survey, &id)))
@@ -193,7 +182,6 @@ impl<'a, 'h> Run<'a, 'h> {
                     self.progress.get_mut(&d.host.label).expect("surveyed"),
                     data,
                 ),
-                (Status::Skipped, _) | (Status::Ok | Status::Changed, None) => ok = false,
                 _ => ok = false,
             }
         }

@@ -20,9 +20,10 @@ pub(crate) enum State {
     Failed,
 }
 
+/// What a release is made of and who made it: the same on every host, and
+/// the same in a release's record as in the pending deploy that makes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ReleaseRecord {
-    pub(crate) id: String,
+pub(crate) struct Origin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) revision: Option<String>,
     #[serde(rename = "ref")]
@@ -31,6 +32,21 @@ pub(crate) struct ReleaseRecord {
     pub(crate) digest: String,
     pub(crate) who: String,
     pub(crate) at: String,
+}
+
+impl Origin {
+    pub(crate) fn short_revision(&self) -> &str {
+        self.revision
+            .as_deref()
+            .map_or("-", |r| &r[..r.len().min(10)])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ReleaseRecord {
+    pub(crate) id: String,
+    #[serde(flatten)]
+    pub(crate) origin: Origin,
     pub(crate) state: State,
     /// A pinned release (setup_release:keep_days=N) survives cleanup until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,9 +59,7 @@ pub(crate) struct ReleaseRecord {
 
 impl ReleaseRecord {
     pub(crate) fn short_revision(&self) -> &str {
-        self.revision
-            .as_deref()
-            .map_or("-", |r| &r[..r.len().min(10)])
+        self.origin.short_revision()
     }
 
     pub(crate) fn is_pinned(&self, now: &str) -> bool {
@@ -83,18 +97,27 @@ impl LockInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub(crate) release: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) revision: Option<String>,
-    #[serde(rename = "ref")]
-    pub(crate) reference: String,
-    pub(crate) digest: String,
-    pub(crate) who: String,
-    pub(crate) at: String,
+    #[serde(flatten)]
+    pub(crate) origin: Origin,
     /// `deploy` or `hotfix`.
     pub(crate) kind: String,
     /// The release `current` pointed at when the deploy began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous: Option<String>,
+}
+
+impl Pending {
+    /// The record of the release this deploy makes, as it starts out.
+    pub(crate) fn record(&self, keep_until: Option<String>) -> ReleaseRecord {
+        ReleaseRecord {
+            id: self.release.clone(),
+            origin: self.origin.clone(),
+            state: State::Uploaded,
+            keep_until,
+            migrated: false,
+            note: None,
+        }
+    }
 }
 
 /// One line of `.ferry/history.jsonl`.

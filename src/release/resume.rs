@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::artifact::Artifact;
 use super::deploy::{DeployPlan, build_artifact};
 use super::phases::Progress;
-use super::record::{Pending, State};
+use super::record::{Origin, Pending, State};
 use super::survey::Survey;
 use super::{now, who};
 use crate::fanout::Fanout;
@@ -57,11 +57,13 @@ pub(super) fn resumable(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) -> 
 pub(super) fn new_pending(plan: &DeployPlan, artifact: &Artifact, id: String) -> Pending {
     Pending {
         release: id,
-        revision: artifact.revision.clone(),
-        reference: artifact.reference.clone(),
-        digest: artifact.manifest.digest(),
-        who: who(),
-        at: now(),
+        origin: Origin {
+            revision: artifact.revision.clone(),
+            reference: artifact.reference.clone(),
+            digest: artifact.manifest.digest(),
+            who: who(),
+            at: now(),
+        },
         kind: plan.mode.name().to_string(),
         previous: None,
     }
@@ -75,11 +77,12 @@ pub(super) fn resume_artifact(
     fanout: &Fanout,
 ) -> Option<Artifact> {
     let reference = pending
+        .origin
         .revision
         .clone()
-        .unwrap_or_else(|| pending.reference.clone());
+        .unwrap_or_else(|| pending.origin.reference.clone());
     match build_artifact(&plan.root, &plan.deploy, &reference) {
-        Ok(artifact) if artifact.manifest.digest() == pending.digest => Some(artifact),
+        Ok(artifact) if artifact.manifest.digest() == pending.origin.digest => Some(artifact),
         Ok(_) => {
             fanout.fail(format!(
                 "cannot resume {}: its files changed since that deploy began; start a new deploy",

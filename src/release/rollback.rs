@@ -137,16 +137,15 @@ impl Rollback {
                 at: now(),
                 event: "rollback".into(),
                 release: target.to_string(),
-                revision: survey.record(target).and_then(|r| r.revision.clone()),
+                revision: survey
+                    .record(target)
+                    .and_then(|r| r.origin.revision.clone()),
                 from: abandoned[host.label.as_str()].map(str::to_string),
                 who: who(),
                 result: "ok".into(),
                 detail: None,
             };
-            script.push_str(&format!(
-                "printf '%s\\n' {} >> \"$D/.ferry/history.jsonl\"\n",
-                crate::script::quote(&history.json())
-            ));
+            script.push_str(&steps::append_history(&history.json()));
             let plan = &self.hosts[&host.label];
             let health = plan.health.as_ref().map(|h| (h, &self.timing));
             script.push_str(&steps::restart(

@@ -186,23 +186,35 @@ pub(crate) fn finish(
             json,
         ));
     }
-    s.push_str(&format!(
-        "printf '%s\\n' {} >> \"$D/.ferry/history.jsonl\"\n",
-        quote(history)
-    ));
+    s.push_str(&append_history(history));
     s.push_str("rm -f \"$D/.ferry/deploy.json\"\n");
     // What abandoned deploys left half-written.
     s.push_str(
         "for p in \"$D\"/releases/.*.partial; do if [ -d \"$p\" ]; then rm -rf \"$p\" 2>/dev/null; fi; done; :\n",
     );
-    for release in remove {
-        s.push_str(&format!(
-            "rm -rf \"$D/releases/\"{0} && ferry_mark \"removed {0}\"\n",
-            quote(release)
-        ));
-    }
+    s.push_str(&remove_releases(remove));
     if let Some(text) = announce {
         s.push_str(&format!("printf '%s\\n' {}\n", quote(text)));
     }
     s
+}
+
+/// One line appended to `.ferry/history.jsonl`: appended, never rewritten.
+pub(crate) fn append_history(json: &str) -> String {
+    format!(
+        "printf '%s\\n' {} >> \"$D/.ferry/history.jsonl\"\n",
+        quote(json)
+    )
+}
+
+/// Remove these releases, reporting each as it goes.
+pub(crate) fn remove_releases(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| {
+            format!(
+                "rm -rf \"$D/releases/\"{0} && ferry_mark \"removed {0}\"\n",
+                quote(id)
+            )
+        })
+        .collect()
 }
