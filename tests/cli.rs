@@ -92,6 +92,19 @@ fn recap_of_a_local_run() {
 }
 
 #[test]
+fn quiet_shows_results_but_not_the_hosts_output() {
+    let dir = project(LOCAL);
+    let ran = Ferry::new(dir.path()).run(&["here", "greet", "-q"]);
+    ran.success();
+    assert!(ran.lines_of("local").is_empty(), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("local : changed") && ran.stdout.contains("RECAP"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
 fn config_errors_point_at_file_line_and_column() {
     let cases = [
         ("unknown key", "app = \"x\"\ndeplo_to = \"/srv/x\"\n"),

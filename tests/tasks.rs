@@ -442,3 +442,29 @@ fn check_shows_what_ssh_makes_of_a_host_and_what_ferry_needs_there() {
     );
     assert_eq!(ran.recap(&host.target()), [1, 0, 0, 0, 0]);
 }
+
+#[test]
+fn parallel_one_works_on_one_host_at_a_time() {
+    let lab = lab(
+        2,
+        r#"[tasks.stamp]
+steps = ["date +%s.%N > /tmp/started; sleep 0.5; date +%s.%N > /tmp/ended"]"#,
+    );
+    Ferry::lab(&lab)
+        .run(&["lab", "stamp", "--parallel", "1"])
+        .success();
+    let time = |host: &common::hosts::Host, file: &str| -> f64 {
+        std::fs::read_to_string(host.path(file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (a, b) = (lab.host(0), lab.host(1));
+    let one_after_the_other = time(b, "/tmp/started") >= time(a, "/tmp/ended")
+        || time(a, "/tmp/started") >= time(b, "/tmp/ended");
+    assert!(
+        one_after_the_other,
+        "the two hosts overlapped with --parallel 1"
+    );
+}
