@@ -16,11 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::OnFailure;
 use crate::event::{Event, Events, HostResult, RecapRow, Status};
 use crate::inventory::Host;
-use crate::transport::{Pool, Request, Response, Stream, TransportError};
-
-/// Lines a script prints on stdout behind this prefix talk to ferry (which
-/// step runs, which failed) and are not shown as output.
-pub(crate) const MARKER: &str = "\u{1e}ferry:";
+use crate::protocol::Marker;
+use crate::transport::{Incoming, Pool, Request, Response, Stream, TransportError};
 
 /// How one host's work ended, before timing and bookkeeping.
 #[derive(Debug, Clone)]
@@ -60,7 +57,9 @@ impl Outcome {
     pub(crate) fn from_transport(error: &TransportError) -> Self {
         let status = match error {
             TransportError::Unreachable { .. } | TransportError::Lost(_) => Status::Unreachable,
-            TransportError::Timeout(_) | TransportError::Local(_) => Status::Failed,
+            TransportError::Timeout(_) | TransportError::Protocol(_) | TransportError::Local(_) => {
+                Status::Failed
+            }
         };
         Self::new(status)
             .message(error.to_string())
@@ -83,11 +82,11 @@ pub(crate) struct Done<'h, T> {
     pub(crate) data: Option<T>,
 }
 
-/// What a script run left behind: its response, the markers it printed, and
+/// What a script run left behind: its response, the reports it sent, and
 /// the last lines of output (for a failure message when output is hidden).
 pub(crate) struct Ran {
     pub(crate) response: Result<Response, TransportError>,
-    pub(crate) markers: Vec<String>,
+    pub(crate) markers: Vec<Marker>,
     pub(crate) tail: Vec<String>,
 }
 
@@ -102,7 +101,7 @@ impl Ran {
             Ok(response) => response,
             Err(error) => return Outcome::from_transport(error),
         };
-        let outcome = if response.code == Some(0) {
+        let outcome = if response.code == 0 {
             Outcome::new(success)
         } else {
             Outcome::failed(self.failure(steps, response.code))
@@ -113,43 +112,59 @@ impl Ran {
         }
     }
 
-    /// The first marker starting with `word`, without it.
-    pub(crate) fn marker(&self, word: &str) -> Option<&str> {
-        self.markers
-            .iter()
-            .find_map(|m| m.strip_prefix(word).map(str::trim_start))
+    /// The first report `pick` recognises.
+    pub(crate) fn find<'a, T>(&'a self, pick: impl Fn(&'a Marker) -> Option<T>) -> Option<T> {
+        self.markers.iter().find_map(pick)
     }
 
-    fn failure(&self, steps: &[String], code: Option<i32>) -> String {
-        if let Some(error) = self.marker("error ") {
+    /// Why the script gave up, in its own words (`ferry_fail`).
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.find(|m| match m {
+            Marker::Error(text) => Some(text.as_str()),
+            _ => None,
+        })
+    }
+
+    fn failure(&self, steps: &[String], code: i32) -> String {
+        if let Some(error) = self.error() {
             return error.to_string();
         }
-        if let Some(body) = self.marker("unhealthy") {
+        if let Some(body) = self.find(|m| match m {
+            Marker::Unhealthy(body) => Some(body),
+            _ => None,
+        }) {
             return format!(
                 "health check failed: {}",
                 if body.is_empty() { "no answer" } else { body }
             );
         }
-        let failed_step = self.marker("failed ").and_then(|rest| {
-            let mut words = rest.split(' ');
-            let index: usize = words.next()?.parse().ok()?;
-            Some((index, words.next()?.to_string()))
+        let failed_step = self.find(|m| match m {
+            Marker::Failed { step, code } => Some((*step, *code)),
+            _ => None,
         });
-        let mut message = match (failed_step, code) {
-            (Some((index, code)), _) => {
-                format!(
-                    "step {index} `{}` exited with {code}",
-                    steps.get(index - 1).map_or("", String::as_str)
-                )
-            }
-            (None, Some(code)) => format!("exited with {code}"),
-            (None, None) => "killed by a signal".into(),
+        let mut message = match failed_step {
+            Some((index, code)) => format!(
+                "step {index} `{}` {}",
+                steps.get(index.wrapping_sub(1)).map_or("", String::as_str),
+                exited(code)
+            ),
+            None => exited(code),
         };
         if let Some(line) = self.tail.last().filter(|l| !l.trim().is_empty()) {
             message.push_str(": ");
             message.push_str(line.trim());
         }
         message
+    }
+}
+
+/// An exit code in words: the shell's conventions for 126, 127 and signals.
+fn exited(code: i32) -> String {
+    match code {
+        126 => "could not run a command (exit 126: not executable)".into(),
+        127 => "exited with 127 (command not found)".into(),
+        129.. => format!("was killed by signal {} (exit {code})", code - 128),
+        _ => format!("exited with {code}"),
     }
 }
 
@@ -395,26 +410,26 @@ impl Fanout {
 
 async fn run_script(pool: &Pool, events: &Events, host: &Host, request: Request) -> Ran {
     let collected = Mutex::new((Vec::new(), VecDeque::new()));
-    let sink = |stream: Stream, line: String| {
+    let sink = |incoming: Incoming| {
         let mut collected = collected.lock().expect("not poisoned");
-        if let Some(marker) = line
-            .strip_prefix(MARKER)
-            .filter(|_| stream == Stream::Stdout)
-        {
-            if let Some(activity) = marker.strip_prefix("activity ") {
-                events.emit(Event::Activity {
-                    host: host.label.clone(),
-                    activity: activity.to_string(),
-                });
+        match incoming {
+            Incoming::Marker(marker) => {
+                if let Marker::Activity(activity) = &marker {
+                    events.emit(Event::Activity {
+                        host: host.label.clone(),
+                        activity: activity.clone(),
+                    });
+                }
+                collected.0.push(marker);
             }
-            collected.0.push(marker.to_string());
-            return;
+            Incoming::Line(line) => {
+                if collected.1.len() == TAIL_LINES {
+                    collected.1.pop_front();
+                }
+                collected.1.push_back(line.clone());
+                events.output(&host.label, Stream::Stdout, line);
+            }
         }
-        if collected.1.len() == TAIL_LINES {
-            collected.1.pop_front();
-        }
-        collected.1.push_back(line.clone());
-        events.output(&host.label, stream, line);
     };
     let response = pool.run(host, &request, &sink).await;
     let (markers, tail) = collected.into_inner().expect("not poisoned");

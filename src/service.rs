@@ -6,7 +6,7 @@
 use crate::config::{Manager, ServiceDef};
 use crate::error::Error;
 use crate::inventory::Host;
-use crate::script::quote;
+use crate::shell::Word;
 use crate::tasks::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,22 +37,20 @@ impl Action {
 /// A shell function for scripts that control services: run as root, through
 /// `sudo -n` when the SSH user is not root, so a password prompt can never
 /// hang a run (sudo fails at once with "a password is required").
-pub(crate) const AS_ROOT: &str =
-    r#"ferry_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }"#;
-
 impl ServiceDef {
     pub(crate) fn runs_on(&self, host: &Host) -> bool {
         self.roles.is_empty() || host.has_any_role(&self.roles)
     }
 
-    /// The command for `action` on `host`; scripts using it define `AS_ROOT`.
+    /// The command for `action` on `host`; scripts have `ferry_root` from the prelude.
     pub(crate) fn control(
         &self,
         action: Action,
         ctx: &Context<'_>,
         host: &Host,
     ) -> Result<String, Error> {
-        let unit = quote(&self.unit);
+        let unit = Word::lit(&self.unit);
+        let unit = unit.as_str();
         // `ferry_root` runs as root (through sudo -n unless already root);
         // `sudo = false` is for a manager the SSH user may drive itself.
         let root = if self.sudo == Some(false) {

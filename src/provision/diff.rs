@@ -1,6 +1,6 @@
 //! `--diff`: a unified diff between what a file holds on the host and what
-//! ferry rendered for it. The old content comes back as hex on marker lines
-//! (`od`, from coreutils, so nothing else is needed on the host). Secrets in
+//! ferry rendered for it. The old content comes back as a report of its own
+//! (`Marker::Old`), byte for byte. Secrets in
 //! the new content are masked by the redactor like every line ferry prints;
 //! an old secret ferry no longer knows is masked here, where it sits in the
 //! line the new secret sits in (`SECRET_KEY=…`).
@@ -8,14 +8,6 @@
 use similar::TextDiff;
 
 use crate::secret::MASK;
-
-/// Bytes from `od -An -tx1` lines.
-pub(crate) fn from_hex<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<u8> {
-    lines
-        .flat_map(str::split_whitespace)
-        .filter_map(|byte| u8::from_str_radix(byte, 16).ok())
-        .collect()
-}
 
 /// The diff's lines, old content masked with `secret_prefixes` (see
 /// `resource::File`). `None` for `old`: the file did not exist.
@@ -57,12 +49,6 @@ fn mask(line: &str, new: &str, prefixes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decodes_od_output() {
-        let lines = [" 53 45 43 0a", " 41"];
-        assert_eq!(from_hex(lines.into_iter()), b"SEC\nA");
-    }
 
     #[test]
     fn masks_a_rotated_secret_where_the_new_one_sits() {

@@ -55,7 +55,7 @@ impl Handler {
 
     /// The shell that does it, with the helpers of `prelude.sh`.
     pub(crate) fn shell(&self) -> String {
-        use crate::script::quote;
+        let quote = |name: &str| crate::shell::Word::lit(name).as_str().to_string();
         match self {
             Handler::Systemd => {
                 "if ferry_systemd; then $ferry_as systemctl daemon-reload; fi".into()

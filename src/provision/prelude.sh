@@ -1,7 +1,8 @@
 # ferry provision: helpers for the resource blocks that follow. POSIX sh and
 # coreutils; each resource uses the tools it manages (dpkg and apt, useradd,
 # systemctl or init scripts, supervisorctl, nginx). Set before this:
-# ferry_m (the marker prefix), ferry_check and ferry_diff (empty or 1).
+# ferry_check and ferry_diff (empty or 1). The common prelude
+# (src/shell/prelude.sh) comes first: ferry_say, ferry_fail, ferry_root.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 # Tools speak one language, so what they say can be read (stat, apt).
 LC_ALL=C
@@ -13,7 +14,6 @@ ferry_login_group=$(id -gn)
 
 # Run as root: directly when root, else through sudo -n, which fails at once
 # instead of waiting for a password nobody will type.
-ferry_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 # ferry_begin INDEX LABEL root|user: a resource block starts.
 ferry_begin() {
@@ -21,7 +21,7 @@ ferry_begin() {
     ferry_label=$2
     if [ "$3" = root ]; then ferry_as=ferry_root; else ferry_as=; fi
     : >"$ferry_t/why"
-    printf '%sactivity %s\n' "$ferry_m" "$2"
+    ferry_say activity "$2"
 }
 
 # True unless --check: changes are to be made.
@@ -30,19 +30,10 @@ ferry_apply() { [ -z "$ferry_check" ]; }
 # A difference the block found (and, unless --check, fixed).
 ferry_change() { printf '%s\n' "$1" >>"$ferry_t/why"; }
 
-# Leave the block, failing, with a message for the user.
-ferry_fail() {
-    printf '%s\n' "$1" >&2
-    # Also as a marker: stdout and stderr lines can arrive in either order,
-    # and the reason must not be mistaken for whatever was printed last.
-    printf '%sreason %s\n' "$ferry_m" "$1"
-    exit 1
-}
-
 # ferry_end STATUS: report the block, or stop here if it failed.
 ferry_end() {
     if [ "$1" -ne 0 ]; then
-        printf '%sfailed %s %s\n' "$ferry_m" "$ferry_i" "$1"
+        ferry_say failed "$ferry_i" "$1"
         exit "$1"
     fi
     ferry_why=
@@ -59,7 +50,7 @@ ferry_end() {
         ferry_last=would
         printf '%-12s %s: %s\n' 'would change' "$ferry_label" "$ferry_why"
     fi
-    printf '%sresource %s %s %s\n' "$ferry_m" "$ferry_last" "$ferry_i" "$ferry_why"
+    ferry_say resource "$ferry_i" "$ferry_last" "$ferry_why"
 }
 
 # Run a command with no hold on our output (a daemon it starts keeps its
@@ -69,8 +60,8 @@ ferry_quietly() {
     "$@" </dev/null >"$ferry_t/out" 2>&1 || ferry_s=$?
     if [ "$ferry_s" -ne 0 ]; then
         cat "$ferry_t/out" >&2
-        # The reason as a marker too: stderr lines may arrive after later stdout.
-        printf '%sreason %s\n' "$ferry_m" "$(grep -m1 '^E: ' "$ferry_t/out" || tail -n 1 "$ferry_t/out")"
+        # The reason as a report too: the last line of output may be another's.
+        ferry_say error "$(grep -m1 '^E: ' "$ferry_t/out" || tail -n 1 "$ferry_t/out")"
     fi
     return "$ferry_s"
 }
@@ -103,7 +94,7 @@ ferry_apt_update() {
     if [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
         return 0
     fi
-    printf '%sactivity apt-get update\n' "$ferry_m"
+    ferry_say activity 'apt-get update'
     $ferry_as apt-get update -q </dev/null >"$ferry_t/update" 2>&1 ||
         echo "apt-get update failed; installing with the package lists there are" >&2
 }
@@ -115,7 +106,7 @@ ferry_packages() {
     for ferry_e in $ferry_missing; do ferry_names="$ferry_names ${ferry_e#*:}"; done
     if ferry_apply; then
         if [ "$ferry_pkg_as" = root ]; then ferry_as=ferry_root; else ferry_as=; fi
-        printf '%sactivity apt-get install%s\n' "$ferry_m" "$ferry_names"
+        ferry_say activity "apt-get install$ferry_names"
         ferry_apt_update
         ferry_s=0
         # shellcheck disable=SC2086 # one word per package name
@@ -187,16 +178,19 @@ ferry_directory() {
     ferry_attrs "$@"
 }
 
-# With --diff: the old content, for ferry to diff, as hex on marker lines.
+# With --diff: the old content, for ferry to diff, as a report of its own
+# (the index, a NUL, then the bytes); a large file only as `old`.
 ferry_old() {
     [ -n "$ferry_diff" ] || return 0
     if [ "$($ferry_as stat -c %s -- "$1")" -gt 262144 ]; then
-        printf '%sold %s large\n' "$ferry_m" "$ferry_i"
+        ferry_say old "$ferry_i"
         return 0
     fi
-    $ferry_as od -An -v -tx1 -- "$1" | while IFS= read -r ferry_l; do
-        printf '%sold %s %s\n' "$ferry_m" "$ferry_i" "$ferry_l"
-    done
+    $ferry_as cat -- "$1" >"$ferry_t/old" || return 0
+    {
+        printf 'old-content %d\n%s\0' "$(($(wc -c <"$ferry_t/old") + ${#ferry_i} + 1))" "$ferry_i" &&
+            cat "$ferry_t/old"
+    } >&3
 }
 
 # ferry_file PATH SHA256 OWNER GROUP MODE, the new content in $ferry_t/new.
@@ -350,7 +344,7 @@ ferry_service() {
 ferry_handler() {
     ferry_h=$1
     ferry_hl=$2
-    printf '%sactivity %s\n' "$ferry_m" "$2"
+    ferry_say activity "$2"
     if ferry_apply; then return 0; fi
     printf '%-12s %s\n' 'would run' "$2"
     return 1
@@ -358,7 +352,7 @@ ferry_handler() {
 
 ferry_handler_end() {
     if [ "$1" -ne 0 ]; then
-        printf '%sfailed-handler %s %s\n' "$ferry_m" "$ferry_h" "$1"
+        ferry_say failed-handler "$ferry_h" "$1"
         exit "$1"
     fi
     printf '%-12s %s\n' ran "$ferry_hl"

@@ -9,6 +9,7 @@ use super::HostPlan;
 use super::diff;
 use crate::event::Status;
 use crate::fanout::{Outcome, Ran};
+use crate::protocol::Marker;
 use crate::transport::Stream;
 
 #[derive(Default)]
@@ -20,31 +21,24 @@ struct Markers<'a> {
     failed: Option<usize>,
     failed_handler: Option<usize>,
     sudo: bool,
-    old: BTreeMap<usize, Vec<&'a str>>,
+    /// Old contents for `--diff`; `None` for a file too large to show.
+    old: BTreeMap<usize, Option<&'a [u8]>>,
 }
 
-fn parse(markers: &[String]) -> Markers<'_> {
+fn parse(markers: &[Marker]) -> Markers<'_> {
     let mut parsed = Markers::default();
     for marker in markers {
-        let mut words = marker.splitn(4, ' ');
-        let (kind, a, b) = (words.next(), words.next(), words.next());
-        let index = |w: Option<&str>| w.and_then(|w| w.parse::<usize>().ok());
-        match kind {
-            Some("resource") => match (a, index(b)) {
-                (Some("ok"), _) => parsed.ok += 1,
-                (Some(_), Some(i)) => {
-                    parsed.changed += 1;
-                    parsed.changes.insert(i, words.next().unwrap_or(""));
-                }
-                _ => {}
-            },
-            Some("failed") => parsed.failed = index(a),
-            Some("failed-handler") => parsed.failed_handler = index(a),
-            Some("sudo") => parsed.sudo = true,
-            Some("old") => {
-                if let (Some(i), Some(rest)) = (index(a), marker.splitn(3, ' ').nth(2)) {
-                    parsed.old.entry(i).or_default().push(rest);
-                }
+        match marker {
+            Marker::Resource { status, .. } if status == "ok" => parsed.ok += 1,
+            Marker::Resource { index, why, .. } => {
+                parsed.changed += 1;
+                parsed.changes.insert(*index, why);
+            }
+            Marker::Failed { step, .. } => parsed.failed = Some(*step),
+            Marker::FailedHandler { handler, .. } => parsed.failed_handler = Some(*handler),
+            Marker::Sudo => parsed.sudo = true,
+            Marker::Old { index, content } => {
+                parsed.old.insert(*index, content.as_deref());
             }
             _ => {}
         }
@@ -77,13 +71,13 @@ pub(crate) fn outcome(
              connect as root (-H root@host), or set become = false for what needs no root"
                 .into(),
         ))
-    } else if response.code != Some(0) {
+    } else if response.code != 0 {
         let what = match (markers.failed, markers.failed_handler) {
             (Some(i), _) => plan.labels.get(i).cloned(),
             (None, Some(h)) => plan.handlers.get(h).map(|h| format!("handler `{h}`")),
             (None, None) => None,
         };
-        let reason = match ran.marker("reason ") {
+        let reason = match ran.error() {
             Some(reason) => reason.to_string(),
             None => reason(&ran.tail, response.code),
         };
@@ -105,17 +99,16 @@ pub(crate) fn outcome(
 }
 
 /// apt says what went wrong on its `E:` lines; other tools on their last.
-fn reason(tail: &[String], code: Option<i32>) -> String {
+fn reason(tail: &[String], code: i32) -> String {
     let line = tail
         .iter()
         .rev()
         .find(|l| l.starts_with("E: "))
         .map(String::as_str)
         .or_else(|| last_line(tail));
-    match (line, code) {
-        (Some(line), _) => line.trim().to_string(),
-        (None, Some(code)) => format!("exited with {code}"),
-        (None, None) => "killed by a signal".into(),
+    match line {
+        Some(line) => line.trim().to_string(),
+        None => format!("exited with {code}"),
     }
 }
 
@@ -128,8 +121,8 @@ fn show_diffs(plan: &HostPlan, markers: &Markers<'_>, emit: &dyn Fn(Stream, Stri
         let Some(file) = plan.files.get(index) else {
             continue;
         };
-        let old = markers.old.get(index);
-        if old.is_some_and(|lines| lines.first() == Some(&"large")) {
+        let old = markers.old.get(index).copied();
+        if old == Some(None) {
             emit(
                 Stream::Stdout,
                 format!("diff of {} not shown: larger than 256 KiB", file.path),
@@ -142,8 +135,7 @@ fn show_diffs(plan: &HostPlan, markers: &Markers<'_>, emit: &dyn Fn(Stream, Stri
         if !created && old.is_none() {
             continue; // only owner or mode differ
         }
-        let bytes = old.map(|lines| diff::from_hex(lines.iter().copied()));
-        let text = bytes.as_ref().map(|b| String::from_utf8_lossy(b));
+        let text = old.flatten().map(String::from_utf8_lossy);
         for line in diff::unified(
             &file.path,
             text.as_deref(),
@@ -161,24 +153,28 @@ mod tests {
 
     #[test]
     fn reads_markers() {
-        let markers: Vec<String> = [
-            "activity package x",
-            "resource ok 0 ",
-            "resource changed 1 created, owner root:root -> deploy:deploy",
-            "old 2  61 62",
-            "old 2  0a",
-            "resource would 2 content",
-        ]
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
+        let resource = |index, status: &str, why: &str| Marker::Resource {
+            index,
+            status: status.into(),
+            why: why.into(),
+        };
+        let markers = [
+            Marker::Activity("package x".into()),
+            resource(0, "ok", ""),
+            resource(1, "changed", "created, owner root:root -> deploy:deploy"),
+            Marker::Old {
+                index: 2,
+                content: Some(b"ab\n".to_vec()),
+            },
+            resource(2, "would", "content"),
+        ];
         let parsed = parse(&markers);
         assert_eq!((parsed.ok, parsed.changed), (1, 2));
         assert_eq!(
             parsed.changes[&1],
             "created, owner root:root -> deploy:deploy"
         );
-        assert_eq!(diff::from_hex(parsed.old[&2].iter().copied()), b"ab\n");
+        assert_eq!(parsed.old[&2], Some(&b"ab\n"[..]));
     }
 
     #[test]
@@ -188,7 +184,7 @@ mod tests {
             "E: Unable to locate package nope".to_string(),
             "".to_string(),
         ];
-        assert_eq!(reason(&tail, Some(100)), "E: Unable to locate package nope");
-        assert_eq!(reason(&[], Some(3)), "exited with 3");
+        assert_eq!(reason(&tail, 100), "E: Unable to locate package nope");
+        assert_eq!(reason(&[], 3), "exited with 3");
     }
 }

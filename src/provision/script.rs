@@ -11,10 +11,14 @@ use sha2::{Digest, Sha256};
 use super::Handler;
 use super::resource::{Resource, Step, User};
 use crate::config::Attrs;
-use crate::fanout::MARKER;
-use crate::script::quote;
+use crate::shell;
 
 const PRELUDE: &str = include_str!("prelude.sh");
+
+/// One literal shell word (see `shell::Word`).
+fn quote(text: &str) -> String {
+    shell::Word::lit(text).as_str().to_string()
+}
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mode {
@@ -33,8 +37,8 @@ pub(crate) fn build(steps: &[Step], mode: Mode) -> (String, Vec<Handler>) {
     handlers.dedup();
     let flag = |on: bool| if on { "1" } else { "" };
     let mut out = format!(
-        "ferry_m={}\nferry_check={}\nferry_diff={}\n{PRELUDE}",
-        quote(MARKER),
+        "{}ferry_check={}\nferry_diff={}\n{PRELUDE}",
+        shell::PRELUDE,
         flag(mode.check),
         flag(mode.diff)
     );
@@ -98,7 +102,7 @@ pub(crate) fn build(steps: &[Step], mode: Mode) -> (String, Vec<Handler>) {
 /// Ask once, up front, whether root is at hand: a password prompt would
 /// otherwise surface as a failure half-way through.
 const SUDO_PROBE: &str = r#"if [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>"$ferry_t/sudo"; then
-    printf '%ssudo\n' "$ferry_m"
+    ferry_say sudo
     cat "$ferry_t/sudo" >&2
     exit 1
 fi
@@ -164,7 +168,7 @@ fn block(resource: &Resource) -> String {
 }
 
 fn owner_group(attrs: &Attrs) -> (String, String) {
-    let word = |v: &Option<String>| v.as_deref().map_or("''".into(), |v| quote(v).into_owned());
+    let word = |v: &Option<String>| v.as_deref().map_or("''".into(), quote);
     (word(&attrs.owner), word(&attrs.group))
 }
 
@@ -216,7 +220,7 @@ fn user_block(user: &User) -> String {
         }
     }
     if !user.groups.is_empty() {
-        let groups: Vec<String> = user.groups.iter().map(|g| quote(g).into_owned()).collect();
+        let groups: Vec<String> = user.groups.iter().map(|g| quote(g)).collect();
         let _ = writeln!(
             out,
             "ferry_have=\" $(id -nG {name}) \"\nfor ferry_g in {}; do\n  case \"$ferry_have\" in *\" $ferry_g \"*) ;; *)\n    ferry_change \"joined $ferry_g\"\n    if ferry_apply; then $ferry_as usermod -a -G \"$ferry_g\" {name}; fi ;;\n  esac\ndone",
@@ -229,6 +233,7 @@ fn user_block(user: &User) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Marker;
     use crate::provision::resource::File;
 
     fn steps(root: &std::path::Path) -> Vec<Step> {
@@ -261,22 +266,21 @@ mod tests {
         ]
     }
 
-    /// The markers of a run: `changed 0`, `ok 1`, …
+    /// The resources' reports of a run: `changed 0`, `ok 1`, …
     fn run(steps: &[Step], check: bool) -> Vec<String> {
         let mode = Mode {
             check,
             diff: false,
             handlers_as_root: false,
         };
-        let output = std::process::Command::new("sh")
-            .args(["-c", &build(steps, mode).0])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix(&format!("{MARKER}resource ")))
-            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        let (markers, output) = crate::shell::tests::run_sh(&build(steps, mode).0);
+        assert_eq!(markers.last(), Some(&Marker::Exit(0)), "{output}");
+        markers
+            .iter()
+            .filter_map(|m| match m {
+                Marker::Resource { index, status, .. } => Some(format!("{status} {index}")),
+                _ => None,
+            })
             .collect()
     }
 

@@ -111,10 +111,7 @@ fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError
     };
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
-        let path = entry
-            .path()
-            .map_err(read_error)?
-            .to_string_lossy()
+        let path = utf8_path(&entry.path_bytes())?
             .trim_end_matches('/')
             .to_string();
         if path.is_empty() || path == "." || path == "pax_global_header" || !filter.keeps(&path) {
@@ -147,6 +144,17 @@ fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError
     Ok(artifact)
 }
 
+/// A path as text, or the error that names it: a name that is not UTF-8
+/// would arrive on the hosts changed, so it does not ship at all.
+fn utf8_path(bytes: &[u8]) -> Result<&str, ArtifactError> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        ArtifactError::BadPath(format!(
+            "`{}`: ferry cannot ship a path that is not UTF-8",
+            bytes.escape_ascii()
+        ))
+    })
+}
+
 fn from_dir(dir: &Path, filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
     let mut artifact = Artifact::empty("dir");
     walk(dir, "", filter, &mut artifact)?;
@@ -169,7 +177,7 @@ fn walk(
         .map_err(read_error)?;
     names.sort_by_key(|e| e.file_name());
     for entry in names {
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = utf8_path(entry.file_name().as_encoded_bytes())?.to_string();
         let path = if prefix.is_empty() {
             name.clone()
         } else {

@@ -99,7 +99,9 @@ impl Cleanup {
                         survey.releases.len()
                     ));
                 }
-                let script = self.layout.prelude() + &steps::remove_releases(&remove);
+                let mut script = self.layout.script();
+                steps::remove_releases(&mut script, &remove);
+                let script = script.build();
                 let ran = fanout.script(host, Request::script(script)).await;
                 let outcome = ran.outcome(&[], Status::Changed);
                 match outcome.status {

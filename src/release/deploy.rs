@@ -10,13 +10,14 @@ use std::time::Duration;
 use super::Layout;
 use super::artifact::{self, Artifact};
 use super::steps::{Commands, Health, HealthTiming};
+use super::upload::Dotenv;
 use crate::cli::TaskCall;
 use crate::config::{DeployDef, OnDeploy, Probe, Serial};
 use crate::error::Error;
 use crate::inventory::Host;
-use crate::script::quote;
 use crate::secret::Secret;
 use crate::service::Action;
+use crate::shell::Command;
 use crate::tasks::{Args, Context};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub(crate) struct HostPlan {
     pub(crate) migrate: Commands,
     pub(crate) restarts: Commands,
     pub(crate) health: Option<Health>,
-    pub(crate) dotenv: Option<String>,
+    pub(crate) dotenv: Option<Dotenv>,
 }
 
 pub(crate) struct DeployPlan {
@@ -147,6 +148,7 @@ pub(crate) fn build_artifact(
         let hint = match &e {
             artifact::ArtifactError::UnknownRef(_) => Some("pass deploy:ref=<branch|tag|sha>, or set `branch` in ferry.toml".into()),
             artifact::ArtifactError::Git(_) => Some("ferry ships a git commit; for a directory without git set [deploy] source = \"dir\"".into()),
+            artifact::ArtifactError::BadPath(_) => Some("rename the file (`git mv`), or leave it out with [deploy] exclude; nothing was sent to any host".into()),
             _ => None,
         };
         Error::usage(format!("cannot build the release: {e}"), hint)
@@ -182,7 +184,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
             let command = ctx.render(what, source, &values)?;
             // A step that renders to nothing ({% if … %}) is not a step.
             if !command.trim().is_empty() {
-                steps.push((label(source.get_ref()), command));
+                steps.push((label(source.get_ref()), Command::user(command)));
             }
         }
         Ok(Commands { steps })
@@ -203,9 +205,10 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
             OnDeploy::None => continue,
         };
         let command = service.control(action, ctx, host)?;
-        plan.restarts
-            .steps
-            .push((format!("{} {}", action.as_str(), service.key), command));
+        plan.restarts.steps.push((
+            format!("{} {}", action.as_str(), service.key),
+            Command::user(command),
+        ));
     }
     if let Some(health) = deploy
         .health
@@ -222,13 +225,15 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 )?,
                 expect: health.expect.clone(),
             },
-            Probe::Command(command) => {
-                Health::Command(ctx.render("[deploy.health] command", command, &values)?)
-            }
+            Probe::Command(command) => Health::Command(Command::user(ctx.render(
+                "[deploy.health] command",
+                command,
+                &values,
+            )?)),
         });
     }
     if let Some(dotenv) = &deploy.dotenv {
-        plan.dotenv = Some(dotenv_script(ctx, dotenv, &values)?);
+        plan.dotenv = Some(dotenv_plan(ctx, dotenv, &values)?);
     }
     Ok(plan)
 }
@@ -242,13 +247,13 @@ fn label(step: &str) -> String {
     }
 }
 
-/// Lines that write shared/<file> (mode 0600, by rename): the values, the
+/// What goes into shared/<file> (mode 0600, by rename): the values, the
 /// secrets, and generated values kept from the file already there.
-fn dotenv_script(
+fn dotenv_plan(
     ctx: &Context<'_>,
     dotenv: &crate::config::DotenvDef,
     values: &minijinja::Value,
-) -> Result<String, Error> {
+) -> Result<Dotenv, Error> {
     let mut lines = Vec::new();
     for (key, source) in &dotenv.values {
         let value = ctx.render_as(
@@ -282,20 +287,11 @@ fn dotenv_script(
             })?;
         lines.push(format!("{}={}", secret.name, dotenv_value(secret.expose())));
     }
-    let mut script = format!(
-        "E=\"$D/shared/\"{file}\nmkdir -p \"$(dirname \"$E\")\"\n( umask 077\n{{\n",
-        file = quote(&dotenv.file)
-    );
-    for line in &lines {
-        script.push_str(&format!("printf '%s\\n' {}\n", quote(line)));
-    }
-    for key in &dotenv.generate {
-        script.push_str(&format!(
-            "v=$(grep -m1 '^{key}=' \"$E\" 2>/dev/null | cut -d= -f2-)\n[ -n \"$v\" ] || v=$(head -c 96 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 50)\nprintf '%s=%s\\n' {key} \"$v\"\n"
-        ));
-    }
-    script.push_str("} > \"$E.tmp\" ) && chmod 600 \"$E.tmp\" && mv -f \"$E.tmp\" \"$E\" || ferry_fail \"cannot write $E\"\n");
-    Ok(script)
+    Ok(Dotenv {
+        file: dotenv.file.clone(),
+        lines: lines.iter().map(|l| format!("{l}\n")).collect(),
+        generate: dotenv.generate.clone(),
+    })
 }
 
 /// A .env value: bare when it is plain, else double-quoted with escapes

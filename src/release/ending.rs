@@ -14,6 +14,7 @@ use super::{now, who};
 use crate::event::Status;
 use crate::fanout::Gate;
 use crate::inventory::Host;
+use crate::transport::Stream;
 
 impl<'h> Run<'_, 'h> {
     /// Every host this deploy switched goes back where it was and restarts;
@@ -27,23 +28,16 @@ impl<'h> Run<'_, 'h> {
             let progress = &self.progress[&host.label];
             let failed = self.record_json(&host.label, State::Failed, Some(reason));
             let history = self.history("failed", Some(reason));
-            let mut script = match progress
+            let mut script = self.plan.layout.script();
+            if let Some(previous) = progress
                 .previous
                 .as_deref()
                 .filter(|_| switched.iter().any(|s| s.label == host.label))
             {
-                Some(previous) => steps::switch(&self.plan.layout, previous, None),
-                None => self.plan.layout.prelude(),
-            };
-            script.push_str(&steps::finish(
-                &self.plan.layout,
-                &self.id,
-                Some(&failed),
-                &history,
-                &[],
-                None,
-            ));
-            scripts.insert(host.label.clone(), (script, Vec::new()));
+                steps::switch(&mut script, previous, None);
+            }
+            steps::finish(&mut script, &self.id, Some(&failed), &history, &[]);
+            scripts.insert(host.label.clone(), (script.build(), Vec::new()));
         }
         let hosts = self.hosts.clone();
         self.run_scripts_gated(
@@ -98,6 +92,7 @@ impl<'h> Run<'_, 'h> {
     pub(super) async fn finish(&mut self) {
         let setup = matches!(self.plan.mode, Mode::Setup { .. });
         let mut scripts = BTreeMap::new();
+        let mut announcements = BTreeMap::new();
         for host in &self.hosts {
             let survey = &self.surveys[&host.label];
             let state = if setup { State::Built } else { State::Deployed };
@@ -125,15 +120,10 @@ impl<'h> Run<'_, 'h> {
                     None,
                 )
             };
-            let script = steps::finish(
-                &self.plan.layout,
-                &self.id,
-                Some(&record),
-                &history,
-                &remove,
-                announce.as_deref(),
-            );
-            scripts.insert(host.label.clone(), (script, Vec::new()));
+            let mut script = self.plan.layout.script();
+            steps::finish(&mut script, &self.id, Some(&record), &history, &remove);
+            scripts.insert(host.label.clone(), (script.build(), Vec::new()));
+            announcements.extend(announce.map(|a| (host.label.clone(), a)));
         }
         let hosts = self.hosts.clone();
         let done = self
@@ -145,6 +135,13 @@ impl<'h> Run<'_, 'h> {
                 Gate::Always,
             )
             .await;
+        for d in done.iter().filter(|d| d.status == Status::Ok) {
+            if let Some(text) = announcements.remove(&d.host.label) {
+                self.fanout
+                    .events
+                    .output(&d.host.label, Stream::Stdout, text);
+            }
+        }
         if self.advance(done, |progress, ()| progress.deployed = true) {
             let revision = self.record.short_revision();
             let verb = if setup { "prepared" } else { "live" };

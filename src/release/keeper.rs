@@ -18,6 +18,8 @@ use super::survey::LOCKED;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome, Ran};
 use crate::inventory::Host;
+use crate::protocol::{LockReport, Marker};
+use crate::shell::Word;
 use crate::transport::{Payload, Request};
 
 /// Heartbeats go at the SSH keepalive interval; three missed ones and the
@@ -36,21 +38,9 @@ pub(crate) struct Keepers {
 }
 
 fn script(layout: &Layout, heartbeat: u32) -> String {
-    let silence = heartbeat * MISSED;
-    format!(
-        r#"{prelude}L="$D/.ferry/lock"
-echo $$ > "$L/keeper"
-while :; do
-    b=$(timeout {silence} head -c 1 2>/dev/null)
-    case "$b" in
-        .) ;;
-        r) rm -rf "$L"; ferry_mark released; exit 0 ;;
-        *) exit 0 ;;
-    esac
-done
-"#,
-        prelude = layout.prelude()
-    )
+    let mut script = layout.script();
+    script.call("ferry_keep", [Word::num(heartbeat * MISSED)]);
+    script.build()
 }
 
 impl Keepers {
@@ -89,7 +79,7 @@ impl Keepers {
             drop(keeper.beats);
             let released = match tokio::time::timeout(Duration::from_secs(30), keeper.session).await
             {
-                Ok(Ok(ran)) => ran.markers.iter().any(|m| m == "released"),
+                Ok(Ok(ran)) => ran.markers.contains(&Marker::Released),
                 _ => false,
             };
             if !released {
@@ -108,12 +98,11 @@ pub(crate) struct Unlock {
 
 impl Unlock {
     pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
-        let script = format!(
-            "{}{}ferry_lock_state\ncase $? in\n0) exit 0 ;;\n1) [ {force} = yes ] || exit {LOCKED} ;;\nesac\nrm -rf \"$L\" && ferry_mark removed\n",
-            self.layout.prelude(),
-            super::survey::lock_state(),
-            force = if self.force { "yes" } else { "no" },
-        );
+        let script = self
+            .layout
+            .script()
+            .call("ferry_unlock", [Word::flag(self.force)])
+            .build();
         fanout
             .each("unlock", hosts, |host| {
                 let script = script.clone();
@@ -124,25 +113,29 @@ impl Unlock {
 }
 
 fn outcome(ran: Ran) -> Outcome {
-    let response = match ran.response {
+    let response = match &ran.response {
         Ok(response) => response,
-        Err(error) => return Outcome::from_transport(&error),
+        Err(error) => return Outcome::from_transport(error),
     };
-    let lock = ran
-        .markers
-        .iter()
-        .find_map(|m| m.strip_prefix("lock "))
-        .unwrap_or("free");
-    let (state, info) = lock.split_once(' ').unwrap_or((lock, ""));
-    let holder = serde_json::from_str::<super::record::LockInfo>(info)
-        .map(|i| i.describe())
-        .unwrap_or_else(|_| "an unknown holder".into());
-    match (response.code, state) {
-        (Some(0), "free") => Outcome::new(Status::Ok).message("not locked"),
-        (Some(0), "stale") => Outcome::new(Status::Changed).message(format!("removed a stale lock held by {holder}")),
-        (Some(0), _) => Outcome::new(Status::Changed).message(format!("removed the lock held by {holder}")),
-        (Some(LOCKED), _) => Outcome::failed(format!("a deploy is running: locked by {holder}"))
+    let lock = ran.find(|m| match m {
+        Marker::Lock(report) => Some(report),
+        _ => None,
+    });
+    let holder = |info: &str| {
+        serde_json::from_str::<super::record::LockInfo>(info)
+            .map(|i| i.describe())
+            .unwrap_or_else(|_| "an unknown holder".into())
+    };
+    match (response.code, lock) {
+        (0, None | Some(LockReport::Free)) => Outcome::new(Status::Ok).message("not locked"),
+        (0, Some(LockReport::Stale(info))) => Outcome::new(Status::Changed).message(format!("removed a stale lock held by {}", holder(info))),
+        (0, Some(LockReport::Held(info))) => Outcome::new(Status::Changed).message(format!("removed the lock held by {}", holder(info))),
+        (0, Some(LockReport::Taken)) => Outcome::new(Status::Changed).message("removed the lock"),
+        (LOCKED, Some(LockReport::Held(info))) => Outcome::failed(format!("a deploy is running: locked by {}", holder(info)))
             .hint(Some("wait for it to finish; `unlock:force=yes` removes the lock of a deploy that is still running".into())),
-        (code, _) => Outcome::failed(format!("unlock failed (exit {code:?}): {}", ran.tail.last().map_or("", String::as_str))),
+        (code, _) => Outcome::failed(match ran.error() {
+            Some(error) => error.to_string(),
+            None => format!("unlock failed (exit {code}): {}", ran.tail.last().map_or("", String::as_str)),
+        }),
     }
 }

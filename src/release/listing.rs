@@ -12,6 +12,8 @@ use super::survey::{self, Lock, Options, Survey};
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
+use crate::protocol::Marker;
+use crate::shell::Word;
 use crate::transport::{Request, Stream};
 
 pub(crate) struct Releases {
@@ -171,11 +173,11 @@ pub(crate) struct History {
 
 impl History {
     pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
-        let script = format!(
-            "{}[ -f \"$D/.ferry/history.jsonl\" ] && tail -n {} \"$D/.ferry/history.jsonl\" | sed \"s/^/$(printf '\\036')ferry:entry /\"\nexit 0\n",
-            self.layout.prelude(),
-            self.lines
-        );
+        let script = self
+            .layout
+            .script()
+            .call("ferry_history_tail", [Word::num(self.lines as u64)])
+            .build();
         fanout
             .each("history", hosts, |host| {
                 let script = script.clone();
@@ -183,9 +185,13 @@ impl History {
                     let ran = fanout.script(host, Request::script(script)).await;
                     let outcome = ran.outcome(&[], Status::Ok);
                     let entries: Vec<HistoryEntry> = ran
-                        .markers
-                        .iter()
-                        .filter_map(|m| serde_json::from_str(m.strip_prefix("entry ")?).ok())
+                        .find(|m| match m {
+                            Marker::History(lines) => Some(lines),
+                            _ => None,
+                        })
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|line| serde_json::from_str(line).ok())
                         .collect();
                     for entry in &entries {
                         let from = entry

@@ -100,7 +100,7 @@ pub(crate) fn survey_outcome(ran: crate::fanout::Ran, env: &str) -> (Outcome, Su
                 .hint(Some(format!("wait for that run to finish; if it is gone, `ferry {env} unlock` removes the lock"))),
             (Lock::Stale(info), _) => Outcome::failed(format!("a stale lock: the run of {} is gone", describe(info)))
                 .hint(Some(format!("`ferry {env} unlock` removes it, or `ferry {env} deploy:resume=yes` finishes that deploy"))),
-            (_, Some(0)) if !survey.missing_tools.is_empty() => {
+            (_, 0) if !survey.missing_tools.is_empty() => {
                 Outcome::failed(format!("missing tools on the host: {}", survey.missing_tools.join(", ")))
             }
             _ => ran.outcome(&[], Status::Ok),

@@ -93,13 +93,12 @@ pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// A path the manifest can carry: the host handles it with line-oriented
-/// tools, so no tab, newline or backslash.
+/// A path the manifest can carry: the host keeps the manifest one entry per
+/// line with tab-separated fields, so no tab, newline or carriage return.
+/// Everything else (quotes, `$(…)`, leading dashes, spaces, any UTF-8)
+/// ships as it is: it only ever reaches the host as data.
 pub(crate) fn check_path(path: &str) -> Result<(), String> {
-    match path
-        .chars()
-        .find(|c| matches!(c, '\t' | '\n' | '\r' | '\\'))
-    {
+    match path.chars().find(|c| matches!(c, '\t' | '\n' | '\r')) {
         Some(c) => Err(format!(
             "`{}`: ferry cannot ship a path containing {c:?}",
             path.escape_debug()

@@ -39,9 +39,12 @@ pub(crate) use keeper::Unlock;
 pub(crate) use listing::{History, Releases};
 pub(crate) use rollback::Rollback;
 
-use crate::script::quote;
+use crate::shell::{Script, Word};
 
-/// Paths of the layout on a host, already quoted for scripts.
+/// The operations on the layout, as shell functions (see `Layout::script`).
+const HELPERS: &str = include_str!("helpers.sh");
+
+/// Where the layout lives on a host.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub(crate) deploy_to: String,
@@ -54,12 +57,12 @@ impl Layout {
         }
     }
 
-    /// `D=<deploy_to>` and the helpers every release script uses.
-    pub(crate) fn prelude(&self) -> String {
-        format!(
-            "D={}\nferry_mark() {{ printf '\\036ferry:%s\\n' \"$*\"; }}\nferry_fail() {{ ferry_mark \"error $*\"; exit 1; }}\n",
-            quote(&self.deploy_to)
-        )
+    /// A script that knows the layout: the prelude, `D=<deploy_to>` and the
+    /// release helpers; operations are calls appended to it.
+    pub(crate) fn script(&self) -> Script {
+        let mut script = Script::new();
+        script.set("D", Word::lit(&self.deploy_to)).code(HELPERS);
+        script
     }
 
     pub(crate) fn release_dir(&self, id: &str) -> String {

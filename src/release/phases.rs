@@ -215,7 +215,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 shared_files: &self.plan.deploy.shared_files,
                 shared_dirs: &self.plan.deploy.shared_dirs,
                 copy_from_current: &self.plan.deploy.copy_from_current,
-                dotenv: plan.dotenv.as_deref(),
+                dotenv: plan.dotenv.as_ref(),
             };
             let upload = upload::plan(
                 self.artifact.as_ref(),
@@ -263,14 +263,15 @@ impl<'a, 'h> Run<'a, 'h> {
             .map(|host| {
                 let commands = &self.plan.hosts[&host.label].build;
                 let record = self.record_json(&host.label, State::Built, None);
-                let script = steps::in_release(
-                    &self.plan.layout,
+                let mut script = self.plan.layout.script();
+                steps::in_release(
+                    &mut script,
                     &self.id,
                     &self.plan.secrets,
                     commands,
                     Some(&record),
                 );
-                (host.label.clone(), (script, commands.labels()))
+                (host.label.clone(), (script.build(), commands.labels()))
             })
             .collect();
         let done = self
@@ -295,14 +296,15 @@ impl<'a, 'h> Run<'a, 'h> {
         let commands = &self.plan.hosts[label].migrate;
         let mut record = self.record.clone();
         (record.state, record.migrated) = (State::Built, true);
-        let script = steps::in_release(
-            &self.plan.layout,
+        let mut script = self.plan.layout.script();
+        steps::in_release(
+            &mut script,
             &self.id,
             &self.plan.secrets,
             commands,
             Some(&record.json()),
         );
-        let scripts = BTreeMap::from([(label.clone(), (script, commands.labels()))]);
+        let scripts = BTreeMap::from([(label.clone(), (script.build(), commands.labels()))]);
         let done = self
             .run_scripts(&self.task("migrate"), &[host], &scripts, Status::Changed)
             .await;
@@ -311,7 +313,9 @@ impl<'a, 'h> Run<'a, 'h> {
 
     async fn switch(&mut self) -> bool {
         let hosts = self.hosts_where(|p| p.current.as_deref() != Some(self.id.as_str()));
-        let script = steps::switch(&self.plan.layout, &self.id, None);
+        let mut script = self.plan.layout.script();
+        steps::switch(&mut script, &self.id, None);
+        let script = script.build();
         let scripts = hosts
             .iter()
             .map(|h| (h.label.clone(), (script.clone(), Vec::new())))
@@ -369,13 +373,9 @@ impl<'a, 'h> Run<'a, 'h> {
                     .as_ref()
                     .filter(|_| with_health)
                     .map(|h| (h, &self.plan.timing));
-                let script = steps::restart(
-                    &self.plan.layout,
-                    &self.plan.secrets,
-                    &plan.restarts,
-                    health,
-                );
-                (host.label.clone(), (script, plan.restarts.labels()))
+                let mut script = self.plan.layout.script();
+                steps::restart(&mut script, &self.plan.secrets, &plan.restarts, health);
+                (host.label.clone(), (script.build(), plan.restarts.labels()))
             })
             .collect()
     }

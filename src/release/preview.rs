@@ -81,13 +81,7 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey) -> Vec<String> {
         ));
         lines.extend(commands("run", &host_plan.restarts));
         if let Some(health) = &host_plan.health {
-            lines.push(format!(
-                "would check health: {}",
-                match health {
-                    super::steps::Health::Url { url, .. } => url.clone(),
-                    super::steps::Health::Command(command) => command.clone(),
-                }
-            ));
+            lines.push(format!("would check health: {}", health.label()));
         }
     }
     lines

@@ -121,16 +121,14 @@ impl Rollback {
         let mut scripts = BTreeMap::new();
         for host in &locked.hosts {
             let survey = &locked.surveys[&host.label];
-            let mut script = steps::switch(&self.layout, target, None);
+            let mut script = self.layout.script();
+            steps::switch(&mut script, target, None);
             if let Some(old) = abandoned[host.label.as_str()] {
                 if let Some(Some(record)) = survey.releases.get(old) {
                     let mut record = record.clone();
                     record.state = State::Failed;
                     record.note = Some(format!("rolled back to {target} at {}", now()));
-                    script.push_str(&steps::write_record(
-                        &format!("\"$D/releases/{old}/.ferry/release.json\""),
-                        &record.json(),
-                    ));
+                    steps::write_record(&mut script, steps::record_path(old), &record.json());
                 }
             }
             let history = HistoryEntry {
@@ -145,16 +143,11 @@ impl Rollback {
                 result: "ok".into(),
                 detail: None,
             };
-            script.push_str(&steps::append_history(&history.json()));
+            steps::append_history(&mut script, &history.json());
             let plan = &self.hosts[&host.label];
             let health = plan.health.as_ref().map(|h| (h, &self.timing));
-            script.push_str(&steps::restart(
-                &self.layout,
-                &self.secrets,
-                &plan.restarts,
-                health,
-            ));
-            scripts.insert(host.label.clone(), (script, plan.restarts.labels()));
+            steps::restart(&mut script, &self.secrets, &plan.restarts, health);
+            scripts.insert(host.label.clone(), (script.build(), plan.restarts.labels()));
         }
         let scripts = &scripts;
         let done = fanout

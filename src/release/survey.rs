@@ -7,24 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Layout;
 use super::record::{LockInfo, Pending, ReleaseRecord};
-use crate::script::quote;
-
-/// Tools release scripts rely on beyond `sh`.
-const TOOLS: &[&str] = &[
-    "tar",
-    "gzip",
-    "sha256sum",
-    "cp",
-    "mv",
-    "ln",
-    "readlink",
-    "awk",
-    "sort",
-    "xargs",
-    "sed",
-    "stat",
-    "head",
-];
+use crate::protocol::{LockReport, Marker};
+use crate::shell::Word;
 
 /// Exit code of a survey that found the lock taken: a refusal, not a failure.
 pub(crate) const LOCKED: i32 = 75;
@@ -75,105 +59,28 @@ impl Survey {
 }
 
 pub(crate) fn script(layout: &Layout, options: &Options<'_>) -> String {
-    let mut script = layout.prelude();
-    script.push_str(&format!(
-        r#"mkdir -p "$D/releases" "$D/shared" "$D/.ferry" 2>/dev/null || ferry_fail "cannot create $D/releases, $D/shared and $D/.ferry as $(id -un)"
-[ -w "$D" ] || ferry_fail "$D is not writable by $(id -un)"
-missing=
-for tool in {tools}; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
-[ -z "$missing" ] || ferry_mark "missing$missing"
-"#,
-        tools = TOOLS.join(" ")
-    ));
-    script.push_str(LOCK_STATE);
+    let mut script = layout.script();
+    script.code("ferry_tools");
     match options.lock {
-        Some(info) => script.push_str(&take_lock(info, options.takeover)),
-        None => script.push_str("ferry_lock_state\n"),
+        Some(info) => {
+            let info = serde_json::to_string(info).expect("serializable");
+            script.code("ferry_prepare").call(
+                "ferry_lock",
+                [Word::lit(&info), Word::flag(options.takeover)],
+            );
+        }
+        None => {
+            script.code("ferry_lock_state || :");
+        }
     }
-    script.push_str(LISTING);
+    script.code("ferry_listing");
     if options.sums {
-        script.push_str(SUMS);
+        script.code("ferry_sums");
     }
-    script.push_str("exit 0\n");
-    script
+    script.build()
 }
 
-pub(crate) fn lock_state() -> &'static str {
-    LOCK_STATE
-}
-
-/// `ferry_lock_state`: free, held (a live keeper, or one still starting) or stale.
-const LOCK_STATE: &str = r#"L="$D/.ferry/lock"
-ferry_lock_state() {
-    [ -d "$L" ] || { ferry_mark "lock free"; return 0; }
-    info=$(head -c 4096 "$L/info" 2>/dev/null | tr -d '\n')
-    pid=$(cat "$L/keeper" 2>/dev/null)
-    if [ -n "$pid" ]; then
-        if [ -d "/proc/$pid" ] || kill -0 "$pid" 2>/dev/null; then ferry_mark "lock held $info"; return 1; fi
-    else
-        age=$(( $(date +%s) - $(stat -c %Y "$L" 2>/dev/null || echo 0) ))
-        if [ "$age" -lt 30 ]; then ferry_mark "lock held $info"; return 1; fi
-    fi
-    ferry_mark "lock stale $info"
-    return 2
-}
-"#;
-
-fn take_lock(info: &LockInfo, takeover: bool) -> String {
-    let info = serde_json::to_string(info).expect("serializable");
-    let takeover = if takeover { "yes" } else { "" };
-    format!(
-        r#"same=
-if [ -n "{takeover}" ] && [ -f "$D/.ferry/deploy.json" ]; then
-    pending=$(sed -n 's/.*"release":"\([^"]*\)".*/\1/p' "$D/.ferry/deploy.json")
-    [ -z "$pending" ] || same="\"release\":\"$pending\""
-fi
-ferry_take() {{
-    tries=0
-    while :; do
-        if mkdir "$L" 2>/dev/null; then
-            printf '%s\n' {info} > "$L/info"
-            ferry_mark "lock taken"
-            return 0
-        fi
-        ferry_lock_state >/dev/null
-        state=$?
-        info=$(head -c 4096 "$L/info" 2>/dev/null | tr -d '\n')
-        case "$info" in *"$same"*) mine=${{same:+yes}} ;; *) mine= ;; esac
-        if [ "$state" -eq 2 ] && [ -n "$mine" ]; then rm -rf "$L"; continue; fi
-        # Our own earlier run's keeper notices the lost connection in three keepalives.
-        if [ "$state" -eq 1 ] && [ -n "$mine" ] && [ "$tries" -lt 60 ]; then tries=$((tries + 1)); sleep 1; continue; fi
-        ferry_lock_state
-        exit {LOCKED}
-    done
-}}
-ferry_take
-"#,
-        info = quote(&info),
-    )
-}
-
-const LISTING: &str = r#"c=$(readlink "$D/current" 2>/dev/null) && ferry_mark "current ${c##*/}"
-for r in "$D"/releases/*; do
-    [ -d "$r" ] || continue
-    ferry_mark "release ${r##*/} $(head -c 65536 "$r/.ferry/release.json" 2>/dev/null | tr -d '\n')"
-done
-[ -f "$D/.ferry/deploy.json" ] && ferry_mark "pending $(head -c 65536 "$D/.ferry/deploy.json" | tr -d '\n')"
-"#;
-
-/// Digests and modes of the live release's files as they are on disk, not
-/// as recorded: a file edited in place on the host is sent again.
-const SUMS: &str = r#"if [ -n "$c" ] && [ -f "$D/current/.ferry/manifest" ]; then
-    cd "$D/current/" || exit 1
-    awk -F'\t' '$1 == "f" { print $5 }' .ferry/manifest > "$D/.ferry/survey.$$"
-    xargs -d '\n' -r sha256sum -- < "$D/.ferry/survey.$$" 2>/dev/null | sed "s/^/$(printf '\036')ferry:sum /"
-    xargs -d '\n' -r stat -c '%a %n' -- < "$D/.ferry/survey.$$" 2>/dev/null | sed "s/^/$(printf '\036')ferry:mode /"
-    while IFS= read -r p; do [ -f "$p" ] || ferry_mark "gone $p"; done < "$D/.ferry/survey.$$"
-    rm -f "$D/.ferry/survey.$$"
-fi
-"#;
-
-pub(crate) fn parse(markers: &[String]) -> Survey {
+pub(crate) fn parse(markers: &[Marker]) -> Survey {
     let mut survey = Survey {
         current: None,
         releases: BTreeMap::new(),
@@ -186,34 +93,24 @@ pub(crate) fn parse(markers: &[String]) -> Survey {
     };
     let mut modes = HashMap::new();
     for marker in markers {
-        let (word, rest) = marker.split_once(' ').unwrap_or((marker, ""));
-        match word {
-            "current" => survey.current = Some(rest.to_string()),
-            "release" => {
-                let (id, json) = rest.split_once(' ').unwrap_or((rest, ""));
+        match marker {
+            Marker::Current(id) => survey.current = Some(id.clone()),
+            Marker::Release { id, record } => {
                 survey
                     .releases
-                    .insert(id.to_string(), serde_json::from_str(json).ok());
+                    .insert(id.clone(), serde_json::from_str(record).ok());
             }
-            "lock" => survey.lock = parse_lock(rest),
-            "pending" => survey.pending = serde_json::from_str(rest).ok(),
-            "missing" => {
-                survey.missing_tools = rest.split_whitespace().map(str::to_string).collect()
-            }
-            "error" => survey.error = Some(rest.to_string()),
-            "gone" => survey.gone.push(rest.to_string()),
-            "sum" => {
-                if let Some((digest, path)) = rest.split_once("  ") {
-                    survey
-                        .files
-                        .insert(path.to_string(), (digest.to_string(), 0));
+            Marker::Lock(report) => survey.lock = lock(report),
+            Marker::Pending(json) => survey.pending = serde_json::from_str(json).ok(),
+            Marker::Missing(tools) => survey.missing_tools = tools.clone(),
+            Marker::Error(text) => survey.error = Some(text.clone()),
+            Marker::Gone(paths) => survey.gone.extend(paths.iter().cloned()),
+            Marker::Sums(sums) => {
+                for (digest, path) in sums {
+                    survey.files.insert(path.clone(), (digest.clone(), 0));
                 }
             }
-            "mode" => {
-                if let Some((mode, path)) = rest.split_once(' ') {
-                    modes.insert(path.to_string(), u32::from_str_radix(mode, 8).unwrap_or(0));
-                }
-            }
+            Marker::Modes(list) => modes.extend(list.iter().map(|(m, p)| (p.clone(), *m))),
             _ => {}
         }
     }
@@ -225,14 +122,13 @@ pub(crate) fn parse(markers: &[String]) -> Survey {
     survey
 }
 
-fn parse_lock(text: &str) -> Lock {
-    let (word, info) = text.split_once(' ').unwrap_or((text, ""));
-    let info = serde_json::from_str(info).ok();
-    match word {
-        "taken" => Lock::Taken,
-        "held" => Lock::Held(info),
-        "stale" => Lock::Stale(info),
-        _ => Lock::Free,
+fn lock(report: &LockReport) -> Lock {
+    let info = |text: &str| serde_json::from_str(text).ok();
+    match report {
+        LockReport::Free => Lock::Free,
+        LockReport::Taken => Lock::Taken,
+        LockReport::Held(text) => Lock::Held(info(text)),
+        LockReport::Stale(text) => Lock::Stale(info(text)),
     }
 }
 
@@ -242,16 +138,20 @@ mod tests {
 
     #[test]
     fn parses_what_the_script_reports() {
-        let markers: Vec<String> = [
-            "current 20261122T010000Z",
-            r#"release 20261122T010000Z {"id":"20261122T010000Z","ref":"main","digest":"d","who":"a@b","at":"t","state":"deployed"}"#,
-            "release 20261121T010000Z ",
-            "lock taken",
-            "sum 0123  app.py",
-            "mode 755 app.py",
-        ]
-        .map(String::from)
-        .into();
+        let markers = [
+            Marker::Current("20261122T010000Z".into()),
+            Marker::Release {
+                id: "20261122T010000Z".into(),
+                record: r#"{"id":"20261122T010000Z","ref":"main","digest":"d","who":"a@b","at":"t","state":"deployed"}"#.into(),
+            },
+            Marker::Release {
+                id: "20261121T010000Z".into(),
+                record: String::new(),
+            },
+            Marker::Lock(LockReport::Taken),
+            Marker::Sums(vec![("0123".into(), "app.py".into())]),
+            Marker::Modes(vec![(0o755, "app.py".into())]),
+        ];
         let survey = parse(&markers);
         assert_eq!(survey.current.as_deref(), Some("20261122T010000Z"));
         assert_eq!(survey.releases.len(), 2);

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use super::Layout;
 use super::artifact::Artifact;
 use super::survey::Survey;
-use crate::script::quote;
+use crate::shell::Word;
 
-/// What one host needs: the script, the payload, and figures for `--check`.
+/// What one host needs: the script, the payload (the file lists, then the
+/// tar stream shared with hosts that need the same files), and figures for
+/// `--check`.
 pub(crate) struct Upload {
     pub(crate) script: String,
-    pub(crate) payload: Arc<[u8]>,
+    pub(crate) payload: Vec<Arc<[u8]>>,
     pub(crate) files_sent: usize,
     pub(crate) bytes_of_files: u64,
 }
@@ -29,8 +31,8 @@ pub(crate) struct Extras<'a> {
     pub(crate) shared_files: &'a [String],
     pub(crate) shared_dirs: &'a [String],
     pub(crate) copy_from_current: &'a [String],
-    /// Script lines that write shared/.env (rendered for this host).
-    pub(crate) dotenv: Option<&'a str>,
+    /// The shared .env, rendered for this host.
+    pub(crate) dotenv: Option<&'a Dotenv>,
 }
 
 /// Payloads by the set of files they carry: hosts on the same release share one.
@@ -60,7 +62,7 @@ pub(crate) fn plan(
         .as_deref()
         .filter(|_| !survey.files.is_empty() || !survey.gone.is_empty());
     let (send, drop) = diff(artifact, survey);
-    let payload = payloads.get(artifact, &send);
+    let tar = payloads.get(artifact, &send);
     let add: Vec<String> = artifact
         .manifest
         .entries()
@@ -74,16 +76,14 @@ pub(crate) fn plan(
             super::manifest::Kind::File { size, .. } => size,
             _ => 0,
         });
+    let (drop, add) = (lines(&drop), lines(&add));
+    let lists = Lists {
+        drop: drop.len(),
+        add: add.len(),
+    };
     Upload {
-        script: script(
-            layout,
-            extras,
-            base,
-            &drop,
-            &add,
-            &artifact.manifest.digest(),
-        ),
-        payload,
+        script: script(layout, extras, base, &lists, &artifact.manifest.digest()),
+        payload: vec![drop.into(), add.into(), tar],
         files_sent: send.len(),
         bytes_of_files: bytes_of_files.sum(),
     }
@@ -135,102 +135,86 @@ fn diff(artifact: &Artifact, survey: &Survey) -> (Vec<String>, Vec<String>) {
     (send, drop)
 }
 
-fn heredoc(target: &str, lines: &[String]) -> String {
-    let mut text = format!("cat > {target} <<'FERRY_END'\n");
-    for line in lines {
-        text.push_str(line);
-        text.push('\n');
-    }
-    text.push_str("FERRY_END\n");
-    text
+/// Entries one per line: paths never hold a newline (`manifest::check_path`).
+fn lines(entries: &[String]) -> Vec<u8> {
+    entries
+        .iter()
+        .flat_map(|e| e.bytes().chain([b'\n']))
+        .collect()
+}
+
+/// The byte lengths of the lists that come first on stdin, before the tar.
+struct Lists {
+    drop: usize,
+    add: usize,
+}
+
+/// The shared .env of a release: its path under shared/, its lines, and
+/// the keys generated on the host once and kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Dotenv {
+    pub(crate) file: String,
+    pub(crate) lines: String,
+    pub(crate) generate: Vec<String>,
 }
 
 fn script(
     layout: &Layout,
     extras: &Extras<'_>,
     base: Option<&str>,
-    drop: &[String],
-    add: &[String],
+    lists: &Lists,
     digest: &str,
 ) -> String {
-    let mut s = layout.prelude();
-    s.push_str(&format!(
-        "ID={id}\nR=\"$D/releases/$ID\"\nT=\"$D/releases/.$ID.partial\"\nP={base}\n",
-        id = quote(extras.id),
-        base = quote(base.unwrap_or(""))
-    ));
-    s.push_str(&format!(
-        "printf '%s\\n' {} > \"$D/.ferry/deploy.json\"\n",
-        quote(extras.pending_json)
-    ));
-    // The lock now names its release, so `deploy:resume=yes` may take it over.
-    s.push_str(
-        r#"sed -i "s/\"release\":\"\"/\"release\":\"$ID\"/" "$D/.ferry/lock/info" 2>/dev/null"#,
+    let mut s = layout.script();
+    s.call(
+        "ferry_upload_begin",
+        [Word::lit(extras.id), Word::lit(extras.pending_json)],
     );
-    s.push('\n');
-    s.push_str("if [ -d \"$R\" ]; then ferry_mark 'uploaded already'; exit 0; fi\n");
-    s.push_str("rm -rf \"$T\" && mkdir -p \"$T/.ferry\" || ferry_fail \"cannot create $T\"\n");
-    s.push_str(&heredoc("\"$T/.ferry/drop\"", drop));
-    s.push_str(&heredoc("\"$T/.ferry/add\"", add));
-    s.push_str(ASSEMBLE);
-    s.push_str(&format!(
-        "echo {}'  '\"$T/.ferry/manifest\" | sha256sum -c --status || ferry_fail \"the files assembled for $ID do not match the artifact (digest mismatch)\"\n",
-        quote(digest)
-    ));
+    s.call(
+        "ferry_receive",
+        [
+            Word::var("T").join(Word::lit("/.ferry/drop")),
+            Word::num(lists.drop as u64),
+        ],
+    );
+    s.call(
+        "ferry_receive",
+        [
+            Word::var("T").join(Word::lit("/.ferry/add")),
+            Word::num(lists.add as u64),
+        ],
+    );
+    s.call(
+        "ferry_assemble",
+        [Word::lit(base.unwrap_or("")), Word::lit(digest)],
+    );
     if let Some(dotenv) = extras.dotenv {
-        s.push_str(dotenv);
+        s.call(
+            "ferry_dotenv",
+            [Word::lit(&dotenv.file), Word::lit(&dotenv.lines)]
+                .into_iter()
+                .chain(dotenv.generate.iter().map(|k| Word::lit(k))),
+        );
     }
     for dir in extras.shared_dirs {
-        s.push_str(&format!("ferry_share {} dir\n", quote(dir)));
+        s.call("ferry_share", [Word::lit(dir), Word::lit("dir")]);
     }
     for file in extras.shared_files {
-        s.push_str(&format!("ferry_share {} file\n", quote(file)));
+        s.call("ferry_share", [Word::lit(file), Word::lit("file")]);
     }
     for dir in extras.copy_from_current {
-        s.push_str(&format!("ferry_copy_current {}\n", quote(dir)));
+        s.call("ferry_copy_current", [Word::lit(dir)]);
     }
-    s.push_str(&format!(
-        "printf '%s\\n' {} > \"$T/.ferry/release.json\"\n",
-        quote(extras.release_json)
-    ));
-    // A script outlives a ferry that was killed; it must not finish a
-    // release for a deploy whose lock someone else now holds.
-    s.push_str(r#"grep -qF "\"release\":\"$ID\"" "$D/.ferry/lock/info" 2>/dev/null || ferry_fail "the deploy lock is no longer held for $ID; leaving it unfinished""#);
-    s.push('\n');
-    s.push_str("mv \"$T\" \"$R\" || ferry_fail \"cannot rename $T to $R\"\nferry_mark uploaded\n");
-    s
+    s.call(
+        "ferry_write",
+        [
+            Word::var("T").join(Word::lit("/.ferry/release.json")),
+            Word::lit(extras.release_json),
+        ],
+    );
+    s.code("ferry_upload_end");
+    s.build()
 }
-
-/// Copy the live release's unchanged files (a reflink where the filesystem
-/// can), unpack what was sent, rebuild the manifest. Then the helpers that
-/// link shared paths and copy directories from the live release.
-const ASSEMBLE: &str = r#": > "$T/.ferry/keep"
-if [ -n "$P" ] && [ -f "$D/releases/$P/.ferry/manifest" ]; then
-    awk -F'\t' -v drops="$T/.ferry/drop" 'BEGIN { while ((getline line < drops) > 0) drop[line] = 1 } $1 == "f" && !($5 in drop)' \
-        "$D/releases/$P/.ferry/manifest" > "$T/.ferry/keep" \
-        || ferry_fail "cannot read the manifest of release $P"
-    awk -F'\t' '{ print $5 }' "$T/.ferry/keep" | (cd "$D/releases/$P" && xargs -d '\n' -r cp -a --reflink=auto --parents -t "$T") \
-        || ferry_fail "cannot copy the unchanged files of release $P"
-fi
-tar -xzpf - --no-same-owner -C "$T" || ferry_fail "cannot unpack the files sent"
-cat "$T/.ferry/keep" "$T/.ferry/add" | LC_ALL=C sort -t "$(printf '\t')" -k5,5 > "$T/.ferry/manifest"
-rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop"
-ferry_share() {
-    mkdir -p "$D/shared/$(dirname "$1")" "$T/$(dirname "$1")" || ferry_fail "cannot create the parents of shared $1"
-    if [ "$2" = dir ]; then mkdir -p "$D/shared/$1"; elif [ ! -e "$D/shared/$1" ]; then : > "$D/shared/$1"; fi
-    rm -rf "$T/$1" && ln -s "$D/shared/$1" "$T/$1" || ferry_fail "cannot link shared $1"
-}
-# A copied virtualenv still names the old release in its scripts
-# (#!…/releases/OLD/venv/bin/python): point them at the new one.
-ferry_copy_current() {
-    [ -d "$D/current/$1" ] || return 0
-    old=$(readlink -f "$D/current")
-    rm -rf "$T/$1" && cp -a --reflink=auto "$D/current/$1" "$T/$1" || ferry_fail "cannot copy $1 from the live release"
-    sep=$(printf '\001')
-    grep -rlIF "$old/" "$T/$1" 2>/dev/null | xargs -d '\n' -r sed -i "s${sep}$old/${sep}$R/${sep}g"
-    ferry_mark "copied $1 from the live release"
-}
-"#;
 
 #[cfg(test)]
 mod tests {

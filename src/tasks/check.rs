@@ -6,21 +6,8 @@
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::{Address, Host};
-use crate::script::{Script, quote};
+use crate::release::Layout;
 use crate::transport::{Request, Stream, effective_config};
-
-/// Tools ferry's scripts use on a host; nothing else is assumed.
-const TOOLS: &[&str] = &[
-    "sh",
-    "tar",
-    "head",
-    "sha256sum",
-    "gzip",
-    "cp",
-    "mv",
-    "ln",
-    "readlink",
-];
 
 /// ssh -G keys worth showing: where the connection really goes and how.
 const SSH_KEYS: &[&str] = &[
@@ -42,7 +29,7 @@ pub(crate) async fn execute(hosts: &[&Host], deploy_to: &str, fanout: &Fanout) {
                 .await;
             match ran.response {
                 Err(error) => Outcome::from_transport(&error),
-                Ok(response) if response.code == Some(0) => Outcome::new(Status::Ok),
+                Ok(response) if response.code == 0 => Outcome::new(Status::Ok),
                 Ok(_) => Outcome::failed(
                     ran.tail
                         .last()
@@ -88,15 +75,5 @@ async fn show_ssh_config(host: &Host, fanout: &Fanout) {
 }
 
 fn script(deploy_to: &str) -> String {
-    let mut script = Script::new();
-    script
-        .line(r#"printf 'remote: %s@%s (%s)\n' "$(id -un)" "$(uname -n)" "$(uname -sr)""#)
-        .line("missing=")
-        .line(&format!("for tool in {}; do command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"; done", TOOLS.join(" ")))
-        .line(&format!("d={}", quote(deploy_to)))
-        .line(r#"if [ -d "$d" ]; then if [ -w "$d" ]; then echo "deploy_to: $d (writable)"; else echo "deploy_to: $d is not writable by $(id -un)"; exit 1; fi"#)
-        .line(r#"else p=$(dirname "$d"); if [ -w "$p" ]; then echo "deploy_to: $d (missing; the first deploy creates it)"; else echo "deploy_to: $d is missing and $p is not writable by $(id -un)"; exit 1; fi; fi"#)
-        .line(r#"if [ -n "$missing" ]; then echo "missing tools:$missing"; exit 1; fi"#)
-        .line("echo 'tools: all present'");
-    script.build()
+    Layout::new(deploy_to).script().code("ferry_check").build()
 }

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
-use crate::script::Script;
+use crate::shell::{Command, Script};
 use crate::suggest;
 use crate::transport::Request;
 
@@ -66,7 +66,8 @@ pub(crate) fn plan(
         let mut script = Script::new();
         script.exports(&ctx.env.secrets);
         if let Some(dir) = &def.dir {
-            script.line(&format!("cd {} || exit", ctx.render(&what, dir, &values)?));
+            let dir = ctx.render(&what, dir, &values)?;
+            script.run(&Command::user(format!("cd {dir} || exit")));
         }
         let mut labels = Vec::new();
         for (index, step) in def.steps.iter().enumerate() {
@@ -75,7 +76,7 @@ pub(crate) fn plan(
             script.step(
                 index + 1,
                 &format!("{}/{} {label}", index + 1, def.steps.len()),
-                &body,
+                &Command::user(body),
             );
             labels.push(label);
         }

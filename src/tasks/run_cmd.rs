@@ -5,7 +5,7 @@
 use super::Context;
 use super::project::Scripts;
 use crate::error::Error;
-use crate::script::{Script, quote};
+use crate::shell::{Command, Script, Word};
 
 pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     if ctx.command.is_empty() {
@@ -14,22 +14,15 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
             Some("for example: ferry production run -- python manage.py check".into()),
         ));
     }
-    let command: Vec<String> = ctx
-        .command
-        .iter()
-        .map(|word| quote(word).into_owned())
-        .collect();
-    let command = command.join(" ");
+    let command = Command::argv(ctx.command);
     let current = format!("{}/current", ctx.env.settings.deploy_to);
     let label = ctx.command.join(" ");
     Ok(Scripts::one_per_host(ctx.hosts, None, |_| {
         let mut script = Script::new();
         script
             .exports(&ctx.env.secrets)
-            .line(&format!(
-                "if [ -d {0} ]; then cd {0} || exit; fi",
-                quote(&current)
-            ))
+            .set("ferry_here", Word::lit(&current))
+            .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);
         (script.build(), vec![label.clone()])
     }))

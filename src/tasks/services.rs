@@ -18,8 +18,8 @@ use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
-use crate::script::{Script, quote};
-use crate::service::{AS_ROOT, Action};
+use crate::service::Action;
+use crate::shell::{Command, Script, Word};
 use crate::suggest;
 
 pub(crate) const NAMES: &[&str] = &[
@@ -239,11 +239,11 @@ fn control(
     let mut prepared = HashMap::new();
     for host in hosts {
         let mut script = Script::new();
-        script.line(AS_ROOT);
         let mut labels = Vec::new();
         for (index, service) in on(host).into_iter().enumerate() {
             let label = format!("{} {}", action.as_str(), service.key);
-            script.step(index + 1, &label, &service.control(action, ctx, host)?);
+            let command = Command::user(service.control(action, ctx, host)?);
+            script.step(index + 1, &label, &command);
             labels.push(label);
         }
         prepared.insert(host.label.clone(), (script.build(), labels));
@@ -280,21 +280,18 @@ fn supervisorctl(
     on: &OnHost<'_, '_>,
     command: &[String],
 ) -> Result<Scripts, Error> {
-    let words: Vec<String> = command.iter().map(|w| quote(w).into_owned()).collect();
     let label = format!("supervisorctl {}", command.join(" "));
     Ok(Scripts::one_per_host(hosts, None, |host| {
         // Its socket is root's unless every service here says sudo = false.
         let as_root = on(host).iter().any(|s| s.sudo != Some(false));
+        let program = if as_root {
+            "ferry_root supervisorctl"
+        } else {
+            "supervisorctl"
+        };
+        let words = command.iter().map(|w| Word::lit(w));
         let mut script = Script::new();
-        script.line(AS_ROOT).step(
-            1,
-            &label,
-            &format!(
-                "{}supervisorctl {}",
-                if as_root { "ferry_root " } else { "" },
-                words.join(" ")
-            ),
-        );
+        script.step(1, &label, &Command::words(program, words));
         (script.build(), vec![label.clone()])
     }))
 }

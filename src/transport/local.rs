@@ -5,38 +5,29 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::{BOOTSTRAP, LineSink, Request, Response, TransportError, exchange};
+use super::{BOOTSTRAP, Child, Transport, TransportError};
 
-pub(super) async fn run(
-    request: &Request,
-    on_line: LineSink<'_>,
-) -> Result<Response, TransportError> {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(BOOTSTRAP)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group: Ctrl-C in the terminal reaches ferry, which lets
-        // running scripts finish, instead of killing them mid-step.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| TransportError::Local(format!("cannot start sh: {e}")))?;
-    let (stdin, stdout, stderr) = (
-        child.stdin.take().expect("piped"),
-        child.stdout.take().expect("piped"),
-        child.stderr.take().expect("piped"),
-    );
-    let bytes_sent = exchange(stdin, stdout, stderr, request, on_line)
-        .await
-        .map_err(|e| TransportError::Local(e.to_string()))?;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| TransportError::Local(e.to_string()))?;
-    Ok(Response {
-        code: status.code(),
-        bytes_sent,
-    })
+pub(super) struct Local;
+
+impl Transport for Local {
+    async fn spawn(&self) -> Result<Child, TransportError> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(BOOTSTRAP)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Own process group: Ctrl-C in the terminal reaches ferry, which lets
+            // running scripts finish, instead of killing them mid-step.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| TransportError::Local(format!("cannot start sh: {e}")))?;
+        Ok(Child {
+            stdin: Box::pin(child.stdin.take().expect("piped")),
+            stdout: Box::pin(child.stdout.take().expect("piped")),
+            stderr: Box::pin(child.stderr.take().expect("piped")),
+            wait: Box::pin(async move { child.wait().await.map(drop).map_err(|e| e.to_string()) }),
+        })
+    }
 }

@@ -1,22 +1,29 @@
 //! Running a script on a host: the one thing every task needs. A script goes
 //! to `sh` on stdin (never in argv, where `ps` on the host and logs would show
-//! it), optionally followed by a payload (a tar stream) that the script reads
-//! from the same stdin. Output comes back line by line as it is produced.
+//! it), optionally followed by a payload (a tar stream, file lists) that the
+//! script reads from the same stdin. The host's output comes back line by
+//! line as it is produced, and its reports as frames on a channel of their
+//! own (see `protocol`).
 //!
 //! Two transports: the system OpenSSH client (multiplexed) and `local`, which
 //! runs the same scripts on this machine, so a local target exercises exactly
-//! the code path a server does.
+//! the code path a server does. Both only start `sh -c BOOTSTRAP` with three
+//! pipes; `run` below does the rest for both.
 
 mod local;
 mod pool;
 mod ssh;
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
+
+use crate::protocol::{Marker, ProtocolError, Reader};
 
 pub(crate) use pool::{Pool, SshOptions};
 pub(crate) use ssh::effective_config;
@@ -24,8 +31,13 @@ pub(crate) use ssh::effective_config;
 /// The fixed command that starts every script. It reads a length line, then
 /// exactly that many bytes of script (GNU `head -c` never reads past its
 /// count, unlike `sh -s`, which would swallow a payload following the script),
-/// and runs it, leaving stdin at the first byte of the payload.
-pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(head -c "$n") && eval "$s""#;
+/// and runs it in a subshell, leaving stdin at the first byte of the payload.
+/// The script gets the session's stdout as fd 3, for its reports, and its
+/// own stdout goes to stderr with everything else it prints (see
+/// `protocol`). Its exit code comes back as the last frame: the session
+/// itself always ends 0, so a code the client would take for its own (ssh's
+/// 255, 127 for "command not found") cannot be mistaken for one.
+pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(head -c "$n") && (exec 3>&1 >&2 && eval "$s"); printf 'exit 4\n%03d\0' "$?""#;
 
 pub(crate) struct Request {
     pub(crate) script: String,
@@ -36,8 +48,9 @@ pub(crate) struct Request {
 
 pub(crate) enum Payload {
     None,
-    /// Bytes known up front (a tar stream), shared between hosts.
-    Bytes(Arc<[u8]>),
+    /// Bytes known up front (file lists, a tar stream), in parts so that
+    /// hosts can share the large ones.
+    Bytes(Vec<Arc<[u8]>>),
     /// Chunks sent as they come, until the sender is dropped: a session that
     /// lives as long as ferry does (the deploy lock's keeper).
     Stream(tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>),
@@ -55,8 +68,8 @@ impl Request {
 
 #[derive(Debug)]
 pub(crate) struct Response {
-    /// The script's exit code; `None` when it was killed by a signal.
-    pub(crate) code: Option<i32>,
+    /// The script's exit code, as its last frame reported it.
+    pub(crate) code: i32,
     /// Bytes written to the host's stdin: script plus payload.
     pub(crate) bytes_sent: u64,
 }
@@ -64,12 +77,22 @@ pub(crate) struct Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Stream {
+    /// What a host printed (its stdout and stderr, merged in the order it
+    /// wrote them: see `protocol`), and what ferry shows as output of its own.
     Stdout,
-    Stderr,
 }
 
-/// Receives each output line as soon as the host prints it.
-pub(crate) type LineSink<'a> = &'a (dyn Fn(Stream, String) + Send + Sync);
+/// What arrives from a host while its script runs.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A line of its output.
+    Line(String),
+    /// A report (never `Marker::Exit`, which ends up in `Response::code`).
+    Marker(Marker),
+}
+
+/// Receives each line and report as soon as the host sends it.
+pub(crate) type Sink<'a> = &'a (dyn Fn(Incoming) + Send + Sync);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum TransportError {
@@ -84,6 +107,8 @@ pub(crate) enum TransportError {
     Lost(String),
     #[error("timed out after {}s", .0.as_secs())]
     Timeout(Duration),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
     #[error("{0}")]
     Local(String),
 }
@@ -97,6 +122,51 @@ impl TransportError {
     }
 }
 
+type Pipe<T> = Pin<Box<T>>;
+
+/// A started `sh -c BOOTSTRAP`: its three pipes, and its end.
+pub(super) struct Child {
+    pub(super) stdin: Pipe<dyn AsyncWrite + Send>,
+    pub(super) stdout: Pipe<dyn AsyncRead + Send>,
+    pub(super) stderr: Pipe<dyn AsyncRead + Send>,
+    /// Resolves when the process is gone; an error means the session broke.
+    pub(super) wait: Pin<Box<dyn Future<Output = Result<(), String>> + Send>>,
+}
+
+/// How a transport starts the bootstrap on its host; `run` does the rest.
+pub(super) trait Transport {
+    async fn spawn(&self) -> Result<Child, TransportError>;
+}
+
+/// Start the bootstrap, feed it, read it, wait for it: the same for every
+/// transport. The exit code is the one the script reported; a session that
+/// ended without reporting one was cut off.
+pub(super) async fn run(
+    transport: &impl Transport,
+    request: &Request,
+    sink: Sink<'_>,
+) -> Result<Response, TransportError> {
+    let child = transport.spawn().await?;
+    let exchanged = exchange(child.stdin, child.stdout, child.stderr, request, sink).await;
+    let waited = child.wait.await;
+    let (bytes_sent, code) = exchanged.map_err(|e| match e {
+        Exchange::Io(e) => TransportError::Lost(e.to_string()),
+        Exchange::Protocol(e) => TransportError::Protocol(e),
+    })?;
+    match (code, waited) {
+        (Some(code), _) => Ok(Response { code, bytes_sent }),
+        (None, Err(lost)) => Err(TransportError::Lost(lost)),
+        (None, Ok(())) => Err(TransportError::Lost(
+            "the session ended before the script reported its exit code".into(),
+        )),
+    }
+}
+
+enum Exchange {
+    Io(io::Error),
+    Protocol(ProtocolError),
+}
+
 /// Feed the script and payload, read both output streams, all at once: a
 /// host that prints a lot before reading its stdin must not deadlock us.
 async fn exchange(
@@ -104,15 +174,15 @@ async fn exchange(
     stdout: impl AsyncRead + Unpin,
     stderr: impl AsyncRead + Unpin,
     request: &Request,
-    on_line: LineSink<'_>,
-) -> io::Result<u64> {
+    sink: Sink<'_>,
+) -> Result<(u64, Option<i32>), Exchange> {
     let send = send(stdin, request);
-    let out = lines(stdout, Stream::Stdout, on_line);
-    let err = lines(stderr, Stream::Stderr, on_line);
-    let (sent, out, err) = tokio::join!(send, out, err);
-    out?;
-    err?;
-    sent
+    let reports = reports(stdout, sink);
+    let output = lines(stderr, sink);
+    let (sent, reports, output) = tokio::join!(send, reports, output);
+    output.map_err(Exchange::Io)?;
+    let code = reports?;
+    Ok((sent.map_err(Exchange::Io)?, code))
 }
 
 async fn send(mut stdin: impl AsyncWrite + Unpin, request: &Request) -> io::Result<u64> {
@@ -125,7 +195,11 @@ async fn send(mut stdin: impl AsyncWrite + Unpin, request: &Request) -> io::Resu
     // A script that fails early stops reading; that is its exit code's story, not ours.
     match &request.payload {
         Payload::None => {}
-        Payload::Bytes(bytes) => sent += write_some(&mut stdin, bytes).await?,
+        Payload::Bytes(parts) => {
+            for part in parts {
+                sent += write_some(&mut stdin, part).await?;
+            }
+        }
         Payload::Stream(chunks) => {
             let mut chunks = chunks.lock().await;
             while let Some(chunk) = chunks.recv().await {
@@ -155,11 +229,30 @@ fn ignore_broken_pipe(error: io::Error) -> io::Result<()> {
     }
 }
 
-async fn lines(
-    stream: impl AsyncRead + Unpin,
-    which: Stream,
-    on_line: LineSink<'_>,
-) -> io::Result<()> {
+/// Frames from ferry's channel, handed on as they complete; the exit code kept.
+async fn reports(
+    mut stream: impl AsyncRead + Unpin,
+    sink: Sink<'_>,
+) -> Result<Option<i32>, Exchange> {
+    let mut reader = Reader::default();
+    let mut code = None;
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = stream.read(&mut buffer).await.map_err(Exchange::Io)?;
+        if n == 0 {
+            reader.finish().map_err(Exchange::Protocol)?;
+            return Ok(code);
+        }
+        for marker in reader.feed(&buffer[..n]).map_err(Exchange::Protocol)? {
+            match marker {
+                Marker::Exit(c) => code = Some(c),
+                other => sink(Incoming::Marker(other)),
+            }
+        }
+    }
+}
+
+async fn lines(stream: impl AsyncRead + Unpin, sink: Sink<'_>) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -168,6 +261,8 @@ async fn lines(
             return Ok(());
         }
         let text = String::from_utf8_lossy(&line);
-        on_line(which, text.trim_end_matches(['\n', '\r']).to_string());
+        sink(Incoming::Line(
+            text.trim_end_matches(['\n', '\r']).to_string(),
+        ));
     }
 }

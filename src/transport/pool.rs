@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use openssh::Session;
 use tokio::sync::{OnceCell, Semaphore};
 
+use super::local::Local;
+use super::ssh::Ssh;
 use super::ssh::{self, Target};
-use super::{LineSink, Request, Response, TransportError, local};
+use super::{Request, Response, Sink, TransportError};
 use crate::config::HostKeyChecking;
 use crate::inventory::{Address, Host};
 
@@ -64,11 +66,11 @@ impl Pool {
         &self,
         host: &Host,
         request: &Request,
-        on_line: LineSink<'_>,
+        sink: Sink<'_>,
     ) -> Result<Response, TransportError> {
         let work = async {
             match &host.address {
-                Address::Local => local::run(request, on_line).await,
+                Address::Local => super::run(&Local, request, sink).await,
                 Address::Ssh { user, name, port } => {
                     let target = Target {
                         user: user.as_deref(),
@@ -82,7 +84,7 @@ impl Pool {
                         .await
                         .clone()?;
                     let _permit = slot.sessions.acquire().await.expect("never closed");
-                    ssh::run(session, request, on_line).await
+                    super::run(&Ssh(session), request, sink).await
                 }
             }
         };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 
 use super::pool::SshOptions;
-use super::{BOOTSTRAP, LineSink, Request, Response, TransportError, exchange};
+use super::{BOOTSTRAP, Child, Transport, TransportError};
 use crate::config::HostKeyChecking;
 
 // Long enough to carry a master across the phases of one run; short enough
@@ -55,36 +55,27 @@ pub(super) async fn connect(
         .map_err(|e| classify(&e, target.name))
 }
 
-pub(super) async fn run(
-    session: Arc<Session>,
-    request: &Request,
-    on_line: LineSink<'_>,
-) -> Result<Response, TransportError> {
-    let mut child = Session::arc_command(session, "sh")
-        .arg("-c")
-        .arg(BOOTSTRAP)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await
-        .map_err(|e| TransportError::Lost(e.to_string()))?;
-    let (stdin, stdout, stderr) = (
-        child.stdin().take().expect("piped"),
-        child.stdout().take().expect("piped"),
-        child.stderr().take().expect("piped"),
-    );
-    let bytes_sent = exchange(stdin, stdout, stderr, request, on_line)
-        .await
-        .map_err(|e| TransportError::Lost(e.to_string()))?;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| TransportError::Lost(e.to_string()))?;
-    Ok(Response {
-        code: status.code(),
-        bytes_sent,
-    })
+/// A script over a host's multiplexed connection.
+pub(super) struct Ssh(pub(super) Arc<Session>);
+
+impl Transport for Ssh {
+    async fn spawn(&self) -> Result<Child, TransportError> {
+        let mut child = Session::arc_command(self.0.clone(), "sh")
+            .arg("-c")
+            .arg(BOOTSTRAP)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| TransportError::Lost(e.to_string()))?;
+        Ok(Child {
+            stdin: Box::pin(child.stdin().take().expect("piped")),
+            stdout: Box::pin(child.stdout().take().expect("piped")),
+            stderr: Box::pin(child.stderr().take().expect("piped")),
+            wait: Box::pin(async move { child.wait().await.map(drop).map_err(|e| e.to_string()) }),
+        })
+    }
 }
 
 /// `ssh -G`: what the user's ssh_config makes of this host, for `check`.

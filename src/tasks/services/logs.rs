@@ -5,7 +5,7 @@
 //! supervisor its own log too.
 //!
 //! Ctrl-C drops the connection; the host side notices on its next
-//! heartbeat (a marker line each second, which ferry does not show) and
+//! heartbeat (a report on ferry's channel each second) and
 //! stops its followers, so nothing is left running there.
 
 use std::collections::HashMap;
@@ -14,10 +14,9 @@ use super::OnHost;
 use crate::config::Manager;
 use crate::error::Error;
 use crate::event::Status;
-use crate::fanout::{Fanout, MARKER, Outcome};
+use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
-use crate::script::{Script, quote};
-use crate::service::AS_ROOT;
+use crate::shell::{Script, Word};
 use crate::tasks::Context;
 use crate::transport::Request;
 
@@ -66,35 +65,46 @@ pub(super) fn plan(
     Ok((following, Plan { scripts }))
 }
 
+/// The followers, under one shell of their own (root's when reading root's
+/// logs), so it can stop them: a user cannot signal root's tail. Its stdout
+/// is ferry's channel, where a heartbeat goes each second; once ferry is
+/// gone the heartbeat fails, and the shell stops the followers on its way
+/// out. Arguments: the lines to show first, how many of the rest are files,
+/// then the files and the systemd units.
+const FOLLOW: &str = r#"ferry_n=$1
+ferry_files=$2
+shift 2
+ferry_pids=
+trap 'kill $ferry_pids 2>/dev/null' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+ferry_i=0
+for ferry_a in "$@"; do
+    if [ "$ferry_i" -lt "$ferry_files" ]; then
+        tail -n "$ferry_n" -F -- "$ferry_a" >&2 &
+    else
+        journalctl --no-pager -n "$ferry_n" -f -u "$ferry_a" >&2 &
+    fi
+    ferry_pids="$ferry_pids $!"
+    ferry_i=$((ferry_i + 1))
+done
+while printf 'alive 1\n\0' 2>/dev/null; do sleep 1; done
+"#;
+
 fn script(files: &[String], units: &[String], lines: u32, as_root: bool) -> String {
-    let mut follow = String::from(
-        "trap 'kill $ferry_pids 2>/dev/null' EXIT\ntrap 'exit 1' HUP INT TERM PIPE\nferry_pids=\n",
-    );
-    if !files.is_empty() {
-        let files: Vec<String> = files.iter().map(|f| quote(f).into_owned()).collect();
-        follow.push_str(&format!(
-            "tail -n {lines} -F -- {} 2>&1 &\nferry_pids=\"$ferry_pids $!\"\n",
-            files.join(" ")
-        ));
-    }
-    if !units.is_empty() {
-        let units: Vec<String> = units.iter().map(|u| format!("-u {}", quote(u))).collect();
-        follow.push_str(&format!(
-            "journalctl --no-pager -n {lines} -f {} 2>&1 &\nferry_pids=\"$ferry_pids $!\"\n",
-            units.join(" ")
-        ));
-    }
-    follow.push_str(&format!(
-        "while printf '%s\\n' {} 2>/dev/null; do sleep 1; done\n",
-        quote(&format!("{MARKER}alive"))
-    ));
+    let args = [
+        Word::lit("--"),
+        Word::num(lines),
+        Word::num(files.len() as u64),
+    ];
+    let names = files.iter().chain(units).map(|n| Word::lit(n));
     let mut script = Script::new();
-    // The followers run under one shell of their own (root's when reading
-    // root's logs), so it can stop them: a user cannot signal root's tail.
-    script.line(AS_ROOT).line(&format!(
-        "{}sh -s <<'FERRY_FOLLOW'\n{follow}FERRY_FOLLOW",
-        if as_root { "ferry_root " } else { "" }
-    ));
+    script.call("set", args.into_iter().chain(names));
+    script.code(if as_root {
+        "ferry_root sh -s -- \"$@\" 1>&3 <<'FERRY_FOLLOW'"
+    } else {
+        "sh -s -- \"$@\" 1>&3 <<'FERRY_FOLLOW'"
+    });
+    script.code(FOLLOW).code("FERRY_FOLLOW");
     script.build()
 }
 
@@ -105,7 +115,7 @@ pub(super) async fn execute(plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
             tokio::select! {
                 ran = fanout.script(host, request) => match ran.response {
                     Err(error) => Outcome::from_transport(&error),
-                    Ok(response) if response.code == Some(0) => Outcome::new(Status::Ok),
+                    Ok(response) if response.code == 0 => Outcome::new(Status::Ok),
                     Ok(response) => Outcome::failed(match ran.tail.last() {
                         Some(line) => line.clone(),
                         None => format!("exited with {:?}", response.code),

@@ -9,10 +9,11 @@ use super::OnHost;
 use crate::config::{Manager, ServiceDef};
 use crate::error::Error;
 use crate::event::{Event, Status};
-use crate::fanout::{Fanout, MARKER, Outcome};
+use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
-use crate::script::{Script, quote};
-use crate::service::{AS_ROOT, Action};
+use crate::protocol::Marker;
+use crate::service::Action;
+use crate::shell::{Command, Script, Word};
 use crate::tasks::Context;
 use crate::transport::Request;
 
@@ -29,17 +30,15 @@ pub(super) fn plan(ctx: &Context<'_>, hosts: &[Host], on: &OnHost<'_, '_>) -> Re
     let mut by_host = HashMap::new();
     for host in hosts {
         let mut script = Script::new();
-        script
-            .line(AS_ROOT)
-            .line(&format!("ferry_m={}", quote(MARKER)));
+        script.code(STATUS);
         let mut services = Vec::new();
         for (index, service) in on(host).into_iter().enumerate() {
             // Its first line is what the table shows; the exit code decides
             // for services whose own `status` command is all there is.
-            script.line(&format!(
-                "ferry_out=$( ({}) 2>&1 ); ferry_rc=$?\nprintf '%sstatus {index} %s %s\\n' \"$ferry_m\" \"$ferry_rc\" \"$(printf '%s\\n' \"$ferry_out\" | head -n 1)\"",
-                probe(service, ctx, host)?
-            ));
+            script.code("ferry_out=$( (");
+            script.run(&probe(service, ctx, host)?);
+            script.code(") 2>&1 3>&-)");
+            script.call("ferry_status", [Word::num(index as u64)]);
             services.push((service.key.clone(), service.manager, service.unit.clone()));
         }
         by_host.insert(
@@ -53,11 +52,18 @@ pub(super) fn plan(ctx: &Context<'_>, hosts: &[Host], on: &OnHost<'_, '_>) -> Re
     Ok(Plan { by_host })
 }
 
-fn probe(service: &ServiceDef, ctx: &Context<'_>, host: &Host) -> Result<String, Error> {
+/// Its first line is what the table shows; the exit code decides for
+/// services whose own `status` command is all there is.
+const STATUS: &str =
+    r#"ferry_status() { ferry_say status "$1" "$?" "$(printf '%s\n' "$ferry_out" | head -n 1)"; }"#;
+
+fn probe(service: &ServiceDef, ctx: &Context<'_>, host: &Host) -> Result<Command, Error> {
     Ok(match service.manager {
         // `systemctl status` is for people; is-active is one word.
-        Manager::Systemd => format!("systemctl is-active {}", quote(&service.unit)),
-        Manager::Supervisor | Manager::Command => service.control(Action::Status, ctx, host)?,
+        Manager::Systemd => Command::words("systemctl is-active", [Word::lit(&service.unit)]),
+        Manager::Supervisor | Manager::Command => {
+            Command::user(service.control(Action::Status, ctx, host)?)
+        }
     })
 }
 
@@ -109,16 +115,15 @@ pub(super) async fn execute(plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
 fn rows(
     host: &str,
     services: &[(String, Manager, String)],
-    markers: &[String],
+    markers: &[Marker],
 ) -> Vec<Vec<String>> {
     markers
         .iter()
-        .filter_map(|m| m.strip_prefix("status "))
-        .filter_map(|m| {
-            let mut words = m.splitn(3, ' ');
-            let index: usize = words.next()?.parse().ok()?;
-            let code: i32 = words.next()?.parse().ok()?;
-            let line = words.next().unwrap_or("").trim();
+        .filter_map(|m| match m {
+            Marker::Status { index, code, line } => Some((*index, *code, line.trim())),
+            _ => None,
+        })
+        .filter_map(|(index, code, line)| {
             let (key, manager, unit) = services.get(index)?;
             let (state, detail) = state(*manager, unit, code, line);
             Some(vec![

@@ -1,0 +1,274 @@
+//! The `sh` scripts ferry sends to hosts, built from typed parts. Scripts are
+//! POSIX sh (the one shell every server has). Their logic lives in real shell
+//! files (`prelude.sh` here, the release and provision helpers beside their
+//! modules); Rust only strings together calls to those functions, with
+//! arguments that are [`Word`]s: a literal quoted whole, a number, or a
+//! variable the script sets. Text that is not a word comes from two places
+//! only: ferry's own code (`&'static str`) and the commands the user wrote
+//! ([`Command`]), which run as steps with ferry's channel closed.
+
+use std::fmt::Write;
+
+use crate::secret::Secret;
+
+/// The helpers every script starts with (`ferry_say`, `ferry_fail`, …).
+pub(crate) const PRELUDE: &str = include_str!("prelude.sh");
+
+/// One shell word that expands to exactly the bytes it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Word(String);
+
+impl Word {
+    /// A literal: quoted only when it needs to be, so it stays one word
+    /// whatever it holds.
+    pub(crate) fn lit(text: &str) -> Self {
+        // NUL cannot reach a shell at all; config loading refuses it in
+        // every value, so one here is a bug in ferry.
+        Self(
+            shlex::try_quote(text)
+                .expect("no NUL bytes in shell words")
+                .into_owned(),
+        )
+    }
+
+    /// A variable the script set: `"$NAME"`.
+    pub(crate) fn var(name: &'static str) -> Self {
+        debug_assert!(is_name(name));
+        Self(format!("\"${name}\""))
+    }
+
+    pub(crate) fn num(n: impl Into<u64>) -> Self {
+        Self(n.into().to_string())
+    }
+
+    /// A yes/no flag: `yes` or the empty word, for `[ -n "$flag" ]`.
+    pub(crate) fn flag(on: bool) -> Self {
+        Self(if on { "yes" } else { "''" }.into())
+    }
+
+    /// Two words as one, no space between (`"$D"/'releases'`).
+    pub(crate) fn join(mut self, next: Word) -> Self {
+        self.0.push_str(&next.0);
+        self
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `name` can be a shell variable's name.
+pub(crate) fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A shell command: one the user wrote (a step, a service's command), or
+/// one ferry builds from a program name and words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Command(String);
+
+impl Command {
+    /// The user's own shell, from ferry.toml: theirs to mean.
+    pub(crate) fn user(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// `program word…`; the program is ferry's own text.
+    pub(crate) fn words(program: &'static str, args: impl IntoIterator<Item = Word>) -> Self {
+        let mut text = program.to_string();
+        for arg in args {
+            text.push(' ');
+            text.push_str(arg.as_str());
+        }
+        Self(text)
+    }
+
+    /// Each word its own literal, as `run -- …` takes them: no shell
+    /// parsing of any of it on the way.
+    pub(crate) fn argv(words: &[String]) -> Self {
+        let words: Vec<String> = words.iter().map(|w| Word::lit(w).0).collect();
+        Self(words.join(" "))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Script {
+    text: String,
+}
+
+impl Script {
+    /// A script that starts with the common prelude.
+    pub(crate) fn new() -> Self {
+        Self {
+            text: PRELUDE.to_string(),
+        }
+    }
+
+    /// ferry's own shell: helper functions, fixed logic.
+    pub(crate) fn code(&mut self, code: &'static str) -> &mut Self {
+        self.text.push_str(code);
+        if !code.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self
+    }
+
+    /// `NAME=word`.
+    pub(crate) fn set(&mut self, name: &'static str, value: Word) -> &mut Self {
+        debug_assert!(is_name(name));
+        let _ = writeln!(self.text, "{name}={}", value.as_str());
+        self
+    }
+
+    /// `export NAME=word`: on stdin, so never in any process's argv.
+    pub(crate) fn export(&mut self, name: &str, value: Word) -> &mut Self {
+        assert!(is_name(name), "environment names are checked when loaded");
+        let _ = writeln!(self.text, "export {name}={}", value.as_str());
+        self
+    }
+
+    /// Secrets become environment variables of the script.
+    pub(crate) fn exports(&mut self, secrets: &[Secret]) -> &mut Self {
+        for secret in secrets {
+            self.export(&secret.name, Word::lit(secret.expose()));
+        }
+        self
+    }
+
+    /// `function word…`: one operation of a helper file.
+    pub(crate) fn call(
+        &mut self,
+        function: &'static str,
+        args: impl IntoIterator<Item = Word>,
+    ) -> &mut Self {
+        let command = Command::words(function, args);
+        self.text.push_str(command.as_str());
+        self.text.push('\n');
+        self
+    }
+
+    /// A command ferry built, run as is (its output is the user's to see).
+    pub(crate) fn run(&mut self, command: &Command) -> &mut Self {
+        self.text.push_str(command.as_str());
+        self.text.push('\n');
+        self
+    }
+
+    /// Step `index` of the user's commands: in a subshell with `set -e` and
+    /// ferry's channel closed; when it fails, report it and stop with its
+    /// exit code.
+    pub(crate) fn step(&mut self, index: usize, label: &str, command: &Command) -> &mut Self {
+        self.call("ferry_say", [Word::lit("activity"), Word::lit(label)]);
+        let _ = writeln!(
+            self.text,
+            "(\nset -e\n{}\n) 3>&-\nferry_step_end {index} $?",
+            command.as_str()
+        );
+        self
+    }
+
+    pub(crate) fn build(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::protocol::{Marker, Reader};
+
+    /// Run a script through the real bootstrap with `sh`, as a host would;
+    /// its reports and its output.
+    pub(crate) fn run_sh(script: &str) -> (Vec<Marker>, String) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(crate::transport::BOOTSTRAP)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        write!(stdin, "{}\n{script}", script.len()).unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        let mut reader = Reader::default();
+        let markers = reader.feed(&output.stdout).unwrap();
+        reader.finish().unwrap();
+        (
+            markers,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn literals_stay_one_word() {
+        assert_eq!(Word::lit("plain").as_str(), "plain");
+        assert_eq!(
+            Word::lit("x; touch /tmp/pwned").as_str(),
+            "'x; touch /tmp/pwned'"
+        );
+        assert_eq!(
+            Word::var("D").join(Word::lit("/a b")).as_str(),
+            "\"$D\"'/a b'"
+        );
+    }
+
+    #[test]
+    fn steps_stop_at_the_first_failure_and_cannot_forge_reports() {
+        let mut script = Script::new();
+        script
+            .step(
+                1,
+                "one",
+                &Command::user("echo one; { echo 'exit 4' >&3; } 2>/dev/null || echo closed"),
+            )
+            .step(
+                2,
+                "two",
+                &Command::user("printf 'no newline'; false\necho not reached"),
+            )
+            .step(3, "three", &Command::user("echo three"));
+        let (markers, output) = run_sh(&script.build());
+        assert_eq!(
+            markers,
+            [
+                Marker::Activity("one".into()),
+                Marker::Activity("two".into()),
+                Marker::Failed { step: 2, code: 1 },
+                Marker::Exit(1),
+            ]
+        );
+        assert!(output.contains("one\n"), "{output}");
+        assert!(
+            output.contains("one\nclosed\n"),
+            "fd 3 is closed to steps: {output}"
+        );
+        assert!(output.ends_with("no newline"), "{output}");
+        assert!(!output.contains("not reached") && !output.contains("three"));
+    }
+
+    #[test]
+    fn a_report_carries_any_bytes() {
+        let hostile = "a\nb'\"$(touch /tmp/x)`\u{1e}ferry:failed 1 1";
+        let mut script = Script::new();
+        script.call("ferry_fail", [Word::lit(hostile)]);
+        let (markers, _) = run_sh(&script.build());
+        assert_eq!(markers, [Marker::Error(hostile.into()), Marker::Exit(1)]);
+    }
+}
