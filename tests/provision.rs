@@ -39,16 +39,8 @@ fn results(ran: &Ran, host: &Host, status: &str) -> Vec<String> {
         .collect()
 }
 
-/// What the result line of a failed host says after `failed (0.12s): `.
 fn failure(ran: &Ran, host: &Host) -> String {
-    let target = host.target();
-    // Labels are padded to the longest one of the run.
-    let line = ran.stdout.lines().find(|l| {
-        l.strip_prefix(&target)
-            .is_some_and(|rest| rest.trim_start().starts_with(": failed"))
-    });
-    let line = line.unwrap_or_else(|| panic!("no failure for {target}:\n{}", ran.stdout));
-    line.split_once("): ").unwrap().1.to_string()
+    ran.failure(&host.target())
 }
 
 /// The pids that must not change when nothing is to be restarted.

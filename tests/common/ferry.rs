@@ -45,6 +45,17 @@ impl Ran {
             .collect()
     }
 
+    /// What the result line of a failed host says after `failed (0.12s): `.
+    pub fn failure(&self, target: &str) -> String {
+        // Labels are padded to the longest one of the run.
+        let line = self.stdout.lines().find(|l| {
+            l.strip_prefix(target)
+                .is_some_and(|rest| rest.trim_start().starts_with(": failed"))
+        });
+        let line = line.unwrap_or_else(|| panic!("no failure for {target}:\n{}", self.stdout));
+        line.split_once("): ").unwrap().1.to_string()
+    }
+
     /// The recap row of a host: [ok, changed, failed, unreachable, skipped].
     pub fn recap(&self, host: &str) -> [usize; 5] {
         let recap = self
