@@ -9,7 +9,10 @@ LC_ALL=C
 export PATH LC_ALL
 ferry_t=$(mktemp -d) || exit 1
 trap 'rm -rf "$ferry_t"' EXIT
+# Owners of files that name none (used only by scripts with such files).
+# shellcheck disable=SC2034
 ferry_login=$(id -un)
+# shellcheck disable=SC2034
 ferry_login_group=$(id -gn)
 
 # Run as root: directly when root, else through sudo -n, which fails at once

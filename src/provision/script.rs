@@ -285,6 +285,30 @@ mod tests {
     }
 
     #[test]
+    fn the_script_is_shellcheck_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut steps = steps(dir.path());
+        steps.insert(
+            0,
+            Step {
+                resource: Resource::Package("nginx-light".into()),
+                become_root: true,
+                notify: vec![],
+            },
+        );
+        steps[1].notify = vec![Handler::Nginx, Handler::Restart("app".into())];
+        steps[1].become_root = true;
+        for (check, diff) in [(false, false), (true, true)] {
+            let mode = Mode {
+                check,
+                diff,
+                handlers_as_root: true,
+            };
+            crate::shell::tests::shellcheck("provision", &build(&steps, mode).0);
+        }
+    }
+
+    #[test]
     fn checks_first_changes_what_differs_and_then_nothing() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gone"), "x").unwrap();

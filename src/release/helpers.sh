@@ -143,7 +143,7 @@ ferry_upload_begin() {
         ferry_say uploaded already
         exit 0
     fi
-    rm -rf "$T" && mkdir -p "$T/.ferry" || ferry_fail "cannot create $T"
+    if ! { rm -rf "$T" && mkdir -p "$T/.ferry"; }; then ferry_fail "cannot create $T"; fi
 }
 
 # ferry_receive FILE LEN: exactly LEN bytes of stdin into FILE.
@@ -190,14 +190,15 @@ ferry_dotenv() {
                 printf '%s=%s\n' "$ferry_k" "$ferry_v"
             done
         } >"$ferry_e.tmp"
-    ) && chmod 600 "$ferry_e.tmp" && mv -f "$ferry_e.tmp" "$ferry_e" || ferry_fail "cannot write $ferry_e"
+    ) || ferry_fail "cannot write $ferry_e"
+    if ! { chmod 600 "$ferry_e.tmp" && mv -f "$ferry_e.tmp" "$ferry_e"; }; then ferry_fail "cannot write $ferry_e"; fi
 }
 
 # ferry_share PATH dir|file: PATH in the release links to shared/PATH.
 ferry_share() {
     mkdir -p "$D/shared/$(dirname -- "$1")" "$T/$(dirname -- "$1")" || ferry_fail "cannot create the parents of shared $1"
     if [ "$2" = dir ]; then mkdir -p "$D/shared/$1"; elif [ ! -e "$D/shared/$1" ]; then : >"$D/shared/$1"; fi
-    rm -rf "$T/$1" && ln -s "$D/shared/$1" "$T/$1" || ferry_fail "cannot link shared $1"
+    if ! { rm -rf "${T:?}/$1" && ln -s "$D/shared/$1" "$T/$1"; }; then ferry_fail "cannot link shared $1"; fi
 }
 
 # ferry_sed_literal TEXT: TEXT as a sed pattern that matches only itself.
@@ -209,7 +210,9 @@ ferry_sed_literal() { printf '%s\n' "$1" | sed 's/[]\[\.*^$/]/\\&/g'; }
 ferry_copy_current() {
     [ -d "$D/current/$1" ] || return 0
     ferry_old=$(readlink -f "$D/current")
-    rm -rf "$T/$1" && cp -a --reflink=auto "$D/current/$1" "$T/$1" || ferry_fail "cannot copy $1 from the live release"
+    if ! { rm -rf "${T:?}/$1" && cp -a --reflink=auto "$D/current/$1" "$T/$1"; }; then
+        ferry_fail "cannot copy $1 from the live release"
+    fi
     ferry_from=$(ferry_sed_literal "$ferry_old/")
     ferry_to=$(printf '%s\n' "$R/" | sed 's/[\\&/]/\\&/g')
     grep -rlIF -- "$ferry_old/" "$T/$1" 2>/dev/null | tr '\n' '\0' |
@@ -242,11 +245,10 @@ ferry_in_release() {
 ferry_switch() {
     [ -d "$D/releases/$1" ] || ferry_fail "release $1 is not on this host"
     if ferry_was=$(readlink "$D/current" 2>/dev/null); then ferry_say was "${ferry_was##*/}"; fi
-    ln -s "releases/$1" "$D/current.tmp-$$" && mv -T "$D/current.tmp-$$" "$D/current" ||
-        {
-            rm -f "$D/current.tmp-$$"
-            ferry_fail "cannot switch current to $1"
-        }
+    if ! { ln -s "releases/$1" "$D/current.tmp-$$" && mv -T "$D/current.tmp-$$" "$D/current"; }; then
+        rm -f "$D/current.tmp-$$"
+        ferry_fail "cannot switch current to $1"
+    fi
     ferry_say now "$1"
 }
 

@@ -37,7 +37,7 @@ pub(crate) struct Keepers {
     ticker: JoinHandle<()>,
 }
 
-fn script(layout: &Layout, heartbeat: u32) -> String {
+pub(super) fn script(layout: &Layout, heartbeat: u32) -> String {
     let mut script = layout.script();
     script.call("ferry_keep", [Word::num(heartbeat * MISSED)]);
     script.build()
@@ -98,11 +98,7 @@ pub(crate) struct Unlock {
 
 impl Unlock {
     pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
-        let script = self
-            .layout
-            .script()
-            .call("ferry_unlock", [Word::flag(self.force)])
-            .build();
+        let script = unlock_script(&self.layout, self.force);
         fanout
             .each("unlock", hosts, |host| {
                 let script = script.clone();
@@ -110,6 +106,13 @@ impl Unlock {
             })
             .await;
     }
+}
+
+pub(super) fn unlock_script(layout: &Layout, force: bool) -> String {
+    layout
+        .script()
+        .call("ferry_unlock", [Word::flag(force)])
+        .build()
 }
 
 fn outcome(ran: Ran) -> Outcome {

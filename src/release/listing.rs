@@ -165,6 +165,13 @@ fn agreement(currents: &BTreeMap<String, Option<String>>, fanout: &Fanout) {
     }
 }
 
+pub(super) fn history_script(layout: &Layout, lines: usize) -> String {
+    layout
+        .script()
+        .call("ferry_history_tail", [Word::num(lines as u64)])
+        .build()
+}
+
 /// `ferry <env> history[:n=20]`: the last deploys, rollbacks and the like.
 pub(crate) struct History {
     pub(crate) layout: Layout,
@@ -173,11 +180,7 @@ pub(crate) struct History {
 
 impl History {
     pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
-        let script = self
-            .layout
-            .script()
-            .call("ferry_history_tail", [Word::num(self.lines as u64)])
-            .build();
+        let script = history_script(&self.layout, self.lines);
         fanout
             .each("history", hosts, |host| {
                 let script = script.clone();

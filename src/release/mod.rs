@@ -31,6 +31,9 @@ mod steps;
 mod survey;
 mod upload;
 
+#[cfg(test)]
+mod shellcheck;
+
 use jiff::Timestamp;
 
 pub(crate) use cleanup::Cleanup;

@@ -216,6 +216,34 @@ pub(crate) mod tests {
         )
     }
 
+    /// Fail the test unless `shellcheck -s sh` finds nothing in `script`.
+    pub(crate) fn shellcheck(name: &str, script: &str) {
+        let mut file = tempfile::Builder::new().suffix(".sh").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, script.as_bytes()).unwrap();
+        let output = std::process::Command::new("shellcheck")
+            .args(["-s", "sh", "-f", "gcc"])
+            .arg(file.path())
+            .output()
+            .expect("shellcheck is installed (scripts/test-deps installs it)");
+        assert!(
+            output.status.success(),
+            "shellcheck finds fault with the {name} script:\n{}\n--- script\n{script}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+
+    #[test]
+    fn a_script_of_steps_is_shellcheck_clean() {
+        let mut script = Script::new();
+        script
+            .exports(&[Secret::new("TOKEN".into(), "s3cr3t 'x'".into())])
+            .set("ferry_here", Word::lit("/srv/my app"))
+            .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
+            .step(1, "migrate", &Command::user("python3 manage.py migrate"))
+            .step(2, "run", &Command::argv(&["echo".into(), "a b".into()]));
+        shellcheck("task", &script.build());
+    }
+
     #[test]
     fn literals_stay_one_word() {
         assert_eq!(Word::lit("plain").as_str(), "plain");

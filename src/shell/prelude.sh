@@ -1,3 +1,6 @@
+# A script calls only some of the helpers (SC2317), and quoted literals hold
+# $ and backquotes as data (SC2016).
+# shellcheck disable=SC2317,SC2016
 # ferry: what every script ferry sends to a host starts with. POSIX sh.
 # fd 3 is ferry's channel (see src/protocol.rs): reports go there as frames,
 # and only through ferry_say. Everything else a script prints is output for

@@ -127,3 +127,20 @@ pub(super) async fn execute(plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_script_is_shellcheck_clean() {
+        let files = [
+            "/var/log/app.log".to_string(),
+            "/var/log/a b'.log".to_string(),
+        ];
+        for as_root in [true, false] {
+            crate::shell::tests::shellcheck(
+                "logs",
+                &super::script(&files, &["app.service".into()], 50, as_root),
+            );
+        }
+    }
+}

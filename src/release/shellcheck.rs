@@ -1,0 +1,141 @@
+//! Every release script ferry can send, rendered with sample data, passes
+//! `shellcheck -s sh`: the helpers file and what Rust strings around it.
+
+use super::artifact::Artifact;
+use super::record::LockInfo;
+use super::steps::{self, Commands, Health, HealthTiming};
+use super::survey::{self, Options, Survey};
+use super::upload::{self, Dotenv, Extras, Payloads};
+use super::{Layout, keeper, listing};
+use crate::secret::Secret;
+use crate::shell::tests::shellcheck;
+use crate::shell::{Command, Script};
+
+fn layout() -> Layout {
+    Layout::new("/srv/my app's")
+}
+
+fn commands() -> Commands {
+    Commands {
+        steps: vec![
+            (
+                "pip".into(),
+                Command::user("venv/bin/pip install -r requirements.txt"),
+            ),
+            (
+                "migrate".into(),
+                Command::user("venv/bin/python manage.py migrate"),
+            ),
+        ],
+    }
+}
+
+fn secrets() -> Vec<Secret> {
+    vec![Secret::new("DJANGO_SECRET_KEY".into(), "x'y\nz".into())]
+}
+
+#[test]
+fn surveys_and_locks() {
+    let info = LockInfo {
+        who: "me@here".into(),
+        pid: 1,
+        since: "now".into(),
+        what: "deploy of main".into(),
+        release: String::new(),
+    };
+    for (lock, takeover, sums) in [(None, false, false), (Some(&info), true, true)] {
+        let options = Options {
+            lock,
+            takeover,
+            sums,
+        };
+        shellcheck("survey", &survey::script(&layout(), &options));
+    }
+    shellcheck("keeper", &keeper::script(&layout(), 15));
+    shellcheck("unlock", &keeper::unlock_script(&layout(), true));
+    shellcheck("history", &listing::history_script(&layout(), 20));
+}
+
+#[test]
+fn upload() {
+    let artifact = Artifact::for_tests(&[("app.py", b"print()", 0o644), ("-rf", b"x", 0o755)]);
+    let survey = Survey {
+        current: Some("20260101T000000Z".into()),
+        releases: Default::default(),
+        lock: survey::Lock::Taken,
+        pending: None,
+        files: [("app.py".to_string(), ("0".to_string(), 0o644))].into(),
+        gone: vec![],
+        missing_tools: vec![],
+        error: None,
+    };
+    let dotenv = Dotenv {
+        file: ".env".into(),
+        lines: "A=1\n".into(),
+        generate: vec!["SECRET_KEY".into()],
+    };
+    let extras = Extras {
+        id: "20260102T000000Z",
+        release_json: "{}",
+        pending_json: "{}",
+        shared_files: &["db.sqlite3".into()],
+        shared_dirs: &["media".into()],
+        copy_from_current: &["venv".into()],
+        dotenv: Some(&dotenv),
+    };
+    let upload = upload::plan(
+        &artifact,
+        &survey,
+        &layout(),
+        &extras,
+        &mut Payloads::default(),
+    );
+    shellcheck("upload", &upload.script);
+}
+
+#[test]
+fn build_switch_restart_finish_and_rollback() {
+    let mut build = layout().script();
+    steps::in_release(
+        &mut build,
+        "20260102T000000Z",
+        &secrets(),
+        &commands(),
+        Some("{}"),
+    );
+    shellcheck("build", &build.build());
+
+    let timing = HealthTiming {
+        deadline: 30,
+        interval: 1,
+    };
+    let url = Health::Url {
+        url: "http://127.0.0.1:8000/health".into(),
+        expect: Some("ok".into()),
+    };
+    let command = Health::Command(Command::user("curl -fsS http://127.0.0.1:8000/"));
+    for health in [&url, &command] {
+        // A rollback: switch, mark the abandoned release, history, restart.
+        let mut script: Script = layout().script();
+        steps::switch(&mut script, "20260101T000000Z", None);
+        steps::write_record(&mut script, steps::record_path("20260102T000000Z"), "{}");
+        steps::append_history(&mut script, "{}");
+        steps::restart(
+            &mut script,
+            &secrets(),
+            &commands(),
+            Some((health, &timing)),
+        );
+        shellcheck("rollback", &script.build());
+    }
+
+    let mut finish = layout().script();
+    let remove = ["20250101T000000Z".to_string()];
+    steps::finish(&mut finish, "20260102T000000Z", Some("{}"), "{}", &remove);
+    shellcheck("finish", &finish.build());
+}
+
+#[test]
+fn check() {
+    shellcheck("check", &layout().script().code("ferry_check").build());
+}
