@@ -1,8 +1,8 @@
 # ferry releases: the operations on the layout of src/release/mod.rs, one
-# function each; Rust sends these helpers and then one call per operation,
-# with quoted arguments. POSIX sh and GNU coreutils. Set before this: D
-# (deploy_to). Reports go through ferry_say (src/shell/prelude.sh).
-L="$D/.ferry/lock"
+# function each. A script carries the functions it calls (see
+# src/shell/library.rs), then sets D (deploy_to) and L (the lock), then
+# calls them with quoted arguments. POSIX sh and GNU coreutils. Reports go
+# through ferry_say (src/shell/prelude.sh).
 
 # ferry_write FILE TEXT: FILE holds TEXT and a newline, replaced by rename so
 # a reader never sees half a record.
@@ -16,13 +16,18 @@ ferry_history() {
 }
 
 # ferry_tools: the tools release scripts need that the host lacks, in
-# $ferry_missing (space-separated); reported unless QUIET is given.
+# $ferry_missing (space-separated).
 ferry_tools() {
     ferry_missing=
     for ferry_tool in tar gzip sha256sum cp mv ln readlink awk sort xargs sed stat head tr wc; do
         command -v "$ferry_tool" >/dev/null 2>&1 || ferry_missing="$ferry_missing $ferry_tool"
     done
-    if [ -n "$ferry_missing" ] && [ -z "${1-}" ]; then ferry_say missing "${ferry_missing# }"; fi
+}
+
+# ferry_report_tools: report the missing tools, if any.
+ferry_report_tools() {
+    ferry_tools
+    if [ -n "$ferry_missing" ]; then ferry_say missing "${ferry_missing# }"; fi
 }
 
 # ferry_prepare: the layout's directories, for tasks that change things.
@@ -389,7 +394,7 @@ ferry_check() {
             ferry_s=1
         fi
     fi
-    ferry_tools quiet
+    ferry_tools
     if [ -n "$ferry_missing" ]; then
         echo "missing tools:$ferry_missing"
         ferry_s=1

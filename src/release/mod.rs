@@ -42,10 +42,16 @@ pub(crate) use keeper::Unlock;
 pub(crate) use listing::{History, Releases};
 pub(crate) use rollback::Rollback;
 
-use crate::shell::{Script, Word};
+use std::sync::LazyLock;
+
+use crate::shell::{Library, Script, Word};
 
 /// The operations on the layout, as shell functions (see `Layout::script`).
-const HELPERS: &str = include_str!("helpers.sh");
+static HELPERS: LazyLock<Library> = LazyLock::new(|| Library::parse(include_str!("helpers.sh")));
+
+/// The lock's directory, for the helpers that take, keep and free it.
+const LOCK: &str = "# shellcheck disable=SC2034 # unused by scripts without the lock's helpers
+L=\"$D/.ferry/lock\"";
 
 /// Where the layout lives on a host.
 #[derive(Debug, Clone)]
@@ -64,7 +70,10 @@ impl Layout {
     /// release helpers; operations are calls appended to it.
     pub(crate) fn script(&self) -> Script {
         let mut script = Script::new();
-        script.set("D", Word::lit(&self.deploy_to)).code(HELPERS);
+        script
+            .library(&HELPERS)
+            .set("D", Word::lit(&self.deploy_to))
+            .code(LOCK);
         script
     }
 

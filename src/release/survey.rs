@@ -60,7 +60,7 @@ impl Survey {
 
 pub(crate) fn script(layout: &Layout, options: &Options<'_>) -> String {
     let mut script = layout.script();
-    script.code("ferry_tools");
+    script.code("ferry_report_tools");
     match options.lock {
         Some(info) => {
             let info = serde_json::to_string(info).expect("serializable");

@@ -7,12 +7,19 @@
 //! only: ferry's own code (`&'static str`) and the commands the user wrote
 //! ([`Command`]), which run as steps with ferry's channel closed.
 
+mod library;
+
 use std::fmt::Write;
+use std::sync::LazyLock;
+
+pub(crate) use library::Library;
 
 use crate::secret::Secret;
 
 /// The helpers every script starts with (`ferry_say`, `ferry_fail`, …).
 pub(crate) const PRELUDE: &str = include_str!("prelude.sh");
+
+static PRELUDE_LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::parse(PRELUDE));
 
 /// One shell word that expands to exactly the bytes it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +114,8 @@ impl std::fmt::Display for Command {
 
 #[derive(Debug)]
 pub(crate) struct Script {
+    /// Helper files, in order; each sends only what the script calls.
+    libraries: Vec<&'static Library>,
     text: String,
 }
 
@@ -114,8 +123,15 @@ impl Script {
     /// A script that starts with the common prelude.
     pub(crate) fn new() -> Self {
         Self {
-            text: PRELUDE.to_string(),
+            libraries: vec![&PRELUDE_LIBRARY],
+            text: String::new(),
         }
+    }
+
+    /// The functions of `library` become callable (those called are sent).
+    pub(crate) fn library(&mut self, library: &'static Library) -> &mut Self {
+        self.libraries.push(library);
+        self
     }
 
     /// ferry's own shell: helper functions, fixed logic.
@@ -182,7 +198,22 @@ impl Script {
     }
 
     pub(crate) fn build(&mut self) -> String {
-        std::mem::take(&mut self.text)
+        let body = std::mem::take(&mut self.text);
+        // What each file needs: the body's calls and the later files' calls.
+        let mut out = String::new();
+        let mut calls = body.clone();
+        let mut parts = Vec::new();
+        for library in self.libraries.iter().rev() {
+            let mut part = String::new();
+            library.for_body(&calls, &mut part);
+            calls.push_str(&part);
+            parts.push(part);
+        }
+        for part in parts.iter().rev() {
+            out.push_str(part);
+        }
+        out.push_str(&body);
+        out
     }
 }
 
