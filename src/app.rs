@@ -7,12 +7,13 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, TaskCall};
+use crate::cli::{Cli, Command};
 use crate::config::{self, Environment, Overrides, Project};
 use crate::error::{Error, exit};
 use crate::event::{Event, Events};
 use crate::fanout::Fanout;
 use crate::inventory::{self, Host};
+use crate::plan::{self, TaskCall};
 use crate::secret::Redactor;
 use crate::tasks::{self, Plan};
 use crate::transport::{Pool, SshOptions};
@@ -64,7 +65,7 @@ pub(crate) fn run_tasks(
     let hosts = inventory::select(&env.hosts, &cli.roles, &cli.hosts)
         .map_err(|message| Error::usage(message, None))?;
     let calls = with_default(project, calls)?;
-    let ctx = tasks::Context {
+    let ctx = plan::Context {
         project,
         env: &env,
         hosts: &hosts,

@@ -51,11 +51,11 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
     ));
     let set = [("deploy_to".to_string(), deploy_to.display().to_string())];
     let calls = vec![
-        crate::cli::TaskCall {
+        crate::plan::TaskCall {
             name: "deploy".into(),
             args: Vec::new(),
         },
-        crate::cli::TaskCall {
+        crate::plan::TaskCall {
             name: "releases".into(),
             args: Vec::new(),
         },

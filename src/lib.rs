@@ -13,6 +13,7 @@ mod fanout;
 mod git;
 mod init;
 mod inventory;
+mod plan;
 mod provision;
 mod release;
 mod script;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
-pub(crate) use provision::{Attrs, FileBody, FileDef, Provision, TemplateSource};
+pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;

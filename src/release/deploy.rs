@@ -10,14 +10,14 @@ use std::time::Duration;
 use super::Layout;
 use super::artifact::{self, Artifact};
 use super::steps::{Commands, Health, HealthTiming};
-use crate::cli::TaskCall;
 use crate::config::{DeployDef, OnDeploy, Probe, Serial};
 use crate::error::Error;
 use crate::inventory::Host;
+use crate::plan::TaskCall;
+use crate::plan::{Args, Context};
 use crate::script::quote;
 use crate::secret::Secret;
 use crate::service::Action;
-use crate::tasks::{Args, Context};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {

@@ -4,21 +4,17 @@
 //! the run before anything reaches a host. Then it executes the plans in
 //! order, each one fanned out over its hosts.
 
-mod args;
 mod check;
-mod context;
 mod project;
 mod run_cmd;
 mod services;
 
-use crate::cli::TaskCall;
 use crate::config::Project;
 use crate::error::Error;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
+use crate::plan::{Args, Context, TaskCall};
 use crate::{release, suggest};
-pub(crate) use args::Args;
-pub(crate) use context::Context;
 
 pub(crate) struct Builtin {
     pub(crate) name: &'static str,

@@ -10,14 +10,14 @@ mod status;
 
 use std::collections::HashMap;
 
-use super::Context;
 use super::project::{self, Scripts};
-use crate::cli::TaskCall;
 use crate::config::{Manager, ServiceDef};
 use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
+use crate::plan::Context;
+use crate::plan::TaskCall;
 use crate::script::{Script, quote};
 use crate::service::{AS_ROOT, Action};
 use crate::suggest;

@@ -11,9 +11,9 @@ use crate::error::Error;
 use crate::event::{Event, Status};
 use crate::fanout::{Fanout, MARKER, Outcome};
 use crate::inventory::Host;
+use crate::plan::Context;
 use crate::script::{Script, quote};
 use crate::service::{AS_ROOT, Action};
-use crate::tasks::Context;
 use crate::transport::Request;
 
 pub(crate) struct Plan {
