@@ -3,6 +3,7 @@
 //! tasks and fans them out over the hosts; `ui` renders what happens.
 
 mod app;
+mod builtin;
 mod cli;
 mod config;
 mod demo;

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::Project;
 use super::raw::{RawConfig, RawTask};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::{suggest, tasks};
+use crate::{builtin, suggest};
 
 #[derive(Debug, Clone)]
 pub(crate) struct TaskDef {
@@ -128,7 +128,7 @@ pub(super) fn all_roles(raw: &RawConfig) -> Vec<&str> {
 
 fn check_name(file: &SourceFile, name: &Spanned<String>) -> Result<(), Diagnostic> {
     check_identifier(file, name, "task")?;
-    if tasks::is_builtin(name.get_ref()) {
+    if builtin::is_builtin(name.get_ref()) {
         return Err(file
             .error(
                 name.span(),
@@ -165,14 +165,14 @@ pub(crate) fn check_exists(
     project: &Project,
     name: &Spanned<String>,
 ) -> Result<(), Diagnostic> {
-    if tasks::is_builtin(name.get_ref()) || project.task(name.get_ref()).is_some() {
+    if builtin::is_builtin(name.get_ref()) || project.task(name.get_ref()).is_some() {
         return Ok(());
     }
     let names = project
         .tasks
         .iter()
         .map(|t| t.name.as_str())
-        .chain(tasks::BUILTIN_NAMES.iter().copied());
+        .chain(builtin::names());
     Err(file
         .error(name.span(), format!("no task named `{}`", name.get_ref()))
         .label("unknown task")

@@ -142,7 +142,7 @@ fn status_style(status: Status) -> Style {
 /// `ferry -l`: built-in tasks, the project's tasks, its environments.
 pub(crate) fn list(project: Option<&crate::config::Project>) -> Result<u8, Error> {
     use std::fmt::Write as _;
-    let mut rows: Vec<(String, String)> = crate::tasks::BUILTINS
+    let mut rows: Vec<(String, String)> = crate::builtin::TABLE
         .iter()
         .map(|b| (b.usage.to_string(), b.description.to_string()))
         .collect();
