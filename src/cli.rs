@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser};
 
 use crate::plan::TaskCall;
+use crate::usage::UsageError;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -115,7 +116,7 @@ pub(crate) enum Command {
 }
 
 impl Cli {
-    pub(crate) fn command(&self) -> Result<Command, String> {
+    pub(crate) fn command(&self) -> Result<Command, UsageError> {
         let mut words = self.words.iter();
         let Some(first) = words.next() else {
             return Ok(if self.list {
@@ -125,9 +126,9 @@ impl Cli {
             });
         };
         match first.as_str() {
-            "init" | "tasks" if self.words.len() > 1 => {
-                Err(format!("`ferry {first}` takes no other words"))
-            }
+            "init" | "tasks" if self.words.len() > 1 => Err(UsageError::ExtraWords {
+                command: first.clone(),
+            }),
             "init" => Ok(Command::Init),
             "tasks" => Ok(Command::List),
             _ if self.list => Ok(Command::List),

@@ -8,6 +8,7 @@ use crate::app;
 use crate::cli::Cli;
 use crate::config;
 use crate::error::Error;
+use crate::exit::ExitStatus;
 use crate::ui;
 
 /// The example app, compiled in: (path inside the project, contents).
@@ -29,7 +30,7 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
+pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     let dir = state_dir().join("demo");
     let project_dir = dir.join("example");
     for (path, contents) in FILES {

@@ -2,6 +2,8 @@
 //! in Fabric's grammar. What the arguments mean is each task's business
 //! (`Args` binds a built-in's); this module only splits the words.
 
+use crate::usage::UsageError;
+
 /// `name` or `name:value,key=value`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TaskCall {
@@ -12,13 +14,15 @@ pub(crate) struct TaskCall {
 impl TaskCall {
     /// Fabric's grammar: arguments split on `,`, keys on `=`; `\,`, `\=` and
     /// `\\` write those characters literally.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, UsageError> {
         let (name, rest) = match text.split_once(':') {
             Some((name, rest)) => (name, Some(rest)),
             None => (text, None),
         };
         if name.is_empty() {
-            return Err(format!("`{text}`: missing task name before `:`"));
+            return Err(UsageError::MissingTaskName {
+                text: text.to_string(),
+            });
         }
         let args = match rest {
             None | Some("") => Vec::new(),
