@@ -27,7 +27,10 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
         Command::List => ui::list(listed_project(cli)?.as_ref()),
         Command::Demo => match find(cli) {
             Ok(_) => Err(UsageError::NoEnvironment.into()),
-            Err(_) => demo::run(cli),
+            Err(_) => {
+                let demo = demo::prepare()?;
+                run_tasks(cli, &demo.project, demo.env, demo.calls, &demo.set)
+            }
         },
         Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
     }
@@ -60,7 +63,7 @@ fn load(cli: &Cli) -> Result<Project, Error> {
 
 /// Resolve, plan, confirm, execute. `extra_set` comes before the user's own
 /// `--set`, so the user can still override it.
-pub(crate) fn run_tasks(
+fn run_tasks(
     cli: &Cli,
     project: &Project,
     env_name: &str,
