@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use render::Failure;
 use resource::Resource;
 
-pub(crate) use crate::config::Handler;
+use crate::config::Handler;
 use crate::error::Error;
 use crate::fanout::Fanout;
 use crate::inventory::Host;

@@ -1,8 +1,10 @@
-//! Tasks: ferry's built-in ones and the project's own from ferry.toml. A run
+//! The dispatcher: maps a task's name — a built-in from `builtin`'s table or
+//! the project's own from ferry.toml — to what plans and executes it. A run
 //! first *plans* every task named on the command line for every host —
 //! arguments bound, templates rendered — so a mistake in any of them stops
 //! the run before anything reaches a host. Then it executes the plans in
-//! order, each one fanned out over its hosts.
+//! order, each one fanned out over its hosts. What planning needs (context,
+//! arguments) lives below, in `plan`; nothing but `app` imports this module.
 
 mod check;
 mod project;
