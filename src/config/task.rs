@@ -178,3 +178,33 @@ pub(crate) fn check_exists(
         .label("unknown task")
         .help(suggest::hint(name.get_ref(), names)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{ConfigError, parse};
+    use crate::diagnostic::SourceFile;
+
+    fn load(text: &str) -> Result<crate::config::Project, ConfigError> {
+        parse(SourceFile::new(Path::new("ferry.toml"), text.into()))
+    }
+
+    #[test]
+    fn no_project_task_shadows_a_builtin() {
+        for name in crate::builtin::names() {
+            let error = load(&format!("[tasks.{name}]\nsteps = [\"true\"]\n"))
+                .err()
+                .unwrap_or_else(|| panic!("`{name}` as a project task was accepted"));
+            assert_eq!(error.to_string(), format!("`{name}` is a built-in task"));
+        }
+    }
+
+    #[test]
+    fn default_task_may_name_a_builtin_or_a_project_task() {
+        assert!(load("default_task = \"deploy\"\n").is_ok());
+        assert!(load("default_task = \"hi\"\n[tasks.hi]\nsteps = [\"true\"]\n").is_ok());
+        let error = load("default_task = \"deplyo\"\n").unwrap_err();
+        assert_eq!(error.to_string(), "no task named `deplyo`");
+    }
+}
