@@ -7,30 +7,30 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, TaskCall};
-use crate::config::{self, Environment, Overrides, Project};
-use crate::error::{Error, exit};
+use crate::cli::{Cli, Command};
+use crate::config::{self, ConfigError, Environment, Overrides, Project};
+use crate::error::Error;
 use crate::event::{Event, Events};
+use crate::exit::ExitStatus;
 use crate::fanout::Fanout;
 use crate::inventory::{self, Host};
+use crate::plan::{self, TaskCall};
 use crate::secret::Redactor;
 use crate::tasks::{self, Plan};
 use crate::transport::{Pool, SshOptions};
+use crate::usage::UsageError;
 use crate::{demo, init, signal, ui};
 
-pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
-    match cli
-        .command()
-        .map_err(|message| Error::usage(message, None))?
-    {
+pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
+    match cli.command()? {
         Command::Init => init::write(&current_dir()?),
-        Command::List => ui::list(load(cli).ok().as_ref()),
+        Command::List => ui::list(listed_project(cli)?.as_ref()),
         Command::Demo => match find(cli) {
-            Ok(_) => Err(Error::usage(
-                "which environment?",
-                Some("usage: ferry <env> <task>…; `ferry -l` lists tasks and environments".into()),
-            )),
-            Err(_) => demo::run(cli),
+            Ok(_) => Err(UsageError::NoEnvironment.into()),
+            Err(_) => {
+                let demo = demo::prepare()?;
+                run_tasks(cli, &demo.project, demo.env, demo.calls, &demo.set)
+            }
         },
         Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
     }
@@ -47,24 +47,34 @@ fn find(cli: &Cli) -> Result<PathBuf, Error> {
     }
 }
 
+/// `ferry -l` lists the built-ins alone where there is no ferry.toml, but a
+/// file that is there and broken (or `--config` naming none) is an error.
+fn listed_project(cli: &Cli) -> Result<Option<Project>, Error> {
+    match find(cli) {
+        Ok(path) => Ok(Some(config::load(&path)?)),
+        Err(Error::Config(ConfigError::NotFound(_))) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 fn load(cli: &Cli) -> Result<Project, Error> {
     Ok(config::load(&find(cli)?)?)
 }
 
 /// Resolve, plan, confirm, execute. `extra_set` comes before the user's own
 /// `--set`, so the user can still override it.
-pub(crate) fn run_tasks(
+fn run_tasks(
     cli: &Cli,
     project: &Project,
     env_name: &str,
     calls: Vec<TaskCall>,
     extra_set: &[(String, String)],
-) -> Result<u8, Error> {
+) -> Result<ExitStatus, Error> {
     let env = environment(cli, project, env_name, extra_set)?;
-    let hosts = inventory::select(&env.hosts, &cli.roles, &cli.hosts)
-        .map_err(|message| Error::usage(message, None))?;
+    let hosts =
+        inventory::select(&env.hosts, &cli.roles, &cli.hosts).map_err(UsageError::Selection)?;
     let calls = with_default(project, calls)?;
-    let ctx = tasks::Context {
+    let ctx = plan::Context {
         project,
         env: &env,
         hosts: &hosts,
@@ -114,10 +124,7 @@ fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>
             name: name.clone(),
             args: Vec::new(),
         }]),
-        None => Err(Error::usage(
-            "no task given and ferry.toml names no default_task",
-            Some("`ferry -l` lists the tasks".into()),
-        )),
+        None => Err(UsageError::NoTask.into()),
     }
 }
 
@@ -134,14 +141,11 @@ fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> 
     );
     match ui::confirm(&question) {
         Some(true) => Ok(()),
-        Some(false) => Err(Error::usage("not confirmed; nothing ran", None)),
-        None => Err(Error::usage(
-            format!(
-                "environment `{}` asks for confirmation, and there is no terminal to ask on",
-                env.name
-            ),
-            Some("pass --yes to confirm from a script or CI".into()),
-        )),
+        Some(false) => Err(UsageError::NotConfirmed.into()),
+        None => Err(UsageError::NoTerminal {
+            env: env.name.clone(),
+        }
+        .into()),
     }
 }
 
@@ -150,7 +154,7 @@ async fn execute(
     hosts: &[Host],
     plans: &[Plan],
     options: ui::Options,
-) -> Result<u8, Error> {
+) -> Result<ExitStatus, Error> {
     let (events, receiver) = Events::channel(Redactor::new(&env.secrets));
     let renderer = ui::spawn(options, receiver);
     let cancel = CancellationToken::new();
@@ -194,11 +198,11 @@ async fn execute(
     drop(events);
     let _ = renderer.await;
     Ok(if summary.interrupted {
-        exit::INTERRUPTED
+        ExitStatus::Interrupted
     } else if summary.any_failure {
-        exit::FAILED
+        ExitStatus::Failed
     } else {
-        exit::SUCCESS
+        ExitStatus::Success
     })
 }
 

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use crate::plan::TaskCall;
+use crate::usage::UsageError;
+
 const EXAMPLES: &str = "\
 Examples:
   ferry staging deploy                    the whole deploy
@@ -112,15 +115,8 @@ pub(crate) enum Command {
     },
 }
 
-/// `name` or `name:value,key=value`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TaskCall {
-    pub(crate) name: String,
-    pub(crate) args: Vec<(Option<String>, String)>,
-}
-
 impl Cli {
-    pub(crate) fn command(&self) -> Result<Command, String> {
+    pub(crate) fn command(&self) -> Result<Command, UsageError> {
         let mut words = self.words.iter();
         let Some(first) = words.next() else {
             return Ok(if self.list {
@@ -130,9 +126,9 @@ impl Cli {
             });
         };
         match first.as_str() {
-            "init" | "tasks" if self.words.len() > 1 => {
-                Err(format!("`ferry {first}` takes no other words"))
-            }
+            "init" | "tasks" if self.words.len() > 1 => Err(UsageError::ExtraWords {
+                command: first.clone(),
+            }),
             "init" => Ok(Command::Init),
             "tasks" => Ok(Command::List),
             _ if self.list => Ok(Command::List),
@@ -144,69 +140,6 @@ impl Cli {
             }),
         }
     }
-}
-
-impl TaskCall {
-    /// Fabric's grammar: arguments split on `,`, keys on `=`; `\,`, `\=` and
-    /// `\\` write those characters literally.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let (name, rest) = match text.split_once(':') {
-            Some((name, rest)) => (name, Some(rest)),
-            None => (text, None),
-        };
-        if name.is_empty() {
-            return Err(format!("`{text}`: missing task name before `:`"));
-        }
-        let args = match rest {
-            None | Some("") => Vec::new(),
-            Some(rest) => split_unescaped(rest, ',')
-                .into_iter()
-                .map(|arg| parse_arg(&arg))
-                .collect(),
-        };
-        Ok(Self {
-            name: name.to_string(),
-            args,
-        })
-    }
-}
-
-fn parse_arg(raw: &str) -> (Option<String>, String) {
-    let parts = split_unescaped(raw, '=');
-    match parts.split_first() {
-        Some((key, rest)) if !rest.is_empty() => (Some(unescape(key)), unescape(&rest.join("="))),
-        _ => (None, unescape(raw)),
-    }
-}
-
-/// Split on `sep` where it is not escaped; escapes are kept for `unescape`.
-fn split_unescaped(text: &str, sep: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                let last = parts.last_mut().expect("never empty");
-                last.push('\\');
-                last.extend(chars.next());
-            }
-            c if c == sep => parts.push(String::new()),
-            c => parts.last_mut().expect("never empty").push(c),
-        }
-    }
-    parts
-}
-
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.extend(chars.next()),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -221,31 +154,6 @@ mod tests {
                 .map(|(k, v)| (k.map(Into::into), v.to_string()))
                 .collect(),
         }
-    }
-
-    #[test]
-    fn parses_fabric_task_calls() {
-        assert_eq!(TaskCall::parse("deploy"), Ok(call("deploy", &[])));
-        assert_eq!(
-            TaskCall::parse("deploy:resume=yes"),
-            Ok(call("deploy", &[(Some("resume"), "yes")]))
-        );
-        assert_eq!(
-            TaskCall::parse("manage:migrate,settings=prod"),
-            Ok(call(
-                "manage",
-                &[(None, "migrate"), (Some("settings"), "prod")]
-            ))
-        );
-        assert_eq!(
-            TaskCall::parse(r"say:msg=a\,b\=c"),
-            Ok(call("say", &[(Some("msg"), "a,b=c")]))
-        );
-        assert_eq!(
-            TaskCall::parse("say:msg=x=y"),
-            Ok(call("say", &[(Some("msg"), "x=y")]))
-        );
-        assert!(TaskCall::parse(":x").is_err());
     }
 
     #[test]

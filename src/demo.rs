@@ -1,13 +1,13 @@
 //! The embedded default: `ferry` with no ferry.toml in sight and nothing
 //! asked deploys the bundled example app to a local target and lists its
 //! releases, so a fresh machine shows what ferry does without a server.
+//! This module writes the project and says what to run; `app` runs it.
 
 use std::path::PathBuf;
 
-use crate::app;
-use crate::cli::Cli;
-use crate::config;
+use crate::config::{self, Project};
 use crate::error::Error;
+use crate::plan::TaskCall;
 use crate::ui;
 
 /// The example app, compiled in: (path inside the project, contents).
@@ -29,7 +29,17 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
+/// The demo run: its project, the environment, the tasks and the `--set`s
+/// that put its releases under ferry's state directory.
+pub(crate) struct Demo {
+    pub(crate) project: Project,
+    pub(crate) env: &'static str,
+    pub(crate) calls: Vec<TaskCall>,
+    pub(crate) set: Vec<(String, String)>,
+}
+
+/// Write (or refresh) the example project and say what to run in it.
+pub(crate) fn prepare() -> Result<Demo, Error> {
     let dir = state_dir().join("demo");
     let project_dir = dir.join("example");
     for (path, contents) in FILES {
@@ -49,18 +59,16 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
         project_dir.display(),
         deploy_to.display()
     ));
-    let set = [("deploy_to".to_string(), deploy_to.display().to_string())];
-    let calls = vec![
-        crate::cli::TaskCall {
-            name: "deploy".into(),
-            args: Vec::new(),
-        },
-        crate::cli::TaskCall {
-            name: "releases".into(),
-            args: Vec::new(),
-        },
-    ];
-    app::run_tasks(cli, &project, "local", calls, &set)
+    let call = |name: &str| TaskCall {
+        name: name.into(),
+        args: Vec::new(),
+    };
+    Ok(Demo {
+        project,
+        env: "local",
+        calls: vec![call("deploy"), call("releases")],
+        set: vec![("deploy_to".to_string(), deploy_to.display().to_string())],
+    })
 }
 
 /// Deploys ship a git commit, so the demo project is a repository: its

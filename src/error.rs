@@ -1,32 +1,30 @@
 //! Errors that end a run before or instead of work on hosts, and the one
-//! place they become exit codes. Work that fails *on a host* is not an error
-//! here: it is an outcome in the recap (see `fanout`).
+//! place they become an exit status. Work that fails *on a host* is not an
+//! error here: it is an outcome in the recap (see `fanout`).
 //!
-//! Exit codes (documented in the README):
-//! 0 success · 1 failed or unreachable on at least one host · 2 usage or
-//! configuration error, nothing ran · 130 interrupted (Ctrl-C).
-
-use std::process::ExitCode;
+//! Each kind of mistake has its own typed error with its hints beside the
+//! variants: `ConfigError` for ferry.toml and the environment it resolves,
+//! `UsageError` for the command line. Planning a task (its arguments, the
+//! project's templates) reports a message and a hint as `Plan`.
 
 use crate::config::ConfigError;
 use crate::diagnostic::Diagnostic;
-
-pub(crate) mod exit {
-    pub(crate) const SUCCESS: u8 = 0;
-    pub(crate) const FAILED: u8 = 1;
-    pub(crate) const USAGE: u8 = 2;
-    pub(crate) const INTERRUPTED: u8 = 130;
-}
+use crate::exit::ExitStatus;
+use crate::usage::UsageError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// A task cannot be planned as asked: nothing has run yet.
     #[error("{message}")]
-    Usage {
+    Plan {
         message: String,
         hint: Option<String>,
     },
+    /// ferry could not do its own work on this machine.
     #[error("{context}")]
     Io {
         context: String,
@@ -42,8 +40,9 @@ impl From<Diagnostic> for Error {
 }
 
 impl Error {
+    /// A task's planning refuses what it was asked (nothing has run).
     pub(crate) fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
-        Error::Usage {
+        Error::Plan {
             message: message.into(),
             hint,
         }
@@ -56,11 +55,13 @@ impl Error {
         }
     }
 
-    pub(crate) fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
-            Error::Config(ConfigError::Read { .. }) | Error::Io { .. } => exit::FAILED,
-            Error::Config(_) | Error::Usage { .. } => exit::USAGE,
-        })
+    /// The one classification into exit statuses: a mistake in what the
+    /// user gave is a usage error (nothing ran); only ferry's own I/O fails.
+    pub(crate) fn status(&self) -> ExitStatus {
+        match self {
+            Error::Io { .. } => ExitStatus::Failed,
+            Error::Config(_) | Error::Usage(_) | Error::Plan { .. } => ExitStatus::Usage,
+        }
     }
 
     /// A source diagnostic renders itself (location, caret, help).
@@ -72,14 +73,29 @@ impl Error {
     }
 
     pub(crate) fn hints(&self) -> Vec<String> {
-        match self {
-            Error::Usage { hint, .. } | Error::Config(ConfigError::Usage { hint, .. }) => {
-                hint.iter().cloned().collect()
-            }
-            Error::Config(ConfigError::NotFound(_)) => {
-                vec!["run `ferry init` to write a starter ferry.toml, or pass --config PATH".into()]
-            }
-            _ => Vec::new(),
-        }
+        let hint = match self {
+            Error::Config(error) => error.hint(),
+            Error::Usage(error) => error.hint(),
+            Error::Plan { hint, .. } => hint.clone(),
+            Error::Io { .. } => None,
+        };
+        hint.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ferrys_own_io_failures_exit_1() {
+        let io = Error::io("cannot write", std::io::ErrorKind::Other.into());
+        assert_eq!(io.status(), ExitStatus::Failed);
+        let unreadable = Error::Config(ConfigError::Read {
+            path: "/nonexistent/ferry.toml".into(),
+            source: std::io::ErrorKind::NotFound.into(),
+        });
+        assert_eq!(unreadable.status(), ExitStatus::Usage);
+        assert_eq!(Error::from(UsageError::NoTask).status(), ExitStatus::Usage);
     }
 }

@@ -4,12 +4,14 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::config::FILE_NAME;
-use crate::error::{Error, exit};
+use crate::error::Error;
+use crate::exit::ExitStatus;
 use crate::ui;
+use crate::usage::UsageError;
 
 pub(crate) const STARTER: &str = include_str!("init.toml");
 
-pub(crate) fn write(dir: &Path) -> Result<u8, Error> {
+pub(crate) fn write(dir: &Path) -> Result<ExitStatus, Error> {
     let path = dir.join(FILE_NAME);
     let mut file = match std::fs::OpenOptions::new()
         .write(true)
@@ -18,10 +20,7 @@ pub(crate) fn write(dir: &Path) -> Result<u8, Error> {
     {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::usage(
-                format!("{} already exists; not overwriting it", path.display()),
-                None,
-            ));
+            return Err(UsageError::AlreadyExists(path).into());
         }
         Err(e) => return Err(Error::io(format!("cannot create {}", path.display()), e)),
     };
@@ -31,7 +30,7 @@ pub(crate) fn write(dir: &Path) -> Result<u8, Error> {
         "wrote {}: edit hosts and tasks, then `ferry staging check`\n",
         path.display()
     ));
-    Ok(exit::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(test)]

@@ -3,16 +3,19 @@
 //! tasks and fans them out over the hosts; `ui` renders what happens.
 
 mod app;
+mod builtin;
 mod cli;
 mod config;
 mod demo;
 mod diagnostic;
 mod error;
 mod event;
+mod exit;
 mod fanout;
 mod git;
 mod init;
 mod inventory;
+mod plan;
 mod protocol;
 mod provision;
 mod release;
@@ -25,30 +28,37 @@ mod tasks;
 mod template;
 mod transport;
 mod ui;
+mod usage;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use exit::ExitStatus;
+
 /// Run ferry with the process's arguments and environment.
 pub fn main() -> ExitCode {
+    run().into()
+}
+
+fn run() -> ExitStatus {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help and version itself, and its own usage errors.
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() {
-                error::exit::USAGE
+            return if error.use_stderr() {
+                ExitStatus::Usage
             } else {
-                error::exit::SUCCESS
-            });
+                ExitStatus::Success
+            };
         }
     };
     match app::run(&cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => status,
         Err(error) => {
             ui::error(&error);
-            error.exit_code()
+            error.status()
         }
     }
 }

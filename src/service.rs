@@ -6,8 +6,8 @@
 use crate::config::{Manager, ServiceDef};
 use crate::error::Error;
 use crate::inventory::Host;
+use crate::plan::Context;
 use crate::shell::Word;
-use crate::tasks::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {

@@ -8,8 +8,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::exit;
 use crate::event::Events;
+use crate::exit::ExitStatus;
 
 pub(crate) fn watch(cancel: CancellationToken, events: Events) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -26,6 +26,6 @@ pub(crate) fn watch(cancel: CancellationToken, events: Events) -> JoinHandle<()>
         cancel.cancel();
         events.warn("interrupted: nothing new starts; waiting for running commands to finish (Ctrl-C again to quit now)");
         interrupt.recv().await;
-        std::process::exit(exit::INTERRUPTED.into());
+        std::process::exit(ExitStatus::Interrupted.code().into());
     })
 }

@@ -265,3 +265,47 @@ fn with_no_ferry_toml_ferry_deploys_the_bundled_example_locally() {
         again.stdout
     );
 }
+
+#[test]
+fn a_config_that_cannot_be_read_is_a_usage_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere/ferry.toml");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        &["--config", missing, "here", "greet"][..],
+        &["--config", missing, "-l"][..],
+        &["--config", dir.path().to_str().unwrap(), "here", "greet"][..],
+    ] {
+        let ran = Ferry::new(dir.path()).run(args);
+        ran.code(2);
+        assert!(ran.stdout.is_empty(), "{args:?}: nothing runs: {ran:?}");
+        assert!(
+            ran.stderr
+                .starts_with(&format!("error: cannot read {}", args[1])),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn a_config_that_is_not_utf8_points_at_the_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        b"app = \"x\"\n# caf\xe9 in Latin-1\n[environments.here]\nhosts = [\"local\"]\n",
+    )
+    .unwrap();
+    let ran = Ferry::new(dir.path()).run(&["here", "check"]);
+    ran.code(2);
+    assert!(ran.stdout.is_empty(), "nothing runs: {ran:?}");
+    let stderr = filtered(dir.path(), &ran.stderr);
+    assert!(stderr.contains("error: not UTF-8 text"), "{stderr}");
+    assert!(stderr.contains("[DIR]/ferry.toml:2:6"), "{stderr}");
+    assert!(
+        stderr.contains("help: save ferry.toml as UTF-8"),
+        "{stderr}"
+    );
+    // `-l` does not quietly list the built-ins alone over a broken file.
+    Ferry::new(dir.path()).run(&["-l"]).code(2);
+}

@@ -65,12 +65,10 @@ pub(crate) fn resolve(
 }
 
 fn unknown_environment(project: &Project, name: &str) -> ConfigError {
-    let names: Vec<&str> = project.environment_names().collect();
-    let mut message = format!("no environment `{name}` in {}", project.file.path.display());
-    message.push_str(&format!(" (it has: {})", names.join(", ")));
-    ConfigError::Usage {
-        message,
-        hint: suggest::hint(name, names.iter().copied()),
+    ConfigError::UnknownEnvironment {
+        name: name.to_string(),
+        path: project.file.path.clone(),
+        known: project.environment_names().map(str::to_string).collect(),
     }
 }
 
@@ -111,9 +109,10 @@ fn apply_process_env(
         if let Some(value) = env(&variable) {
             settings
                 .set(key, &value)
-                .map_err(|problem| ConfigError::Usage {
-                    message: format!("{variable}={value}: {problem}"),
-                    hint: None,
+                .map_err(|problem| ConfigError::ProcessEnv {
+                    variable: variable.clone(),
+                    value: value.clone(),
+                    problem,
                 })?;
         }
     }
@@ -128,9 +127,10 @@ fn apply_set(
     for (key, value) in set {
         let is_setting = settings
             .set(key, value)
-            .map_err(|problem| ConfigError::Usage {
-                message: format!("--set {key}={value}: {problem}"),
-                hint: None,
+            .map_err(|problem| ConfigError::Set {
+                key: key.clone(),
+                value: value.clone(),
+                problem,
             })?;
         if is_setting {
             continue;
@@ -140,11 +140,10 @@ fn apply_set(
                 .iter()
                 .copied()
                 .chain(vars.keys().map(String::as_str));
-            return Err(ConfigError::Usage {
-                message: format!(
-                    "--set {key}={value}: `{key}` is neither a setting nor a var of this environment"
-                ),
-                hint: suggest::hint(key, known),
+            return Err(ConfigError::UnknownSet {
+                key: key.clone(),
+                value: value.clone(),
+                known: known.map(str::to_string).collect(),
             });
         }
         vars.insert(key.clone(), minijinja::Value::from(value.as_str()));
@@ -166,20 +165,17 @@ fn hosts(
         return given
             .iter()
             .map(|text| {
-                Host::parse(text, all.clone()).map_err(|problem| ConfigError::Usage {
-                    message: format!("-H {text}: {problem}"),
-                    hint: None,
+                Host::parse(text, all.clone()).map_err(|problem| ConfigError::HostOverride {
+                    text: text.clone(),
+                    problem,
                 })
             })
             .collect();
     }
     let Some(listed) = &raw.hosts else {
-        return Err(ConfigError::Usage {
-            message: format!("environment `{env_name}` has no hosts"),
-            hint: Some(format!(
-                "add `hosts = [\"deploy@server\"]` to [environments.{env_name}] in {}, or pass -H user@server",
-                project.file.path.display()
-            )),
+        return Err(ConfigError::NoHosts {
+            env: env_name.to_string(),
+            path: project.file.path.clone(),
         });
     };
     let mut hosts: Vec<Host> = Vec::new();

@@ -6,6 +6,7 @@
 
 mod deploy;
 mod environment;
+mod error;
 mod interpolate;
 mod provision;
 mod raw;
@@ -17,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
-pub(crate) use provision::{Attrs, FileBody, FileDef, Provision, TemplateSource};
+pub(crate) use error::ConfigError;
+pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;
@@ -31,32 +33,6 @@ pub(crate) const FILE_NAME: &str = "ferry.toml";
 /// Names that are ferry's own words on the command line.
 pub(crate) const RESERVED_ENVIRONMENTS: &[&str] =
     &["init", "tasks", "help", "promote", "ship", "local-demo"];
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
-    #[error("no {FILE_NAME} in {} or any parent directory", .0.display())]
-    NotFound(PathBuf),
-    #[error("cannot read {}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}", .0.message())]
-    Invalid(Diagnostic),
-    /// A problem with what the command line or process environment gave.
-    #[error("{message}")]
-    Usage {
-        message: String,
-        hint: Option<String>,
-    },
-}
-
-impl From<Diagnostic> for ConfigError {
-    fn from(diagnostic: Diagnostic) -> Self {
-        ConfigError::Invalid(diagnostic)
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct Project {
@@ -83,11 +59,27 @@ pub(crate) fn find(start: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 pub(crate) fn load(path: &Path) -> Result<Project, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
     parse(SourceFile::new(path, text))
+}
+
+/// TOML is UTF-8; point at the first byte that is not, in the file's text
+/// with that byte shown as U+FFFD (the bytes before it are unchanged).
+fn not_utf8(path: &Path, error: &std::string::FromUtf8Error) -> ConfigError {
+    let at = error.utf8_error().valid_up_to();
+    let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+    let file = SourceFile::new(path, text);
+    file.error(
+        at..at + char::REPLACEMENT_CHARACTER.len_utf8(),
+        "not UTF-8 text",
+    )
+    .label("this byte is not UTF-8")
+    .help(Some(format!("save {FILE_NAME} as UTF-8")))
+    .into()
 }
 
 pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {

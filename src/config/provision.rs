@@ -5,16 +5,18 @@
 
 mod check;
 mod file;
+mod handler;
+pub(crate) mod shipped;
 
 use std::collections::BTreeMap;
 
 use toml::Spanned;
 
 pub(crate) use self::file::{FileBody, FileDef, TemplateSource};
+pub(crate) use self::handler::Handler;
 use super::raw::RawConfig;
 use super::service::ServiceDef;
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::provision::Handler;
 
 #[derive(Debug)]
 pub(crate) struct Provision {

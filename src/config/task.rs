@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::Project;
 use super::raw::{RawConfig, RawTask};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::{suggest, tasks};
+use crate::{builtin, suggest};
 
 #[derive(Debug, Clone)]
 pub(crate) struct TaskDef {
@@ -128,7 +128,7 @@ pub(super) fn all_roles(raw: &RawConfig) -> Vec<&str> {
 
 fn check_name(file: &SourceFile, name: &Spanned<String>) -> Result<(), Diagnostic> {
     check_identifier(file, name, "task")?;
-    if tasks::is_builtin(name.get_ref()) {
+    if builtin::is_builtin(name.get_ref()) {
         return Err(file
             .error(
                 name.span(),
@@ -165,16 +165,46 @@ pub(crate) fn check_exists(
     project: &Project,
     name: &Spanned<String>,
 ) -> Result<(), Diagnostic> {
-    if tasks::is_builtin(name.get_ref()) || project.task(name.get_ref()).is_some() {
+    if builtin::is_builtin(name.get_ref()) || project.task(name.get_ref()).is_some() {
         return Ok(());
     }
     let names = project
         .tasks
         .iter()
         .map(|t| t.name.as_str())
-        .chain(tasks::BUILTIN_NAMES.iter().copied());
+        .chain(builtin::names());
     Err(file
         .error(name.span(), format!("no task named `{}`", name.get_ref()))
         .label("unknown task")
         .help(suggest::hint(name.get_ref(), names)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{ConfigError, parse};
+    use crate::diagnostic::SourceFile;
+
+    fn load(text: &str) -> Result<crate::config::Project, ConfigError> {
+        parse(SourceFile::new(Path::new("ferry.toml"), text.into()))
+    }
+
+    #[test]
+    fn no_project_task_shadows_a_builtin() {
+        for name in crate::builtin::names() {
+            let error = load(&format!("[tasks.{name}]\nsteps = [\"true\"]\n"))
+                .err()
+                .unwrap_or_else(|| panic!("`{name}` as a project task was accepted"));
+            assert_eq!(error.to_string(), format!("`{name}` is a built-in task"));
+        }
+    }
+
+    #[test]
+    fn default_task_may_name_a_builtin_or_a_project_task() {
+        assert!(load("default_task = \"deploy\"\n").is_ok());
+        assert!(load("default_task = \"hi\"\n[tasks.hi]\nsteps = [\"true\"]\n").is_ok());
+        let error = load("default_task = \"deplyo\"\n").unwrap_err();
+        assert_eq!(error.to_string(), "no task named `deplyo`");
+    }
 }

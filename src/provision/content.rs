@@ -12,8 +12,8 @@ use super::render::Failure;
 use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource};
 use crate::error::Error;
 use crate::inventory::Host;
+use crate::plan::Context;
 use crate::secret::Secret;
-use crate::tasks::Context;
 use crate::template::{self, Kind, TemplateError};
 
 pub(crate) fn render(

@@ -19,18 +19,17 @@ mod render;
 mod report;
 mod resource;
 mod script;
-pub(crate) mod shipped;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub(crate) use handler::Handler;
 use render::Failure;
 use resource::Resource;
 
+use crate::config::Handler;
 use crate::error::Error;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
-use crate::tasks::Context;
+use crate::plan::Context;
 use crate::transport::Request;
 
 /// Every host's script, or why it has none.
@@ -119,19 +118,4 @@ pub(crate) async fn execute(plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
             report::outcome(ran, host_plan, plan.check, plan.diff, &emit)
         })
         .await;
-}
-
-/// A system service (systemd unit or init script) name: it reaches
-/// `systemctl` and `/etc/init.d/` as one plain word.
-pub(crate) fn check_service_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && !name.starts_with(['-', '.'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{name}` is not a service name"))
-    }
 }

@@ -10,7 +10,7 @@ use super::content;
 use super::resource::{File, Resource, Step, User};
 use crate::config::{FileBody, Manager, Provision};
 use crate::inventory::Host;
-use crate::tasks::Context;
+use crate::plan::Context;
 use crate::template::{self, Kind};
 
 /// Why a host cannot be provisioned before anything runs there.

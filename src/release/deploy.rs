@@ -11,14 +11,14 @@ use super::Layout;
 use super::artifact::{self, Artifact};
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
-use crate::cli::TaskCall;
 use crate::config::{DeployDef, OnDeploy, Probe, Serial};
 use crate::error::Error;
 use crate::inventory::Host;
+use crate::plan::TaskCall;
+use crate::plan::{Args, Context};
 use crate::secret::Secret;
 use crate::service::Action;
 use crate::shell::Command;
-use crate::tasks::{Args, Context};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {

@@ -12,13 +12,13 @@ use super::record::{HistoryEntry, State};
 use super::steps::{self, HealthTiming};
 use super::survey::Survey;
 use super::{Layout, now, who};
-use crate::cli::TaskCall;
 use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Gate};
 use crate::inventory::Host;
+use crate::plan::TaskCall;
+use crate::plan::{Args, Context};
 use crate::secret::Secret;
-use crate::tasks::{Args, Context};
 use crate::transport::Request;
 
 pub(crate) struct Rollback {

@@ -1,149 +1,23 @@
-//! Tasks: ferry's built-in ones and the project's own from ferry.toml. A run
+//! The dispatcher: maps a task's name — a built-in from `builtin`'s table or
+//! the project's own from ferry.toml — to what plans and executes it. A run
 //! first *plans* every task named on the command line for every host —
 //! arguments bound, templates rendered — so a mistake in any of them stops
 //! the run before anything reaches a host. Then it executes the plans in
-//! order, each one fanned out over its hosts.
+//! order, each one fanned out over its hosts. What planning needs (context,
+//! arguments) lives below, in `plan`; nothing but `app` imports this module.
 
-mod args;
 mod check;
-mod context;
 mod project;
 mod run_cmd;
 mod services;
 
-use crate::cli::TaskCall;
+use crate::builtin::{self, Builtin};
 use crate::config::Project;
 use crate::error::Error;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
+use crate::plan::{Args, Context, TaskCall};
 use crate::{release, suggest};
-pub(crate) use args::Args;
-pub(crate) use context::Context;
-
-pub(crate) struct Builtin {
-    pub(crate) name: &'static str,
-    pub(crate) usage: &'static str,
-    pub(crate) description: &'static str,
-}
-
-pub(crate) const BUILTINS: &[Builtin] = &[
-    Builtin {
-        name: "check",
-        usage: "check",
-        description: "Connect to every host and report what ferry needs there (user, tools, deploy_to, ssh -G)",
-    },
-    Builtin {
-        name: "deploy",
-        usage: "deploy[:ref=REF,resume=yes]",
-        description: "Build a new release beside the live one on every host, switch to it, restart, check health",
-    },
-    Builtin {
-        name: "rollback",
-        usage: "rollback[:to=RELEASE]",
-        description: "Go back to the previous good release (every host must have it)",
-    },
-    Builtin {
-        name: "releases",
-        usage: "releases",
-        description: "List each host's releases (live, previous, failed, pinned) and whether the hosts agree",
-    },
-    Builtin {
-        name: "history",
-        usage: "history[:n=20]",
-        description: "Show the last deploys, rollbacks and releases prepared, from each host's history",
-    },
-    Builtin {
-        name: "setup_release",
-        usage: "setup_release[:ref=REF,keep_days=N]",
-        description: "Upload and build a release without switching to it; cleanup keeps it N days",
-    },
-    Builtin {
-        name: "hotfix",
-        usage: "hotfix[:ref=REF]",
-        description: "Ship new code reusing the live release's venv: no build, no migrations",
-    },
-    Builtin {
-        name: "cleanup",
-        usage: "cleanup",
-        description: "Remove old releases, keeping keep_releases good ones (never live, previous or pinned)",
-    },
-    Builtin {
-        name: "unlock",
-        usage: "unlock[:force=yes]",
-        description: "Remove a deploy lock left by a run that is gone",
-    },
-    Builtin {
-        name: "provision",
-        usage: "provision",
-        description: "Set hosts up as [provision] says: packages, users, directories, files, services (--check, --diff)",
-    },
-    Builtin {
-        name: "start",
-        usage: "start[:SERVICE,…]",
-        description: "Start the services (all, or those named) on the hosts that run them",
-    },
-    Builtin {
-        name: "stop",
-        usage: "stop[:SERVICE,…]",
-        description: "Stop the services on the hosts that run them",
-    },
-    Builtin {
-        name: "restart",
-        usage: "restart[:SERVICE,…]",
-        description: "Restart the services on the hosts that run them",
-    },
-    Builtin {
-        name: "reload",
-        usage: "reload[:SERVICE,…]",
-        description: "Reload the services gracefully (gunicorn: new workers, no dropped request)",
-    },
-    Builtin {
-        name: "status",
-        usage: "status[:SERVICE,…]",
-        description: "Show each service's state on each host, as one table",
-    },
-    Builtin {
-        name: "logs",
-        usage: "logs[:SERVICE,…][,lines=N]",
-        description: "Follow the services' logs on every host, prefixed by host, until Ctrl-C",
-    },
-    Builtin {
-        name: "supervisorctl",
-        usage: "supervisorctl:cmd=COMMAND",
-        description: "Pass a command to supervisorctl on the hosts with supervisor services",
-    },
-    Builtin {
-        name: "run",
-        usage: "run -- COMMAND [ARG…]",
-        description: "Run a command in the current release (or the login directory) on every host",
-    },
-];
-
-/// Names kept for ferry's own tasks, so a project task never shadows one.
-pub(crate) const BUILTIN_NAMES: &[&str] = &[
-    "check",
-    "run",
-    "deploy",
-    "rollback",
-    "releases",
-    "cleanup",
-    "unlock",
-    "provision",
-    "setup_release",
-    "hotfix",
-    "start",
-    "stop",
-    "restart",
-    "reload",
-    "status",
-    "logs",
-    "supervisorctl",
-    "history",
-];
-
-pub(crate) fn is_builtin(name: &str) -> bool {
-    BUILTIN_NAMES.contains(&name)
-}
 
 /// One task, ready to run: every host's script is already rendered.
 pub(crate) struct Plan {
@@ -166,62 +40,67 @@ enum Kind {
 }
 
 pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<Plan, Error> {
-    let (hosts, kind) = match call.name.as_str() {
-        "check" => {
-            no_args(call)?;
-            (
-                ctx.hosts.to_vec(),
-                Kind::Check(ctx.env.settings.deploy_to.clone()),
-            )
-        }
-        "run" => {
-            no_args(call)?;
-            no_check_mode(call, ctx)?;
-            let scripts = run_cmd::plan(ctx)?;
-            (ctx.hosts.to_vec(), Kind::Scripts(scripts))
-        }
-        "deploy" | "hotfix" | "setup_release" => {
-            let mode = match call.name.as_str() {
-                "deploy" => release::Mode::Deploy,
-                "hotfix" => release::Mode::Hotfix,
-                _ => release::Mode::Setup { keep_days: None },
-            };
-            (
-                ctx.hosts.to_vec(),
-                Kind::Deploy(Box::new(release::DeployPlan::new(mode, call, ctx)?)),
-            )
-        }
-        "rollback" => (
-            ctx.hosts.to_vec(),
-            Kind::Rollback(release::Rollback::new(call, ctx)?),
-        ),
-        "provision" => {
-            no_args(call)?;
-            (
-                ctx.hosts.to_vec(),
-                Kind::Provision(crate::provision::plan(ctx)?),
-            )
-        }
-        name if services::NAMES.contains(&name) => {
-            let (hosts, plan) = services::plan(call, ctx)?;
-            (hosts, Kind::Services(plan))
-        }
-        "releases" | "history" | "cleanup" | "unlock" => {
-            (ctx.hosts.to_vec(), layout_task(call, ctx)?)
-        }
-        name => match ctx.project.task(name) {
+    let (hosts, kind) = match builtin::find(&call.name) {
+        Some(entry) => plan_builtin(entry, call, ctx)?,
+        None => match ctx.project.task(&call.name) {
             Some(def) => {
                 no_check_mode(call, ctx)?;
                 let (hosts, scripts) = project::plan(def, call, ctx)?;
                 (hosts, Kind::Scripts(scripts))
             }
-            None => return Err(unknown_task(name, ctx.project)),
+            None => return Err(unknown_task(&call.name, ctx.project)),
         },
     };
     Ok(Plan {
         name: call.name.clone(),
         hosts,
         kind,
+    })
+}
+
+fn plan_builtin(
+    entry: &'static builtin::Entry,
+    call: &TaskCall,
+    ctx: &Context<'_>,
+) -> Result<(Vec<Host>, Kind), Error> {
+    let all = || ctx.hosts.to_vec();
+    Ok(match entry.task {
+        Builtin::Check => {
+            no_args(call)?;
+            (all(), Kind::Check(ctx.env.settings.deploy_to.clone()))
+        }
+        Builtin::Run => {
+            no_args(call)?;
+            no_check_mode(call, ctx)?;
+            (all(), Kind::Scripts(run_cmd::plan(ctx)?))
+        }
+        task @ (Builtin::Deploy | Builtin::Hotfix | Builtin::SetupRelease) => {
+            let mode = match task {
+                Builtin::Deploy => release::Mode::Deploy,
+                Builtin::Hotfix => release::Mode::Hotfix,
+                _ => release::Mode::Setup { keep_days: None },
+            };
+            let plan = release::DeployPlan::new(mode, call, ctx)?;
+            (all(), Kind::Deploy(Box::new(plan)))
+        }
+        Builtin::Rollback => (all(), Kind::Rollback(release::Rollback::new(call, ctx)?)),
+        Builtin::Provision => {
+            no_args(call)?;
+            (all(), Kind::Provision(crate::provision::plan(ctx)?))
+        }
+        Builtin::Start
+        | Builtin::Stop
+        | Builtin::Restart
+        | Builtin::Reload
+        | Builtin::Status
+        | Builtin::Logs
+        | Builtin::Supervisorctl => {
+            let (hosts, plan) = services::plan(entry, call, ctx)?;
+            (hosts, Kind::Services(plan))
+        }
+        Builtin::Releases | Builtin::History | Builtin::Cleanup | Builtin::Unlock => {
+            (all(), layout_task(entry.task, call, ctx)?)
+        }
     })
 }
 
@@ -244,19 +123,19 @@ impl Plan {
 }
 
 /// The read-only and housekeeping release tasks.
-fn layout_task(call: &TaskCall, ctx: &Context<'_>) -> Result<Kind, Error> {
+fn layout_task(task: Builtin, call: &TaskCall, ctx: &Context<'_>) -> Result<Kind, Error> {
     let layout = release::Layout::new(&ctx.env.settings.deploy_to);
     let env = ctx.env.name.clone();
-    Ok(match call.name.as_str() {
-        "releases" => {
+    Ok(match task {
+        Builtin::Releases => {
             Args::bind(call, &[])?;
             Kind::Releases(release::Releases { layout })
         }
-        "history" => Kind::History(release::History {
+        Builtin::History => Kind::History(release::History {
             layout,
             lines: Args::bind(call, &["n"])?.number("n")?.unwrap_or(20),
         }),
-        "cleanup" => {
+        Builtin::Cleanup => {
             Args::bind(call, &[])?;
             no_check_mode(call, ctx)?;
             Kind::Cleanup(release::Cleanup {
@@ -300,18 +179,12 @@ fn no_args(call: &TaskCall) -> Result<(), Error> {
     }
 }
 
-pub(crate) fn unknown_task(name: &str, project: &Project) -> Error {
+fn unknown_task(name: &str, project: &Project) -> Error {
     let names = project
         .tasks
         .iter()
         .map(|t| t.name.as_str())
-        .chain(BUILTINS.iter().map(|b| b.name));
+        .chain(builtin::names());
     let hint = suggest::hint(name, names).or_else(|| Some("`ferry -l` lists the tasks".into()));
-    if is_builtin(name) {
-        return Error::usage(
-            format!("`{name}` is not available in this version of ferry"),
-            hint,
-        );
-    }
     Error::usage(format!("no task named `{name}`"), hint)
 }

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use super::Context;
-use crate::cli::TaskCall;
 use crate::config::TaskDef;
 use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::Fanout;
 use crate::inventory::Host;
+use crate::plan::Context;
+use crate::plan::TaskCall;
 use crate::shell::{Command, Script};
 use crate::suggest;
 use crate::transport::Request;

@@ -2,9 +2,9 @@
 //! host, in the live release when there is one. Each word after `--` reaches
 //! the host as one literal word; there is no shell parsing of it on the way.
 
-use super::Context;
 use super::project::Scripts;
 use crate::error::Error;
+use crate::plan::Context;
 use crate::shell::{Command, Script, Word};
 
 pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {

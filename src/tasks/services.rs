@@ -10,27 +10,18 @@ mod status;
 
 use std::collections::HashMap;
 
-use super::Context;
 use super::project::{self, Scripts};
-use crate::cli::TaskCall;
+use crate::builtin::{self, Builtin};
 use crate::config::{Manager, ServiceDef};
 use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
+use crate::plan::Context;
+use crate::plan::TaskCall;
 use crate::service::Action;
 use crate::shell::{Command, Script, Word};
 use crate::suggest;
-
-pub(crate) const NAMES: &[&str] = &[
-    "start",
-    "stop",
-    "restart",
-    "reload",
-    "status",
-    "logs",
-    "supervisorctl",
-];
 
 pub(crate) struct Plan {
     kind: Kind,
@@ -45,9 +36,13 @@ enum Kind {
     Logs(logs::Plan),
 }
 
-pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<(Vec<Host>, Plan), Error> {
-    let args = Args::parse(call)?;
-    let services = select(call, ctx, &args.services)?;
+pub(crate) fn plan(
+    entry: &builtin::Entry,
+    call: &TaskCall,
+    ctx: &Context<'_>,
+) -> Result<(Vec<Host>, Plan), Error> {
+    let args = Args::parse(entry, call)?;
+    let services = select(entry, call, ctx, &args.services)?;
     let hosts: Vec<Host> = ctx
         .hosts
         .iter()
@@ -68,9 +63,9 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<(Vec<Host>, Pla
             .filter(|s| s.runs_on(host))
             .collect()
     };
-    let kind = match call.name.as_str() {
-        "status" => Kind::Status(status::plan(ctx, &hosts, &on)?),
-        "logs" => {
+    let kind = match entry.task {
+        Builtin::Status => Kind::Status(status::plan(ctx, &hosts, &on)?),
+        Builtin::Logs => {
             let (hosts, plan) = logs::plan(ctx, &hosts, &on, args.lines)?;
             return Ok((
                 hosts,
@@ -79,7 +74,7 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<(Vec<Host>, Pla
                 },
             ));
         }
-        "supervisorctl" => {
+        Builtin::Supervisorctl => {
             super::no_check_mode(call, ctx)?;
             let command = args.command.ok_or_else(|| {
                 Error::usage(
@@ -92,8 +87,8 @@ pub(crate) fn plan(call: &TaskCall, ctx: &Context<'_>) -> Result<(Vec<Host>, Pla
             })?;
             Kind::Scripts(supervisorctl(&hosts, &on, &command)?)
         }
-        name => {
-            let action = action(name);
+        task => {
+            let action = action(task);
             if ctx.check {
                 Kind::Preview(preview(ctx, &hosts, &on, action)?)
             } else {
@@ -135,17 +130,17 @@ struct Args {
 impl Args {
     /// Positional values name services (`restart:web,worker`), except for
     /// `supervisorctl`, whose one value is its command.
-    fn parse(call: &TaskCall) -> Result<Self, Error> {
+    fn parse(entry: &builtin::Entry, call: &TaskCall) -> Result<Self, Error> {
         let mut args = Args {
             services: Vec::new(),
             lines: 10,
             command: None,
         };
-        let passthrough = call.name == "supervisorctl";
+        let passthrough = entry.task == Builtin::Supervisorctl;
         for (key, value) in &call.args {
             match (key.as_deref(), passthrough) {
                 (None, false) | (Some("service"), false) => args.services.push(value.clone()),
-                (Some("lines"), false) if call.name == "logs" => {
+                (Some("lines"), false) if entry.task == Builtin::Logs => {
                     args.lines = value.parse().map_err(|_| {
                         Error::usage(format!("lines={value}: not a whole number"), None)
                     })?;
@@ -159,17 +154,9 @@ impl Args {
                     args.command = Some(words);
                 }
                 (Some(key), _) => {
-                    let usage = match call.name.as_str() {
-                        "logs" => "logs[:SERVICE,…][,lines=N]",
-                        "supervisorctl" => "supervisorctl:cmd=COMMAND",
-                        _ => "TASK[:SERVICE,…]",
-                    };
                     return Err(Error::usage(
                         format!("`{}` has no argument `{key}`", call.name),
-                        Some(format!(
-                            "usage: ferry <env> {}",
-                            usage.replace("TASK", &call.name)
-                        )),
+                        Some(format!("usage: ferry <env> {}", entry.usage)),
                     ));
                 }
             }
@@ -178,18 +165,19 @@ impl Args {
     }
 }
 
-fn action(name: &str) -> Action {
-    match name {
-        "start" => Action::Start,
-        "stop" => Action::Stop,
-        "restart" => Action::Restart,
-        "reload" => Action::Reload,
+fn action(task: Builtin) -> Action {
+    match task {
+        Builtin::Start => Action::Start,
+        Builtin::Stop => Action::Stop,
+        Builtin::Restart => Action::Restart,
+        Builtin::Reload => Action::Reload,
         _ => Action::Status,
     }
 }
 
 /// The services named (all when none is), known to ferry.toml.
 fn select<'a>(
+    entry: &builtin::Entry,
     call: &TaskCall,
     ctx: &Context<'a>,
     keys: &[String],
@@ -216,7 +204,7 @@ fn select<'a>(
     if chosen.is_empty() {
         chosen = all.iter().collect();
     }
-    if call.name == "supervisorctl" {
+    if entry.task == Builtin::Supervisorctl {
         chosen.retain(|s| s.manager == Manager::Supervisor);
         if chosen.is_empty() {
             return Err(Error::usage(

@@ -140,9 +140,11 @@ fn status_style(status: Status) -> Style {
 }
 
 /// `ferry -l`: built-in tasks, the project's tasks, its environments.
-pub(crate) fn list(project: Option<&crate::config::Project>) -> Result<u8, Error> {
+pub(crate) fn list(
+    project: Option<&crate::config::Project>,
+) -> Result<crate::exit::ExitStatus, Error> {
     use std::fmt::Write as _;
-    let mut rows: Vec<(String, String)> = crate::tasks::BUILTINS
+    let mut rows: Vec<(String, String)> = crate::builtin::TABLE
         .iter()
         .map(|b| (b.usage.to_string(), b.description.to_string()))
         .collect();
@@ -179,7 +181,7 @@ pub(crate) fn list(project: Option<&crate::config::Project>) -> Result<u8, Error
         ),
     }
     out(&text);
-    Ok(crate::error::exit::SUCCESS)
+    Ok(crate::exit::ExitStatus::Success)
 }
 
 fn task_usage(task: &crate::config::TaskDef) -> String {

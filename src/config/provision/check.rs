@@ -36,8 +36,19 @@ pub(super) fn account(name: &str) -> Result<String, String> {
     crate::inventory::check_user(name).map(str::to_string)
 }
 
+/// A system service (systemd unit or init script) name: it reaches
+/// `systemctl` and `/etc/init.d/` as one plain word.
 pub(super) fn service(name: &str) -> Result<String, String> {
-    crate::provision::check_service_name(name).map(|()| name.to_string())
+    let ok = !name.is_empty()
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!("`{name}` is not a service name"))
+    }
 }
 
 /// `"0755"`, `"755"` or `"2775"`: octal, as chmod takes it.

@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
-use super::{Attrs, Inputs};
+use super::{Attrs, Handler, Inputs, shipped};
 use crate::config::Manager;
 use crate::config::raw::RawFile;
 use crate::config::service::ServiceDef;
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::provision::{Handler, shipped};
 use crate::suggest;
 use crate::template::{self, Kind, TemplateError};
 

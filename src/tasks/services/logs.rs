@@ -16,8 +16,8 @@ use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
+use crate::plan::Context;
 use crate::shell::{Script, Word};
-use crate::tasks::Context;
 use crate::transport::Request;
 
 pub(crate) struct Plan {

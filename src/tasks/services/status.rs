@@ -11,10 +11,10 @@ use crate::error::Error;
 use crate::event::{Event, Status};
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
+use crate::plan::Context;
 use crate::protocol::Marker;
 use crate::service::Action;
 use crate::shell::{Command, Script, Word};
-use crate::tasks::Context;
 use crate::transport::Request;
 
 pub(crate) struct Plan {

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
+use crate::config::Handler;
 use crate::config::Manager;
-use crate::provision::Handler;
 
 pub(crate) struct Shipped {
     pub(crate) name: &'static str,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::cli::TaskCall;
 use crate::error::Error;
+use crate::plan::TaskCall;
 use crate::suggest;
 
 pub(crate) struct Args<'a> {
