@@ -1,0 +1,246 @@
+//! A PEM-shaped canary secret through every form ferry's output takes, on the
+//! `local` target: a step that prints it (whole, and in pieces with a pause
+//! between them), a step that prints it and fails, a health check whose
+//! output holds it, a provisioned file that holds it. No line of the key
+//! shows in plain output, `-v`, `--json`, `-q`, failure messages, the recap,
+//! `history`, the records ferry writes on the host or `provision --diff`.
+//! Also: a provisioned file holding a secret is 0600, and a secret written
+//! literally in ferry.toml is refused before anything runs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::ferry::{Ferry, Ran};
+
+const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIICdgIBADANBgkqhkiG9w0BcanaryAQEFAASCAmAwggJcAgEAAoGBAMx7
+yQ2canaryLd9tTr3fGq0Vb8kPzW4mNcE1uJhR6sXo5aT7dKi2LpYw0vB
+canaryQIDAQABAoGAE3fQ8pTk2Wm9yVxN1bR4cH7jL0sZ6uKaD5gO3iPq
+-----END PRIVATE KEY-----";
+
+/// The same shape, another key: what a rotated secret leaves on the host.
+const OLD_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIICeAIBADANBgkqhkiG9w0BoldkeyAQEFAASCAmIwggJeAgEAAoGBANq1
+Zt4oldkeyWx8uYk2pLmN0aB3cD5eF7gH9iJ1kL3mN5oP7qR9sT1uV3wX
+oldkeyQIDAQABAoGBAKx2yZ4aB6cD8eF0gH2iJ4kL6mN8oP0qR2sT4uVw
+-----END PRIVATE KEY-----";
+
+/// A piece of a secret's lines shown anywhere in `text`, if any: any eight
+/// characters in a row of a line of the key's body (the BEGIN and END lines
+/// are the same in every key).
+fn leak(key: &str, text: &str) -> Option<String> {
+    key.lines()
+        .filter(|line| !line.starts_with("-----"))
+        .flat_map(|line| line.as_bytes().windows(8))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .find(|piece| text.contains(piece.as_str()))
+}
+
+fn assert_masked(what: &str, text: &str) {
+    for key in [KEY, OLD_KEY] {
+        if let Some(piece) = leak(key, text) {
+            panic!("{what} shows `{piece}` of a secret:\n{text}");
+        }
+    }
+}
+
+fn assert_ran_masked(what: &str, ran: &Ran) {
+    assert_masked(&format!("{what} (stdout)"), &ran.stdout);
+    assert_masked(&format!("{what} (stderr)"), &ran.stderr);
+}
+
+const CONFIG: &str = r#"
+[secrets]
+TLS_KEY = "${TLS_KEY}"
+
+[deploy]
+source = "dir"
+exclude = ["/srv", ".home"]
+build = ["printf '%s\n' \"$TLS_KEY\""]
+
+[deploy.health]
+command = "printf 'body: %s\n' \"$TLS_KEY\"; exit 1"
+deadline = 1
+interval = 1
+
+[tasks.show]
+description = "Print the key, whole and in pieces"
+steps = [
+    "printf '%s\n' \"$TLS_KEY\"",
+    "printf '%s' \"${TLS_KEY%%cana*}\"; sleep 0.3; printf 'cana%s\n' \"${TLS_KEY#*cana}\"",
+]
+
+[tasks.leak]
+description = "Print the key, then fail"
+steps = ["printf '%s\n' \"$TLS_KEY\" >&2; printf 'last: %s\n' \"$(printf '%s' \"$TLS_KEY\" | sed -n 2p)\"; exit 3"]
+
+[provision]
+become = false
+
+[provision.files."{{ deploy_to }}/shared/tls.key"]
+content = "{{ secrets.TLS_KEY }}\n"
+
+[provision.files."{{ deploy_to }}/shared/public.txt"]
+content = "nothing to hide\n"
+
+[provision.files."{{ deploy_to }}/shared/chosen.key"]
+content = "{{ secrets.TLS_KEY }}\n"
+mode = "0640"
+"#;
+
+fn project(dir: &Path) {
+    std::fs::write(dir.join("main.py"), "print('v1')\n").unwrap();
+    let config = format!(
+        "app = \"demo\"\ndeploy_to = \"{}\"\n{CONFIG}\n[environments.here]\nhosts = [\"local\"]\n",
+        dir.join("srv").display()
+    );
+    std::fs::write(dir.join("ferry.toml"), config).unwrap();
+}
+
+fn ferry(dir: &Path, key: &str, args: &[&str]) -> Ran {
+    Ferry::new(dir).env("TLS_KEY", key).run(args)
+}
+
+#[test]
+fn a_step_printing_a_multi_line_secret_shows_it_masked_in_every_form() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    for flags in [&[][..], &["-v"], &["--json"], &["-q"]] {
+        let ran = ferry(dir.path(), KEY, &[&["here", "show"], flags].concat());
+        ran.success();
+        assert_ran_masked(&format!("show {flags:?}"), &ran);
+        if flags.is_empty() {
+            // Every line of the key, the one printed in two pieces too.
+            let masked = ran.lines_of("local");
+            assert_eq!(
+                masked.iter().filter(|l| *l == "********").count(),
+                2 * KEY.lines().count(),
+                "{}",
+                ran.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failing_step_quotes_its_last_line_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    for flags in [&[][..], &["-q"], &["--json"]] {
+        let ran = ferry(dir.path(), KEY, &[&["here", "leak"], flags].concat());
+        ran.code(1);
+        assert_ran_masked(&format!("leak {flags:?}"), &ran);
+        if flags == ["-q"] {
+            assert!(
+                ran.stdout.contains("exited with 3: last: ********"),
+                "{}",
+                ran.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_deploy_and_its_records_never_show_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    for flags in [&[][..], &["--json"]] {
+        let ran = ferry(dir.path(), KEY, &[&["here", "deploy"], flags].concat());
+        ran.code(1);
+        assert_ran_masked(&format!("deploy {flags:?}"), &ran);
+        if flags.is_empty() {
+            assert!(
+                ran.stdout.contains("health check failed: body: ********"),
+                "{}",
+                ran.stdout
+            );
+        }
+    }
+    let ran = ferry(dir.path(), KEY, &["here", "history"]);
+    ran.success();
+    assert_ran_masked("history", &ran);
+    assert!(ran.stdout.contains("failed"), "{}", ran.stdout);
+    let srv = dir.path().join("srv");
+    let history = std::fs::read_to_string(srv.join(".ferry/history.jsonl")).unwrap();
+    assert_masked("history.jsonl", &history);
+    for release in std::fs::read_dir(srv.join("releases")).unwrap() {
+        let record = release.unwrap().path().join(".ferry/release.json");
+        let text = std::fs::read_to_string(&record).unwrap();
+        assert!(text.contains("\"state\":\"failed\""), "{text}");
+        assert_masked("release.json", &text);
+    }
+}
+
+#[test]
+fn provisioned_secret_files_are_private_and_their_diff_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let shared = dir.path().join("srv/shared");
+    let mode = |name: &str| {
+        std::fs::metadata(shared.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+
+    let ran = ferry(dir.path(), OLD_KEY, &["here", "provision", "--diff"]);
+    ran.success();
+    assert_ran_masked("provision --diff", &ran);
+    assert_eq!(mode("tls.key"), 0o600, "a file holding a secret");
+    assert_eq!(mode("chosen.key"), 0o640, "the config's mode wins");
+    assert_eq!(mode("public.txt"), 0o644, "a file without one");
+    let held = std::fs::read_to_string(shared.join("tls.key")).unwrap();
+    assert_eq!(held, format!("{OLD_KEY}\n"));
+
+    // A rotated key: neither the old one on the host nor the new one shows.
+    for flags in [&["--check", "--diff"][..], &["--check", "--diff", "--json"]] {
+        let ran = ferry(dir.path(), KEY, &[&["here", "provision"], flags].concat());
+        ran.success();
+        assert_ran_masked(&format!("provision {flags:?}"), &ran);
+    }
+    let ran = ferry(dir.path(), KEY, &["here", "provision", "--check", "--diff"]);
+    let diff = ran.lines_of("local");
+    assert!(
+        diff.iter().any(|l| l == "-********") && diff.iter().any(|l| l == "+********"),
+        "{}",
+        ran.stdout
+    );
+
+    // A file made 0644 by hand is made private again.
+    std::fs::set_permissions(
+        shared.join("tls.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    ferry(dir.path(), KEY, &["here", "provision"]).success();
+    assert_eq!(mode("tls.key"), 0o600);
+}
+
+#[test]
+fn a_secret_written_in_ferry_toml_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "app = \"demo\"\ndeploy_to = \"{}\"\n\n[secrets]\nAPI_TOKEN = \"tok-written-in-the-file\"\n\n[tasks.hi]\nsteps = [\"true\"]\n\n[environments.here]\nhosts = [\"local\"]\n",
+        dir.path().join("srv").display()
+    );
+    std::fs::write(dir.path().join("ferry.toml"), config).unwrap();
+    let ran = Ferry::new(dir.path()).run(&["here", "hi"]);
+    ran.code(2);
+    assert!(
+        ran.stderr
+            .contains("secret `API_TOKEN` is written in ferry.toml"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("ferry.toml:5:13"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("${API_TOKEN}"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains("tok-written-in-the-file"),
+        "the error does not repeat the value: {}",
+        ran.stderr
+    );
+    assert!(!dir.path().join("srv").exists(), "nothing ran");
+}
