@@ -60,11 +60,6 @@ source = "dir"
 exclude = ["/srv", ".home"]
 build = ["printf '%s\n' \"$TLS_KEY\""]
 
-[deploy.health]
-command = "printf 'body: %s\n' \"$TLS_KEY\"; exit 1"
-deadline = 1
-interval = 1
-
 [tasks.show]
 description = "Print the key, whole and in pieces"
 steps = [
@@ -90,13 +85,48 @@ content = "{{ secrets.TLS_KEY }}\n"
 mode = "0640"
 "#;
 
+/// The body is longer than the 300 bytes a failure message quotes, so the
+/// quote starts inside the key.
+const HEALTH_COMMAND: &str = r#"
+[deploy.health]
+command = "printf '%s\n' \"$TLS_KEY\"; printf 'and more %.0s' 1 2 3 4 5 6 7 8 9 10 11 12 13 14; exit 1"
+deadline = 1
+interval = 1
+"#;
+
 fn project(dir: &Path) {
+    project_with(dir, HEALTH_COMMAND);
+}
+
+fn project_with(dir: &Path, health: &str) {
     std::fs::write(dir.join("main.py"), "print('v1')\n").unwrap();
     let config = format!(
-        "app = \"demo\"\ndeploy_to = \"{}\"\n{CONFIG}\n[environments.here]\nhosts = [\"local\"]\n",
+        "app = \"demo\"\ndeploy_to = \"{}\"\n{CONFIG}\n{health}\n[environments.here]\nhosts = [\"local\"]\n",
         dir.join("srv").display()
     );
     std::fs::write(dir.join("ferry.toml"), config).unwrap();
+}
+
+/// An HTTP server on this machine that answers every request with a 500
+/// whose body holds the key, cut by the 300 bytes a failure quotes (the
+/// quote ends inside the key).
+fn leaky_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let body = format!("database error: {} {KEY}\n", "x".repeat(120));
+            let answer = format!(
+                "HTTP/1.0 500 Internal Server Error\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+        }
+    });
+    port
 }
 
 fn ferry(dir: &Path, key: &str, args: &[&str]) -> Ran {
@@ -152,7 +182,7 @@ fn a_failed_deploy_and_its_records_never_show_the_secret() {
         assert_ran_masked(&format!("deploy {flags:?}"), &ran);
         if flags.is_empty() {
             assert!(
-                ran.stdout.contains("health check failed: body: ********"),
+                ran.stdout.contains("health check failed: ") && ran.stdout.contains("and more"),
                 "{}",
                 ran.stdout
             );
@@ -171,6 +201,25 @@ fn a_failed_deploy_and_its_records_never_show_the_secret() {
         assert!(text.contains("\"state\":\"failed\""), "{text}");
         assert_masked("release.json", &text);
     }
+}
+
+#[test]
+fn a_health_check_answered_with_the_key_shows_it_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let health = format!(
+        "[deploy.health]\nurl = \"http://127.0.0.1:{}/\"\ndeadline = 1\ninterval = 1\n",
+        leaky_server()
+    );
+    project_with(dir.path(), &health);
+    let ran = ferry(dir.path(), KEY, &["here", "deploy"]);
+    ran.code(1);
+    assert_ran_masked("deploy with a leaky health URL", &ran);
+    assert!(
+        ran.stdout
+            .contains("health check failed: database error: xxx"),
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]
