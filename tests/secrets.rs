@@ -4,6 +4,7 @@
 //! output holds it, a provisioned file that holds it. No line of the key
 //! shows in plain output, `-v`, `--json`, `-q`, failure messages, the recap,
 //! `history`, the records ferry writes on the host or `provision --diff`.
+//! One test runs over SSH to a real host, where output crosses a network.
 //! Also: a provisioned file holding a secret is 0600, and a secret written
 //! literally in ferry.toml is refused before anything runs.
 
@@ -12,7 +13,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::ferry::{Ferry, Ran};
+use common::ferry::{Ferry, Ran, lab_config, write_config};
+use common::hosts::Lab;
 
 const KEY: &str = "-----BEGIN PRIVATE KEY-----
 MIICdgIBADANBgkqhkiG9w0BcanaryAQEFAASCAmAwggJcAgEAAoGBAMx7
@@ -51,14 +53,10 @@ fn assert_ran_masked(what: &str, ran: &Ran) {
     assert_masked(&format!("{what} (stderr)"), &ran.stderr);
 }
 
-const CONFIG: &str = r#"
+/// The key comes from the environment, and two tasks print it.
+const TASKS: &str = r#"
 [secrets]
 TLS_KEY = "${TLS_KEY}"
-
-[deploy]
-source = "dir"
-exclude = ["/srv", ".home"]
-build = ["printf '%s\n' \"$TLS_KEY\""]
 
 [tasks.show]
 description = "Print the key, whole and in pieces"
@@ -70,6 +68,14 @@ steps = [
 [tasks.leak]
 description = "Print the key, then fail"
 steps = ["printf '%s\n' \"$TLS_KEY\" >&2; printf 'last: %s\n' \"$(printf '%s' \"$TLS_KEY\" | sed -n 2p)\"; exit 3"]
+"#;
+
+/// A deploy whose build prints the key, and files that hold it.
+const DEPLOY_AND_PROVISION: &str = r#"
+[deploy]
+source = "dir"
+exclude = ["/srv", ".home"]
+build = ["printf '%s\n' \"$TLS_KEY\""]
 
 [provision]
 become = false
@@ -101,7 +107,7 @@ fn project(dir: &Path) {
 fn project_with(dir: &Path, health: &str) {
     std::fs::write(dir.join("main.py"), "print('v1')\n").unwrap();
     let config = format!(
-        "app = \"demo\"\ndeploy_to = \"{}\"\n{CONFIG}\n{health}\n[environments.here]\nhosts = [\"local\"]\n",
+        "app = \"demo\"\ndeploy_to = \"{}\"\n{TASKS}{DEPLOY_AND_PROVISION}\n{health}\n[environments.here]\nhosts = [\"local\"]\n",
         dir.join("srv").display()
     );
     std::fs::write(dir.join("ferry.toml"), config).unwrap();
@@ -292,4 +298,29 @@ fn a_secret_written_in_ferry_toml_is_refused_before_anything_runs() {
         ran.stderr
     );
     assert!(!dir.path().join("srv").exists(), "nothing ran");
+}
+
+#[test]
+fn over_ssh_a_key_printed_in_pieces_is_masked() {
+    let lab = Lab::start(1);
+    write_config(lab.dir(), &lab_config(&lab, TASKS));
+    let host = lab.host(0).target();
+    for (task, code) in [("show", 0), ("leak", 1)] {
+        for flags in [&[][..], &["-v"], &["--json"], &["-q"]] {
+            let ran = Ferry::lab(&lab)
+                .env("TLS_KEY", KEY)
+                .run(&[&["lab", task], flags].concat());
+            ran.code(code);
+            assert_ran_masked(&format!("{task} {flags:?} over ssh"), &ran);
+            if task == "show" && flags.is_empty() {
+                let masked = ran.lines_of(&host);
+                assert_eq!(
+                    masked.iter().filter(|l| *l == "********").count(),
+                    2 * KEY.lines().count(),
+                    "{}",
+                    ran.stdout
+                );
+            }
+        }
+    }
 }
