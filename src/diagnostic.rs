@@ -34,6 +34,25 @@ impl SourceFile {
         }))
     }
 
+    /// The same file with the text at `span` starred out (quotes and line
+    /// breaks kept, so lines and columns stay), for an error about a value
+    /// it must not repeat.
+    pub(crate) fn masked(&self, span: Range<usize>) -> Self {
+        let text = &self.text;
+        let (start, end) = (span.start.min(text.len()), span.end.min(text.len()));
+        let stars: String = text[start..end]
+            .chars()
+            .map(|c| match c {
+                '"' | '\'' | '\n' => c.to_string(),
+                other => "*".repeat(other.len_utf8()),
+            })
+            .collect();
+        Self {
+            path: self.path.clone(),
+            text: format!("{}{stars}{}", &text[..start], &text[end..]).into(),
+        }
+    }
+
     /// 1-based line and column of a byte offset, as editors count them.
     pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];

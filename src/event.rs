@@ -177,9 +177,19 @@ impl Events {
         });
     }
 
+    /// The one place output meets the redactor. An `Output` line is a whole
+    /// line (the transport reads up to each newline), so a secret printed in
+    /// pieces is whole again here, and a multi-line one is masked line by
+    /// line. A failure message may quote host output cut to its last bytes
+    /// (a health check's body), so a piece of a secret at a cut goes too.
     fn redact(&self, event: &mut Event) {
         let scrub = |text: &mut String| {
             if let std::borrow::Cow::Owned(clean) = self.redactor.redact(text) {
+                *text = clean;
+            }
+        };
+        let scrub_cut = |text: &mut String| {
+            if let std::borrow::Cow::Owned(clean) = self.redactor.redact_cut(text) {
                 *text = clean;
             }
         };
@@ -191,7 +201,7 @@ impl Events {
                 scrub(message)
             }
             Event::HostFinished(result) => {
-                result.message.as_mut().map(scrub);
+                result.message.as_mut().map(scrub_cut);
                 result.hint.as_mut().map(scrub);
             }
             Event::RunStarted { .. }

@@ -108,8 +108,12 @@ fn the_readme_provision_example_is_valid() {
         .split("```")
         .next()
         .unwrap();
-    let dir = local_project(&format!("{example}\n[secrets]\nSECRET_KEY = \"x\"\n"));
-    let ran = Ferry::new(dir.path()).run(&["here", "restart", "--check"]);
+    let dir = local_project(&format!(
+        "{example}\n[secrets]\nSECRET_KEY = \"${{SECRET_KEY}}\"\n"
+    ));
+    let ran = Ferry::new(dir.path())
+        .env("SECRET_KEY", "x")
+        .run(&["here", "restart", "--check"]);
     ran.success();
     assert_eq!(
         ran.lines_of("local"),

@@ -103,12 +103,18 @@ steps = ["touch /srv/second"]"#;
         ran.stderr
     );
 
+    // A secret reaches steps as a shell variable; its value comes from the environment.
     let config = lab_config(
         &lab,
-        &format!("[secrets]\nFAIL_ON = \"{}\"\n\n{tasks}", failing.addr()),
+        &format!("[secrets]\nFAIL_ON = \"${{TEST_FAIL_ON}}\"\n\n{tasks}"),
     );
     write_config(lab.dir(), &config);
-    let ran = Ferry::lab(&lab).run(&["lab", "first", "second"]);
+    let ferry = || {
+        let mut ferry = Ferry::lab(&lab);
+        ferry.env("TEST_FAIL_ON", failing.addr().to_string());
+        ferry
+    };
+    let ran = ferry().run(&["lab", "first", "second"]);
     ran.code(1);
     assert!(
         ran.stdout.contains("step 1 `if [ \"$(hostname -I"),
@@ -127,7 +133,7 @@ steps = ["touch /srv/second"]"#;
         lab.dir(),
         &config.replace("keepalive = 2", "keepalive = 2\non_failure = \"continue\""),
     );
-    let ran = Ferry::lab(&lab).run(&["lab", "first", "second"]);
+    let ran = ferry().run(&["lab", "first", "second"]);
     ran.code(1);
     assert!(
         lab.host(1).path("/srv/second").exists(),

@@ -61,6 +61,36 @@ impl<'a> Interpolator<'a> {
     }
 }
 
+/// A `[secrets]` value must read the process environment: ferry.toml sits
+/// in the repository and ships to every host inside each release, so a
+/// value written in it is no secret. The error does not quote the value.
+pub(crate) fn check_secret(
+    file: &SourceFile,
+    name: &Spanned<String>,
+    value: &Spanned<String>,
+) -> Result<(), Diagnostic> {
+    let read = std::cell::Cell::new(false);
+    let expanded = expand(value.get_ref(), &|_| {
+        read.set(true);
+        Some(String::new())
+    });
+    // A malformed `${…}` is reported where it is interpolated, by name.
+    if read.get() || expanded.is_err() {
+        return Ok(());
+    }
+    let name = name.get_ref();
+    Err(file
+        .masked(value.span())
+        .error(
+            value.span(),
+            format!("secret `{name}` is written in ferry.toml"),
+        )
+        .label("ferry.toml ships to every host with each release")
+        .help(Some(format!(
+            "read it from ferry's environment: `{name} = \"${{{name}}}\"`, and export {name}=… before running ferry"
+        ))))
+}
+
 #[derive(Debug, PartialEq)]
 enum Problem {
     Missing(String),
@@ -121,6 +151,27 @@ mod tests {
             expand("$${HOST} costs $5", &env),
             Ok("${HOST} costs $5".into())
         );
+    }
+
+    #[test]
+    fn a_secret_must_read_a_variable() {
+        let text = "A = \"${A}\"\nB = \"pre-${A}\"\nC = \"lit\"\nD = \"$${A}\"\n";
+        let file = SourceFile::new(std::path::Path::new("ferry.toml"), text.into());
+        let check = |name: &str| {
+            let at = text.find(&format!("{name} = ")).unwrap() + 4;
+            let end = text[at..].find('\n').unwrap() + at;
+            let value = Spanned::new(at..end, text[at + 1..end - 1].to_string());
+            check_secret(&file, &Spanned::new(0..1, name.to_string()), &value)
+        };
+        assert!(check("A").is_ok() && check("B").is_ok());
+        let error = check("C").unwrap_err();
+        assert_eq!(error.location(), "ferry.toml:3:5");
+        let shown = error.render(false);
+        assert!(
+            !shown.contains("lit") && shown.contains("C = \"***\""),
+            "{shown}"
+        );
+        assert!(check("D").is_err(), "an escaped `$${{` reads nothing");
     }
 
     #[test]

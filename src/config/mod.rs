@@ -175,13 +175,13 @@ impl Project {
                     .label("setting in [vars]"));
             }
         }
-        let secret_names = self.raw.secrets.keys().chain(
+        let secrets = self.raw.secrets.iter().chain(
             self.raw
                 .environments
                 .values()
-                .flat_map(|e| e.secrets.keys()),
+                .flat_map(|e| e.secrets.iter()),
         );
-        for name in secret_names {
+        for (name, value) in secrets {
             if !is_env_name(name.get_ref()) {
                 return Err(self
                     .file
@@ -194,6 +194,7 @@ impl Project {
                     )
                     .label("use letters, digits and `_`"));
             }
+            interpolate::check_secret(&self.file, name, value)?;
         }
         if let Some(default) = &self.raw.default_task {
             task::check_exists(&self.file, self, default)?;

@@ -13,7 +13,7 @@ use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::Context;
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 use crate::template::{self, Kind, TemplateError};
 
 pub(crate) fn render(
@@ -51,6 +51,17 @@ pub(crate) fn render(
         ));
     }
     Ok(text)
+}
+
+/// The mode of a file that holds a secret when the config gives none:
+/// readable by its owner only.
+pub(crate) const PRIVATE_MODE: u32 = 0o600;
+
+/// A file holds a secret when its template reads `secrets` (even if the
+/// value is empty today) or its content holds a secret's value.
+pub(crate) fn holds_secret(source: &TemplateSource, rendered: &str, ctx: &Context<'_>) -> bool {
+    line_of(&source.text, "secrets").is_some()
+        || crate::secret::appears_in(rendered, &ctx.env.secrets)
 }
 
 /// `template nginx.conf, line 9: `upstream` is not defined`.
@@ -161,20 +172,18 @@ fn on_deploy_name(on_deploy: OnDeploy) -> &'static str {
     }
 }
 
-/// See `resource::File::secret_prefixes`.
+/// See `resource::File::secret_prefixes`. A secret at the start of a line
+/// (a key file, a line of a PEM key) leaves an empty prefix: every old line
+/// that changed may have held the old one.
 pub(crate) fn secret_prefixes(content: &str, secrets: &[Secret]) -> Vec<String> {
-    let mut prefixes = Vec::new();
-    for line in content.lines() {
-        let first = secrets
-            .iter()
-            .map(Secret::expose)
-            .filter(|value| value.len() >= 3)
-            .filter_map(|value| line.find(value))
-            .min();
-        if let Some(at) = first.filter(|at| *at > 0) {
-            prefixes.push(line[..at].to_string());
-        }
-    }
+    let redactor = Redactor::new(secrets);
+    let mut prefixes: Vec<String> = content
+        .lines()
+        .filter_map(|line| redactor.first(line).map(|at| line[..at].to_string()))
+        .collect();
+    // Longest first: `SECRET_KEY=` keeps its name before the empty prefix masks all.
+    prefixes.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    prefixes.dedup();
     prefixes
 }
 
@@ -195,6 +204,18 @@ mod tests {
     fn remembers_what_comes_before_a_secret() {
         let secrets = [Secret::new("KEY".into(), "s3cret".into())];
         let prefixes = secret_prefixes("A=1\nSECRET_KEY=s3cret\ns3cret\n", &secrets);
-        assert_eq!(prefixes, vec!["SECRET_KEY="]);
+        assert_eq!(prefixes, vec!["SECRET_KEY=", ""]);
+    }
+
+    #[test]
+    fn a_multi_line_secret_leaves_empty_prefixes() {
+        let secrets = [Secret::new(
+            "PEM".into(),
+            "-----BEGIN-----\nabcdef\n-----END-----".into(),
+        )];
+        let content = "# key\n-----BEGIN-----\nabcdef\n-----END-----\nKEY=abcdef\n";
+        assert_eq!(secret_prefixes(content, &secrets), vec!["KEY=", ""]);
+        assert!(!crate::secret::appears_in("# key", &secrets));
+        assert!(crate::secret::appears_in(content, &secrets));
     }
 }

@@ -3,7 +3,8 @@
 //! (`Marker::Old`), byte for byte. Secrets in
 //! the new content are masked by the redactor like every line ferry prints;
 //! an old secret ferry no longer knows is masked here, where it sits in the
-//! line the new secret sits in (`SECRET_KEY=…`).
+//! line the new secret sits in (`SECRET_KEY=…`), or, when a secret starts a
+//! line (a key file), on every old line that changed.
 
 use similar::TextDiff;
 
@@ -64,6 +65,18 @@ mod tests {
         );
         assert!(
             text.starts_with("--- .env (on the host)\n+++ .env (ferry)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn masks_every_changed_line_of_a_rotated_key() {
+        let old = "-----BEGIN KEY-----\nold-line-one\nold-line-two\n-----END KEY-----\n";
+        let new = "-----BEGIN KEY-----\nnew-line-one\n-----END KEY-----\n";
+        let text = unified("k", Some(old), new, &["".into()]).join("\n");
+        assert!(!text.contains("old-line"), "{text}");
+        assert!(
+            text.contains(" -----BEGIN KEY-----\n-********\n-********\n+new-line-one"),
             "{text}"
         );
     }

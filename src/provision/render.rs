@@ -101,11 +101,15 @@ pub(crate) fn steps(
                 }
                 let rendered = content::render(ctx, host, file, source, service)
                     .map_err(|f| Failure::new(format!("file {target}: {}", f.message), f.hint))?;
+                let mut attrs = file.attrs.clone();
+                if attrs.mode.is_none() && content::holds_secret(source, &rendered, ctx) {
+                    attrs.mode = Some(content::PRIVATE_MODE);
+                }
                 Resource::File(File {
                     secret_prefixes: content::secret_prefixes(&rendered, &ctx.env.secrets),
                     path: target,
                     content: rendered,
-                    attrs: file.attrs.clone(),
+                    attrs,
                 })
             }
         };
