@@ -24,6 +24,7 @@ mod service;
 mod shell;
 mod signal;
 mod suggest;
+mod switch;
 mod tasks;
 mod template;
 mod transport;

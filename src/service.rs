@@ -3,11 +3,15 @@
 //! the switch) and the service tasks (`restart`, `status`, …) both come here,
 //! so they behave the same.
 
-use crate::config::{Manager, ServiceDef};
+use minijinja::Value;
+
+use crate::config::{Manager, Probe, ServiceDef};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::Context;
-use crate::shell::Word;
+use crate::shell::{Command, Word};
+use crate::switch::{self, Runner, Slot, Upstream};
+use crate::template::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -76,6 +80,72 @@ impl ServiceDef {
         })
     }
 
+    /// What templates see for one slot of a slotted service: the host's
+    /// values, and `slot` (`a` or `b`) and `port` (the slot's).
+    pub(crate) fn slot_values(ctx: &Context<'_>, host: &Host, slot: &str, port: u16) -> Value {
+        minijinja::value::merge_maps([
+            ctx.host_values(host, &Default::default()),
+            crate::template::context([("slot", Value::from(slot)), ("port", Value::from(port))]),
+        ])
+    }
+
+    /// The service's two slots behind nginx on `host`, when it has
+    /// `switch = "upstream"`: each probed with `[deploy.health]` rendered
+    /// for the slot (its `{{ port }}`), where that probe applies to the host.
+    pub(crate) fn upstream(
+        &self,
+        ctx: &Context<'_>,
+        host: &Host,
+    ) -> Result<Option<Upstream>, Error> {
+        let Some(slots) = &self.slots else {
+            return Ok(None);
+        };
+        let runner = match self.manager {
+            Manager::Supervisor => Runner::Supervisor {
+                program: self.unit.clone(),
+            },
+            Manager::Systemd => Runner::Systemd {
+                unit: self.unit.clone(),
+            },
+            Manager::Command => unreachable!("refused when ferry.toml loads"),
+        };
+        let health = ctx
+            .project
+            .deploy
+            .health
+            .as_ref()
+            .filter(|h| h.roles.is_empty() || host.has_any_role(&h.roles));
+        let slot = |(name, port): (&str, u16)| -> Result<Slot, Error> {
+            let values = Self::slot_values(ctx, host, name, port);
+            let probe = match health.map(|h| (&h.probe, h)) {
+                None => switch::Probe::Started,
+                Some((Probe::Url(url), h)) => switch::Probe::Url {
+                    url: ctx.render_as("[deploy.health] url", url, Kind::Text, &values)?,
+                    expect: h.expect.clone().unwrap_or_default(),
+                },
+                Some((Probe::Command(command), _)) => switch::Probe::Command(Command::user(
+                    ctx.render("[deploy.health] command", command, &values)?,
+                )),
+            };
+            Ok(Slot {
+                address: format!("127.0.0.1:{port}"),
+                probe,
+            })
+        };
+        let [a, b] = slots.each();
+        Ok(Some(Upstream {
+            service: self.key.clone(),
+            name: slots.upstream.clone(),
+            deploy_to: ctx.env.settings.deploy_to.clone(),
+            runner,
+            as_root: self.sudo != Some(false),
+            slots: [slot(a)?, slot(b)?],
+            drain: slots.drain,
+            deadline: health.map_or(30, |h| h.deadline.as_secs()),
+            interval: health.map_or(1, |h| h.interval.as_secs()),
+        }))
+    }
+
     /// The service's log files on `host`: its `logs`, or for supervisor the
     /// file it writes the program's output to (what the shipped template
     /// configures). A systemd service without `logs` logs to the journal.
@@ -88,6 +158,12 @@ impl ServiceDef {
             .map(|log| ctx.render_as(&what, log, crate::template::Kind::Text, &values))
             .collect::<Result<Vec<_>, _>>()?;
         if logs.is_empty() && self.manager == Manager::Supervisor {
+            if self.slots.is_some() {
+                return Ok(switch::SLOTS
+                    .iter()
+                    .map(|slot| format!("/var/log/supervisor/{}-{slot}.log", self.unit))
+                    .collect());
+            }
             return Ok(vec![format!("/var/log/supervisor/{}.log", self.unit)]);
         }
         Ok(logs)

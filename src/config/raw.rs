@@ -162,7 +162,13 @@ pub(crate) struct RawService {
     pub(crate) user: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) environment: Table<Spanned<String>>,
-    pub(crate) on_deploy: Option<OnDeploy>,
+    pub(crate) on_deploy: Option<Spanned<OnDeploy>>,
+    /// `"upstream"`: two slots behind nginx, switched without dropping a request.
+    pub(crate) switch: Option<Spanned<SwitchKind>>,
+    /// With `switch`: slot a listens on `port`, slot b on `port + 1`.
+    pub(crate) port: Option<Spanned<u16>>,
+    /// With `switch`: seconds the old slot keeps running after nginx left it.
+    pub(crate) drain: Option<Spanned<u32>>,
     pub(crate) sudo: Option<bool>,
     #[serde(default)]
     pub(crate) logs: Vec<Spanned<String>>,
@@ -180,6 +186,14 @@ pub(crate) enum Manager {
     Systemd,
     /// The service's own `start`, `stop`, `restart`, `reload`, `status` commands.
     Command,
+}
+
+/// How a deploy moves a service to the new release without a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SwitchKind {
+    /// Two slots; nginx's upstream include file names the live one.
+    Upstream,
 }
 
 /// What a deploy does to a service once `current` points at the new release.

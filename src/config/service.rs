@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::raw::{Manager, OnDeploy, RawConfig, RawService};
+use super::raw::{Manager, OnDeploy, RawConfig, RawService, SwitchKind};
 use crate::diagnostic::{Diagnostic, SourceFile};
 
 #[derive(Debug, Clone)]
@@ -23,12 +23,38 @@ pub(crate) struct ServiceDef {
     pub(crate) user: Option<String>,
     pub(crate) environment: BTreeMap<String, Spanned<String>>,
     pub(crate) on_deploy: OnDeploy,
+    /// `switch = "upstream"`: two slots behind nginx instead of one process.
+    pub(crate) slots: Option<SlotsDef>,
     /// `None`: through sudo unless the SSH user is root.
     pub(crate) sudo: Option<bool>,
     pub(crate) logs: Vec<Spanned<String>>,
     /// For `manager = "command"`: start, stop, restart, reload, status.
     pub(crate) commands: [Option<Spanned<String>>; 5],
 }
+
+/// A service run in two slots, a and b, each its own program (supervisor)
+/// or instance of a templated unit (systemd), on its own port; nginx's
+/// upstream names the live one. See `crate::switch`.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotsDef {
+    /// Slot a's port; slot b listens on the next one.
+    pub(crate) port: u16,
+    /// Seconds the old slot keeps serving what nginx already sent it.
+    pub(crate) drain: u32,
+    /// The nginx upstream's name: `<app>_<key>`, as nginx spells names.
+    pub(crate) upstream: String,
+}
+
+impl SlotsDef {
+    /// Each slot's name and port.
+    pub(crate) fn each(&self) -> [(&'static str, u16); 2] {
+        [("a", self.port), ("b", self.port + 1)]
+    }
+}
+
+/// Seconds an old slot drains by default: nginx's old workers finish the
+/// requests they hold; gunicorn then stops gracefully on TERM.
+const DRAIN: u32 = 3;
 
 pub(crate) fn resolve_all(
     file: &SourceFile,
@@ -40,7 +66,9 @@ pub(crate) fn resolve_all(
         .iter()
         .map(|(key, service)| {
             super::task::check_roles(file, service.roles.iter().flatten(), &known_roles)?;
-            resolve(file, key, service, app)
+            let def = resolve(file, key, service, app)?;
+            check_reload(file, raw, key, service, &def)?;
+            Ok(def)
         })
         .collect()
 }
@@ -100,7 +128,11 @@ fn resolve(
             .iter()
             .map(|(k, v)| (k.get_ref().clone(), v.clone()))
             .collect(),
-        on_deploy: raw.on_deploy.unwrap_or(OnDeploy::Restart),
+        on_deploy: raw
+            .on_deploy
+            .as_ref()
+            .map_or(OnDeploy::Restart, |o| *o.get_ref()),
+        slots: slots(file, key, raw, manager, app)?,
         sudo: raw.sudo,
         logs: raw.logs.clone(),
         commands,
@@ -123,5 +155,100 @@ fn check_unit(file: &SourceFile, name: &Spanned<String>) -> Result<String, Diagn
                 format!("`{text}` is not a valid program or unit name"),
             )
             .label("use letters, digits, `-`, `_`, `.`, `@`"))
+    }
+}
+
+/// `switch = "upstream"` and its port: slots need a manager that runs two
+/// instances, and two ports.
+fn slots(
+    file: &SourceFile,
+    key: &Spanned<String>,
+    raw: &RawService,
+    manager: Manager,
+    app: &str,
+) -> Result<Option<SlotsDef>, Diagnostic> {
+    let Some(switch) = &raw.switch else {
+        if let Some(port) = &raw.port {
+            return Err(file
+                .error(
+                    port.span(),
+                    "`port` names the slots' ports: it needs `switch = \"upstream\"`",
+                )
+                .label("without switch"));
+        }
+        return Ok(None);
+    };
+    let SwitchKind::Upstream = switch.get_ref();
+    if manager == Manager::Command {
+        return Err(file
+            .error(
+                switch.span(),
+                "switch = \"upstream\" runs two instances of the service: it needs manager = \"supervisor\" or \"systemd\"",
+            )
+            .label("not with manager = \"command\""));
+    }
+    let port = match &raw.port {
+        Some(port) if *port.get_ref() >= 1 && *port.get_ref() < u16::MAX => *port.get_ref(),
+        Some(port) => {
+            return Err(file
+                .error(
+                    port.span(),
+                    "slot b listens on `port + 1`: the port must be 1 to 65534",
+                )
+                .label("this port"));
+        }
+        None => {
+            return Err(file
+                .error(key.span(), format!("service `{}` has switch = \"upstream\" but no `port`", key.get_ref()))
+                .label("this service")
+                .help(Some("add port = 8001: slot a listens there, slot b on 8002; the command uses {{ port }}".into())));
+        }
+    };
+    let name: String = format!("{app}_{}", key.get_ref())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Ok(Some(SlotsDef {
+        port,
+        drain: raw.drain.as_ref().map_or(DRAIN, |d| *d.get_ref()),
+        upstream: name,
+    }))
+}
+
+/// A reload keeps the process that was started: with a copy of a directory
+/// per release (a virtualenv), its workers go on importing the old copy, and
+/// once cleanup removes that release they fail. Refused where ferry can see it.
+fn check_reload(
+    file: &SourceFile,
+    raw: &RawConfig,
+    key: &Spanned<String>,
+    service: &RawService,
+    def: &ServiceDef,
+) -> Result<(), Diagnostic> {
+    let Some(on_deploy) = &service.on_deploy else {
+        return Ok(());
+    };
+    let copied = raw
+        .deploy
+        .as_ref()
+        .map(|d| d.copy_from_current.as_slice())
+        .unwrap_or_default();
+    let per_release = copied.first();
+    let managed = matches!(def.manager, Manager::Supervisor | Manager::Systemd);
+    match (on_deploy.get_ref(), per_release) {
+        (OnDeploy::Reload, Some(dir)) if managed && def.slots.is_none() => Err(file
+            .error(
+                on_deploy.span(),
+                format!(
+                    "service `{}` reloads on deploy, but each release has its own copy of `{}` (copy_from_current): a reloaded server keeps running the old copy",
+                    key.get_ref(),
+                    dir.get_ref()
+                ),
+            )
+            .label("reload keeps the old release's code and virtualenv")
+            .help(Some(
+                "use switch = \"upstream\" with a port (a new instance beside the old one, behind nginx) or on_deploy = \"restart\"".into(),
+            ))),
+        _ => Ok(()),
     }
 }

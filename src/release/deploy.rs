@@ -19,6 +19,7 @@ use crate::plan::{Args, Context};
 use crate::secret::Secret;
 use crate::service::Action;
 use crate::shell::Command;
+use crate::switch::Upstream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -47,6 +48,9 @@ pub(crate) struct HostPlan {
     pub(crate) build: Commands,
     pub(crate) migrate: Commands,
     pub(crate) restarts: Commands,
+    /// Services behind nginx in two slots: moved with no gap, each slot
+    /// probed on its own port before nginx sends it anything.
+    pub(crate) switches: Vec<Upstream>,
     pub(crate) health: Option<Health>,
     pub(crate) dotenv: Option<Dotenv>,
 }
@@ -199,6 +203,13 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         ..HostPlan::default()
     };
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
+        if service.on_deploy == OnDeploy::None {
+            continue;
+        }
+        if let Some(upstream) = service.upstream(ctx, host)? {
+            plan.switches.push(upstream);
+            continue;
+        }
         let action = match service.on_deploy {
             OnDeploy::Restart => Action::Restart,
             OnDeploy::Reload => Action::Reload,
@@ -210,10 +221,12 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
             Command::user(command),
         ));
     }
+    // With slots, the probe ran on each new slot before nginx moved to it.
     if let Some(health) = deploy
         .health
         .as_ref()
         .filter(|h| h.roles.is_empty() || host.has_any_role(&h.roles))
+        .filter(|_| plan.switches.is_empty())
     {
         plan.health = Some(match &health.probe {
             Probe::Url(url) => Health::Url {

@@ -257,50 +257,6 @@ ferry_switch() {
     ferry_say now "$1"
 }
 
-# ferry_get URL FILE: print the HTTP status; the body goes to FILE.
-ferry_get() {
-    if command -v curl >/dev/null 2>&1; then
-        curl -sS --max-time 5 -o "$2" -w '%{http_code}' -- "$1"
-    elif command -v python3 >/dev/null 2>&1; then
-        python3 -c '
-import sys, urllib.request, urllib.error
-try:
-    response = urllib.request.urlopen(sys.argv[1], timeout=5)
-except urllib.error.HTTPError as error:
-    response = error
-except OSError as error:
-    print(error, end=""); sys.exit(0)
-open(sys.argv[2], "wb").write(response.read()); print(response.status, end="")' "$1" "$2"
-    elif command -v wget >/dev/null 2>&1; then
-        if wget -q -T 5 --content-on-error -O "$2" -- "$1"; then printf 200; else printf 'an error status'; fi
-    else
-        printf 'no curl, python3 or wget here to probe with'
-    fi
-}
-
-# ferry_probe_url URL EXPECT: one try; true when URL answers 2xx (with
-# EXPECT in the body, unless empty). ferry_body says what it got.
-ferry_probe_url() {
-    ferry_h="$D/.ferry/health.$$"
-    ferry_code=$(ferry_get "$1" "$ferry_h" 2>"$ferry_h.err")
-    ferry_body=$(cat "$ferry_h" "$ferry_h.err" 2>/dev/null | head -c 300)
-    rm -f "$ferry_h" "$ferry_h.err"
-    case "$ferry_code" in
-    2??)
-        case "$ferry_body" in
-        *"$2"*) return 0 ;;
-        *)
-            ferry_body="the response lacks the expected text: $ferry_body"
-            return 1
-            ;;
-        esac
-        ;;
-    000 | '') ferry_body="no answer: $ferry_body" ;;
-    *) ferry_body="HTTP $ferry_code: $ferry_body" ;;
-    esac
-    return 1
-}
-
 # ferry_health LABEL DEADLINE INTERVAL: ferry_probe until it passes or
 # DEADLINE seconds have gone by, every INTERVAL seconds.
 ferry_health() {
@@ -329,12 +285,26 @@ ferry_done() {
     :
 }
 
-# ferry_remove ID...: remove these releases, reporting each.
+# ferry_remove ID...: remove these releases, reporting each; never one a
+# service slot runs from ($D/slots/*: its processes' code and virtualenv).
 ferry_remove() {
     for ferry_id in "$@"; do
         case $ferry_id in '' | . | .. | */*) ferry_fail "refusing to remove release '$ferry_id'" ;; esac
+        if ferry_in_slot "$ferry_id"; then
+            echo "release $ferry_id stays: a service slot runs from it" >&2
+            continue
+        fi
         rm -rf "$D/releases/$ferry_id" && ferry_say removed "$ferry_id"
     done
+}
+
+# ferry_in_slot ID: true when a slot link points at release ID.
+ferry_in_slot() {
+    for ferry_l in "$D"/slots/*; do
+        [ -L "$ferry_l" ] || continue
+        [ "$(readlink "$ferry_l")" = "../releases/$1" ] && return 0
+    done
+    return 1
 }
 
 # ferry_keep SILENCE: hold the lock while ferry's heartbeats come on stdin

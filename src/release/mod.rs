@@ -66,12 +66,13 @@ impl Layout {
         }
     }
 
-    /// A script that knows the layout: the prelude, `D=<deploy_to>` and the
-    /// release helpers; operations are calls appended to it.
+    /// A script that knows the layout: the prelude, `D=<deploy_to>`, the
+    /// release helpers and the slot helpers (the probe is theirs); operations are calls appended to it.
     pub(crate) fn script(&self) -> Script {
         let mut script = Script::new();
         script
             .library(&HELPERS)
+            .library(&crate::switch::HELPERS)
             .set("D", Word::lit(&self.deploy_to))
             .code(LOCK);
         script

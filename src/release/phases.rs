@@ -334,7 +334,10 @@ impl<'a, 'h> Run<'a, 'h> {
         let hosts: Vec<&'h Host> = self
             .hosts_where(|p| !p.deployed)
             .into_iter()
-            .filter(|h| !plans[&h.label].restarts.is_empty() || plans[&h.label].health.is_some())
+            .filter(|h| {
+                let plan = &plans[&h.label];
+                !plan.restarts.is_empty() || !plan.switches.is_empty() || plan.health.is_some()
+            })
             .collect();
         let batch = self.plan.serial.batch(hosts.len());
         for group in hosts.chunks(batch) {
@@ -374,7 +377,13 @@ impl<'a, 'h> Run<'a, 'h> {
                     .filter(|_| with_health)
                     .map(|h| (h, &self.plan.timing));
                 let mut script = self.plan.layout.script();
-                steps::restart(&mut script, &self.plan.secrets, &plan.restarts, health);
+                steps::restart(
+                    &mut script,
+                    &self.plan.secrets,
+                    &plan.switches,
+                    &plan.restarts,
+                    health,
+                );
                 (host.label.clone(), (script.build(), plan.restarts.labels()))
             })
             .collect()

@@ -146,7 +146,13 @@ impl Rollback {
             steps::append_history(&mut script, &history.json());
             let plan = &self.hosts[&host.label];
             let health = plan.health.as_ref().map(|h| (h, &self.timing));
-            steps::restart(&mut script, &self.secrets, &plan.restarts, health);
+            steps::restart(
+                &mut script,
+                &self.secrets,
+                &plan.switches,
+                &plan.restarts,
+                health,
+            );
             scripts.insert(host.label.clone(), (script.build(), plan.restarts.labels()));
         }
         let scripts = &scripts;

@@ -10,6 +10,7 @@ use super::{Layout, keeper, listing};
 use crate::secret::Secret;
 use crate::shell::tests::shellcheck;
 use crate::shell::{Command, Script};
+use crate::switch;
 
 fn layout() -> Layout {
     Layout::new("/srv/my app's")
@@ -123,6 +124,7 @@ fn build_switch_restart_finish_and_rollback() {
         steps::restart(
             &mut script,
             &secrets(),
+            &[],
             &commands(),
             Some((health, &timing)),
         );
@@ -133,6 +135,67 @@ fn build_switch_restart_finish_and_rollback() {
     let remove = ["20250101T000000Z".to_string()];
     steps::finish(&mut finish, "20260102T000000Z", Some("{}"), "{}", &remove);
     shellcheck("finish", &finish.build());
+}
+
+/// A slotted service on both runners, each probe kind: the switch inside a
+/// deploy's restart script, and the service tasks' start, stop and status.
+#[test]
+fn slot_switches() {
+    let probes = [
+        switch::Probe::Url {
+            url: "http://127.0.0.1:8001/health".into(),
+            expect: "ok".into(),
+        },
+        switch::Probe::Command(Command::user("curl -fsS http://127.0.0.1:8001/")),
+        switch::Probe::Started,
+    ];
+    let runners = [
+        switch::Runner::Supervisor {
+            program: "app-web".into(),
+        },
+        switch::Runner::Systemd {
+            unit: "app-web".into(),
+        },
+    ];
+    for (probe, runner) in probes.iter().zip(runners.iter().cycle()) {
+        let upstream = switch::Upstream {
+            service: "web".into(),
+            name: "app_web".into(),
+            deploy_to: "/srv/my app's".into(),
+            runner: runner.clone(),
+            as_root: true,
+            slots: [
+                switch::Slot {
+                    address: "127.0.0.1:8001".into(),
+                    probe: probe.clone(),
+                },
+                switch::Slot {
+                    address: "127.0.0.1:8002".into(),
+                    probe: probe.clone(),
+                },
+            ],
+            drain: 3,
+            deadline: 20,
+            interval: 1,
+        };
+        let mut script = layout().script();
+        steps::restart(
+            &mut script,
+            &secrets(),
+            &[upstream.clone()],
+            &commands(),
+            None,
+        );
+        shellcheck("slot switch", &script.build());
+        for action in ["start", "stop", "status"] {
+            let mut script = Script::new();
+            upstream.control(&mut script, action);
+            shellcheck("slot control", &script.build());
+        }
+        let mut script = Script::new();
+        upstream.switch(&mut script, true);
+        shellcheck("slot restart", &script.build());
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use crate::secret::Secret;
 use crate::shell::{Command, Script, Word};
+use crate::switch::Upstream;
 
 /// The commands of a phase as rendered for one host, with their labels.
 #[derive(Debug, Clone, Default)]
@@ -84,16 +85,21 @@ pub(crate) struct HealthTiming {
     pub(crate) interval: u64,
 }
 
-/// Restart (or reload) this host's services in the live release, then probe
-/// until healthy or out of time.
+/// Move this host's slotted services to the live release (no gap), restart
+/// (or reload) its other services in it, then probe until healthy or out of
+/// time.
 pub(crate) fn restart(
     script: &mut Script,
     secrets: &[Secret],
+    switches: &[Upstream],
     restarts: &Commands,
     health: Option<(&Health, &HealthTiming)>,
 ) {
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
+    for upstream in switches {
+        upstream.switch(script, false);
+    }
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }

@@ -130,7 +130,9 @@ impl Script {
 
     /// The functions of `library` become callable (those called are sent).
     pub(crate) fn library(&mut self, library: &'static Library) -> &mut Self {
-        self.libraries.push(library);
+        if !self.libraries.iter().any(|l| std::ptr::eq(*l, library)) {
+            self.libraries.push(library);
+        }
         self
     }
 
