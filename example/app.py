@@ -7,7 +7,9 @@ import json
 import os
 import sqlite3
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# The release this process started in (a slot's link resolved once): the
+# code, the venv and release.json of one release for the process's life.
+HERE = os.path.dirname(os.path.realpath(__file__))
 
 
 def settings():

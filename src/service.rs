@@ -53,8 +53,8 @@ impl ServiceDef {
         ctx: &Context<'_>,
         host: &Host,
     ) -> Result<String, Error> {
-        let unit = Word::lit(&self.unit);
-        let unit = unit.as_str();
+        let units = self.instances().join(" ");
+        let unit = units.as_str();
         // `ferry_root` runs as root (through sudo -n unless already root);
         // `sudo = false` is for a manager the SSH user may drive itself.
         let root = if self.sudo == Some(false) {
@@ -69,6 +69,10 @@ impl ServiceDef {
                 Action::Reload => format!(
                     "if {root}supervisorctl status {unit} | grep -q RUNNING; then {root}supervisorctl signal HUP {unit}; else {root}supervisorctl restart {unit}; fi"
                 ),
+                // Slots: the one that runs is the service's state.
+                Action::Status if self.slots.is_some() => {
+                    format!("{root}supervisorctl status {unit} | grep RUNNING")
+                }
                 other => format!("{root}supervisorctl {} {unit}", other.as_str()),
             },
             Manager::Systemd => match action {
@@ -80,12 +84,44 @@ impl ServiceDef {
         })
     }
 
+    /// The program or unit names the manager knows, quoted for the shell:
+    /// one, or one per slot (`app-web-a`, or `app-web@a` for systemd).
+    pub(crate) fn instances(&self) -> Vec<String> {
+        let names = match (&self.slots, self.manager) {
+            (None, _) => vec![self.unit.clone()],
+            (Some(_), Manager::Systemd) => switch::SLOTS
+                .iter()
+                .map(|slot| format!("{}@{slot}", self.unit))
+                .collect(),
+            (Some(_), _) => switch::SLOTS
+                .iter()
+                .map(|slot| format!("{}-{slot}", self.unit))
+                .collect(),
+        };
+        names
+            .iter()
+            .map(|name| Word::lit(name).as_str().to_string())
+            .collect()
+    }
+
     /// What templates see for one slot of a slotted service: the host's
-    /// values, and `slot` (`a` or `b`) and `port` (the slot's).
-    pub(crate) fn slot_values(ctx: &Context<'_>, host: &Host, slot: &str, port: u16) -> Value {
+    /// values, and `slot` (`a` or `b`), `port` (the slot's) and `slot_dir`
+    /// (`<deploy_to>/slots/<key>-<slot>`, the link to the slot's release).
+    pub(crate) fn slot_values(
+        &self,
+        ctx: &Context<'_>,
+        host: &Host,
+        slot: &str,
+        port: u16,
+    ) -> Value {
+        let dir = format!("{}/slots/{}-{slot}", ctx.env.settings.deploy_to, self.key);
         minijinja::value::merge_maps([
             ctx.host_values(host, &Default::default()),
-            crate::template::context([("slot", Value::from(slot)), ("port", Value::from(port))]),
+            crate::template::context([
+                ("slot", Value::from(slot)),
+                ("port", Value::from(port)),
+                ("slot_dir", Value::from(dir)),
+            ]),
         ])
     }
 
@@ -116,7 +152,7 @@ impl ServiceDef {
             .as_ref()
             .filter(|h| h.roles.is_empty() || host.has_any_role(&h.roles));
         let slot = |(name, port): (&str, u16)| -> Result<Slot, Error> {
-            let values = Self::slot_values(ctx, host, name, port);
+            let values = self.slot_values(ctx, host, name, port);
             let probe = match health.map(|h| (&h.probe, h)) {
                 None => switch::Probe::Started,
                 Some((Probe::Url(url), h)) => switch::Probe::Url {

@@ -309,3 +309,24 @@ fn a_config_that_is_not_utf8_points_at_the_first_bad_byte() {
     // `-l` does not quietly list the built-ins alone over a broken file.
     Ferry::new(dir.path()).run(&["-l"]).code(2);
 }
+
+#[test]
+fn a_reload_with_a_venv_per_release_is_refused_where_it_is_written() {
+    let config = "[deploy]\ncopy_from_current = [\"venv\"]\n\n[services.web]\ncommand = \"venv/bin/gunicorn app:application\"\non_deploy = \"reload\"\n\n[environments.here]\nhosts = [\"local\"]\n[tasks.t]\nsteps = [\"true\"]\n";
+    let dir = project(config);
+    let ran = Ferry::new(dir.path()).run(&["here", "t"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stdout.is_empty(), "nothing runs: {ran:?}");
+    let stderr = filtered(dir.path(), &ran.stderr);
+    // Line 6, column 13: the value of on_deploy.
+    assert!(stderr.contains("ferry.toml:6:13"), "{stderr}");
+    assert!(
+        stderr.contains("service `web` reloads on deploy")
+            && stderr.contains("switch = \"upstream\"")
+            && stderr.contains("on_deploy = \"restart\""),
+        "{stderr}"
+    );
+    // The same service restarting on deploy loads.
+    let dir = project(&config.replace("\"reload\"", "\"restart\""));
+    Ferry::new(dir.path()).run(&["here", "t"]).success();
+}

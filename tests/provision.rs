@@ -48,7 +48,7 @@ fn daemons(host: &Host) -> (String, String, String) {
     (
         read(host, "/run/nginx.pid"),
         read(host, "/run/supervisord.pid"),
-        host.exec_ok("supervisorctl pid example-web"),
+        host.exec_ok("supervisorctl pid example-web-a example-web-b"),
     )
 }
 
@@ -115,9 +115,23 @@ fn the_example_app_is_served_after_provision_and_deploy_and_provision_again_chan
                 .uid(),
             deploy_uid()
         );
-        assert!(read(host, "/etc/supervisor/conf.d/example-web.conf").contains(
-            "command=/srv/example/current/venv/bin/gunicorn --bind 127.0.0.1:8000 --workers 2 --chdir /srv/example/current app:application"
-        ));
+        // Two slots, each on its own port, each running its own release.
+        let programs = read(host, "/etc/supervisor/conf.d/example-web.conf");
+        for (slot, port) in [("a", 8001), ("b", 8002)] {
+            let program = format!(
+                "[program:example-web-{slot}]\ncommand=/srv/example/slots/web-{slot}/venv/bin/gunicorn --bind 127.0.0.1:{port} --workers 2 --chdir /srv/example/slots/web-{slot} app:application\ndirectory=/srv/example/slots/web-{slot}\n"
+            );
+            assert!(programs.contains(&program), "{programs}");
+        }
+        // nginx includes the upstream the deploys switch; it starts on slot a.
+        assert!(
+            read(host, "/etc/nginx/sites-available/example")
+                .contains("include /srv/example/slots/web.conf;")
+        );
+        assert!(
+            read(host, "/srv/example/slots/web.conf")
+                .contains("upstream example_web {\n    server 127.0.0.1:8001 fail_timeout=0;\n}")
+        );
         assert!(!host.path("/etc/nginx/sites-enabled/default").exists());
         assert_eq!(
             std::fs::read_link(host.path("/etc/nginx/sites-enabled/example")).unwrap(),

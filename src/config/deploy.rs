@@ -22,7 +22,9 @@ pub(crate) struct DeployDef {
     pub(crate) build: Vec<Spanned<String>>,
     pub(crate) migrate: Vec<Spanned<String>>,
     pub(crate) migrate_role: Option<String>,
-    pub(crate) serial: Serial,
+    /// `None` when ferry.toml does not say: a deploy then restarts every
+    /// host at once, a `restart` task half of them (see `Serial::or_half`).
+    pub(crate) serial: Option<Serial>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) health: Option<HealthDef>,
     pub(crate) dotenv: Option<DotenvDef>,
@@ -44,6 +46,16 @@ impl Serial {
             Serial::Percent(p) => (hosts * usize::from(p)).div_ceil(100),
         };
         size.clamp(1, hosts.max(1))
+    }
+
+    /// The batch for restarting services on `hosts` hosts: `serial` when
+    /// set, else half of them (at least one), so a restart never takes every
+    /// host down at once.
+    pub(crate) fn or_half(serial: Option<Serial>, hosts: usize) -> usize {
+        match serial {
+            Some(serial) => serial.batch(hosts),
+            None => (hosts / 2).max(1),
+        }
     }
 }
 
@@ -82,7 +94,7 @@ impl Default for DeployDef {
             build: Vec::new(),
             migrate: Vec::new(),
             migrate_role: None,
-            serial: Serial::All,
+            serial: None,
             timeout: None,
             health: None,
             dotenv: None,
@@ -172,9 +184,9 @@ pub(crate) fn release_path(path: &str) -> Result<String, String> {
     Ok(trimmed.to_string())
 }
 
-fn serial(file: &SourceFile, deploy: &RawDeploy) -> Result<Serial, Diagnostic> {
+fn serial(file: &SourceFile, deploy: &RawDeploy) -> Result<Option<Serial>, Diagnostic> {
     let Some(value) = &deploy.serial else {
-        return Ok(Serial::All);
+        return Ok(None);
     };
     let parsed = match value.get_ref() {
         toml::Value::Integer(n) if *n >= 1 => usize::try_from(*n).ok().map(Serial::Hosts),
@@ -185,7 +197,7 @@ fn serial(file: &SourceFile, deploy: &RawDeploy) -> Result<Serial, Diagnostic> {
             .map(Serial::Percent),
         _ => None,
     };
-    parsed.ok_or_else(|| {
+    parsed.map(Some).ok_or_else(|| {
         file.error(
             value.span(),
             "serial must be a number of hosts (1 or more) or a percentage like \"25%\"",
@@ -263,6 +275,15 @@ fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restarts_leave_half_the_hosts_up_unless_serial_says() {
+        assert_eq!(Serial::or_half(None, 1), 1);
+        assert_eq!(Serial::or_half(None, 2), 1);
+        assert_eq!(Serial::or_half(None, 3), 1);
+        assert_eq!(Serial::or_half(None, 8), 4);
+        assert_eq!(Serial::or_half(Some(Serial::All), 3), 3);
+    }
 
     #[test]
     fn serial_batches_are_never_empty() {

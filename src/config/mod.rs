@@ -21,7 +21,7 @@ pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
 pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
-pub(crate) use service::{ServiceDef, SlotsDef};
+pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;
 pub(crate) use task::TaskDef;
 

@@ -204,6 +204,15 @@ fn slots(
                 .help(Some("add port = 8001: slot a listens there, slot b on 8002; the command uses {{ port }}".into())));
         }
     };
+    if let Some(command) = raw
+        .command
+        .as_ref()
+        .filter(|c| !c.get_ref().contains("port"))
+    {
+        return Err(file
+            .error(command.span(), "the two slots run this command side by side: it must listen on `{{ port }}`, the slot's own port")
+            .label("no {{ port }} here"));
+    }
     let name: String = format!("{app}_{}", key.get_ref())
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::Context;
 use crate::secret::{Redactor, Secret};
+use crate::switch;
 use crate::template::{self, Kind, TemplateError};
 
 pub(crate) fn render(
@@ -119,25 +120,42 @@ fn line_of(text: &str, name: &str) -> Option<usize> {
 /// What a template sees as `service`: the `[services.<key>]` entry with
 /// its command, directory, environment and logs rendered for the host.
 fn service_value(ctx: &Context<'_>, host: &Host, service: &ServiceDef) -> Result<Value, Failure> {
-    let values = ctx.host_values(host, &Default::default());
-    let what = format!("service `{}`", service.key);
-    let render = |source, kind| ctx.render_as(&what, source, kind, &values).map_err(failure);
-    let command = service
-        .command
-        .as_ref()
-        .map(|c| render(c, Kind::Shell))
-        .transpose()?;
-    let dir = service
-        .dir
-        .as_ref()
-        .map(|d| render(d, Kind::Text))
-        .transpose()?;
-    let environment = service
-        .environment
-        .iter()
-        .map(|(name, value)| Ok((name.clone(), render(value, Kind::Text)?)))
-        .collect::<Result<BTreeMap<_, _>, Failure>>()?;
     let logs = service.log_files(ctx, host).map_err(failure)?;
+    // One program, or one per slot with the slot's `slot` and `port`.
+    let programs = match &service.slots {
+        None => vec![program(
+            ctx,
+            service,
+            &ctx.host_values(host, &Default::default()),
+            &service.unit,
+            logs.first().cloned(),
+        )?],
+        Some(slots) => slots
+            .each()
+            .into_iter()
+            .zip(&logs)
+            .map(|((slot, port), log)| {
+                let values = service.slot_values(ctx, host, slot, port);
+                let name = format!("{}-{slot}", service.unit);
+                program(ctx, service, &values, &name, Some(log.clone()))
+            })
+            .collect::<Result<Vec<_>, Failure>>()?,
+    };
+    let first = programs[0].clone();
+    let field = |name: &str| first.get_attr(name).unwrap_or_default();
+    let (command, dir, environment) = (field("command"), field("dir"), field("environment"));
+    let switch = service.slots.as_ref().map(|slots| {
+        template::context([
+            ("name", Value::from(slots.upstream.as_str())),
+            (
+                "include",
+                Value::from(switch::upstream_file(
+                    &ctx.env.settings.deploy_to,
+                    &service.key,
+                )),
+            ),
+        ])
+    });
     let (manager, on_deploy) = (service.manager.as_str(), on_deploy_name(service.on_deploy));
     let description = (!service.description.is_empty()).then_some(service.description.as_str());
     Ok(template::context([
@@ -153,6 +171,43 @@ fn service_value(ctx: &Context<'_>, host: &Host, service: &ServiceDef) -> Result
         ("logs", template::value(&logs)),
         ("on_deploy", Value::from(on_deploy)),
         ("roles", template::value(&service.roles)),
+        ("programs", Value::from(programs)),
+        ("switch", Value::from(switch)),
+    ]))
+}
+
+/// One program of a service (the service, or one of its slots): its name,
+/// command, directory, environment and log, rendered with `values`.
+fn program(
+    ctx: &Context<'_>,
+    service: &ServiceDef,
+    values: &Value,
+    name: &str,
+    log: Option<String>,
+) -> Result<Value, Failure> {
+    let what = format!("service `{}`", service.key);
+    let render = |source, kind| ctx.render_as(&what, source, kind, values).map_err(failure);
+    let command = service
+        .command
+        .as_ref()
+        .map(|c| render(c, Kind::Shell))
+        .transpose()?;
+    let dir = service
+        .dir
+        .as_ref()
+        .map(|d| render(d, Kind::Text))
+        .transpose()?;
+    let environment = service
+        .environment
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), render(value, Kind::Text)?)))
+        .collect::<Result<BTreeMap<_, _>, Failure>>()?;
+    Ok(template::context([
+        ("name", Value::from(name)),
+        ("command", Value::from(command)),
+        ("dir", Value::from(dir)),
+        ("environment", template::value(&environment)),
+        ("log", Value::from(log)),
     ]))
 }
 

@@ -196,11 +196,13 @@ ferry_old() {
     } >&3
 }
 
-# ferry_file PATH SHA256 OWNER GROUP MODE, the new content in $ferry_t/new.
-# It replaces the old file with rename(2): readers see one or the other.
+# ferry_file PATH SHA256 OWNER GROUP MODE SEED, the new content in
+# $ferry_t/new. It replaces the old file with rename(2): readers see one or
+# the other. With SEED, a file already there is left as it is.
 ferry_file() {
     ferry_k=$(ferry_kind "$1")
     case $ferry_k in directory | other) ferry_fail "$1 is a $ferry_k, not a file" ;; esac
+    if [ -n "$6" ] && [ "$ferry_k" != none ]; then return 0; fi
     ferry_dir=$(dirname -- "$1")
     if ! $ferry_as test -d "$ferry_dir"; then
         # Under --check an earlier resource may be what would create it.

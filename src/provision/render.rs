@@ -11,6 +11,7 @@ use super::resource::{File, Resource, Step, User};
 use crate::config::{FileBody, Manager, Provision};
 use crate::inventory::Host;
 use crate::plan::Context;
+use crate::switch;
 use crate::template::{self, Kind};
 
 /// Why a host cannot be provisioned before anything runs there.
@@ -77,6 +78,38 @@ pub(crate) fn steps(
             };
             steps.push(step(resource, become_root(layout.become_root), vec![]));
         }
+        // Slotted services: nginx's upstream file names slot a until the
+        // first deploy; from then on deploys own it.
+        for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
+            let Some(slots) = &service.slots else {
+                continue;
+            };
+            let dir = format!("{root}/slots");
+            if !steps
+                .iter()
+                .any(|s| matches!(&s.resource, Resource::Directory { path, .. } if *path == dir))
+            {
+                let resource = Resource::Directory {
+                    path: dir,
+                    attrs: layout.attrs.clone(),
+                    layout: true,
+                };
+                steps.push(step(resource, become_root(layout.become_root), vec![]));
+            }
+            let [(_, port), _] = slots.each();
+            let resource = Resource::File(File {
+                path: switch::upstream_file(root, &service.key),
+                content: switch::first_upstream(
+                    &service.key,
+                    &slots.upstream,
+                    &format!("127.0.0.1:{port}"),
+                ),
+                attrs: layout_file_attrs(&layout.attrs),
+                secret_prefixes: Vec::new(),
+                seed: true,
+            });
+            steps.push(step(resource, become_root(layout.become_root), vec![]));
+        }
     }
     for dir in provision.directories.iter().filter(|d| applies(&d.roles)) {
         let resource = Resource::Directory {
@@ -110,6 +143,7 @@ pub(crate) fn steps(
                     path: target,
                     content: rendered,
                     attrs,
+                    seed: false,
                 })
             }
         };
@@ -168,4 +202,12 @@ fn render_path(source: &str, values: &Value) -> Result<String, Failure> {
     }
     let trimmed = path.trim_end_matches('/');
     Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_string())
+}
+
+/// A file of the layout: owned like the layout, readable by all (nginx).
+fn layout_file_attrs(layout: &crate::config::Attrs) -> crate::config::Attrs {
+    crate::config::Attrs {
+        mode: Some(0o644),
+        ..layout.clone()
+    }
 }

@@ -55,6 +55,9 @@ pub(crate) struct File {
     /// Text before a secret on the lines that hold one: an old line starting
     /// the same way held the old secret, and a diff masks the rest of it.
     pub(crate) secret_prefixes: Vec<String>,
+    /// Written only when missing: once it exists, someone else owns it (the
+    /// upstream file of a slotted service, which deploys rewrite).
+    pub(crate) seed: bool,
 }
 
 impl fmt::Display for Resource {

@@ -146,10 +146,11 @@ fn block(resource: &Resource) -> String {
             // printf is a shell builtin: the content (secrets included) is
             // never in any process's argv.
             format!(
-                "printf '%s' {} >\"$ferry_t/new\"\nferry_file {} {hex} {owner} {group} {}",
+                "printf '%s' {} >\"$ferry_t/new\"\nferry_file {} {hex} {owner} {group} {} {}",
                 quote(&file.content),
                 quote(&file.path),
-                mode(&file.attrs)
+                mode(&file.attrs),
+                if file.seed { "seed" } else { "''" }
             )
         }
         Resource::Absent(path) => format!("ferry_absent {}", quote(path)),
@@ -257,6 +258,7 @@ mod tests {
                 content: "it's $HOME `x`\n".into(),
                 attrs: Attrs::default(),
                 secret_prefixes: vec![],
+                seed: false,
             })),
             step(Resource::Link {
                 path: path("l"),

@@ -117,7 +117,7 @@ impl DeployPlan {
             reference,
             artifact,
             keep: ctx.env.settings.keep_releases as usize,
-            serial: project.deploy.serial,
+            serial: project.deploy.serial.unwrap_or(Serial::All),
             timeout: project.deploy.timeout,
             secrets: ctx.env.secrets.clone(),
             hosts: HashMap::new(),

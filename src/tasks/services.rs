@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::project::{self, Scripts};
 use crate::builtin::{self, Builtin};
-use crate::config::{Manager, ServiceDef};
+use crate::config::{Manager, Serial, ServiceDef};
 use crate::error::Error;
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
@@ -25,6 +25,10 @@ use crate::suggest;
 
 pub(crate) struct Plan {
     kind: Kind,
+    /// `restart` and `reload` go a batch of hosts at a time.
+    rolling: bool,
+    /// `[deploy] serial`, for the batches (see `Serial::or_half`).
+    serial: Option<Serial>,
 }
 
 enum Kind {
@@ -71,6 +75,8 @@ pub(crate) fn plan(
                 hosts,
                 Plan {
                     kind: Kind::Logs(plan),
+                    rolling: false,
+                    serial: None,
                 },
             ));
         }
@@ -96,11 +102,28 @@ pub(crate) fn plan(
             }
         }
     };
-    Ok((hosts, Plan { kind }))
+    let rolling = matches!(entry.task, Builtin::Restart | Builtin::Reload);
+    let serial = ctx.project.deploy.serial;
+    Ok((
+        hosts,
+        Plan {
+            kind,
+            rolling,
+            serial,
+        },
+    ))
 }
 
 pub(crate) async fn execute(name: &str, plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
     match &plan.kind {
+        // A restart goes a batch at a time; a failed batch stops the rest
+        // (with on_failure = "stop").
+        Kind::Scripts(scripts) if plan.rolling => {
+            let batch = Serial::or_half(plan.serial, hosts.len());
+            for group in hosts.chunks(batch) {
+                project::execute(name, scripts, group, fanout).await;
+            }
+        }
         Kind::Scripts(scripts) => project::execute(name, scripts, hosts, fanout).await,
         Kind::Preview(lines) => {
             fanout
@@ -228,10 +251,18 @@ fn control(
     for host in hosts {
         let mut script = Script::new();
         let mut labels = Vec::new();
-        for (index, service) in on(host).into_iter().enumerate() {
+        for service in on(host) {
+            // Slots move without a gap: a restart is a switch to a fresh slot.
+            if let Some(upstream) = service.upstream(ctx, host)? {
+                match action {
+                    Action::Restart | Action::Reload => upstream.switch(&mut script, true),
+                    other => upstream.control(&mut script, other.as_str()),
+                }
+                continue;
+            }
             let label = format!("{} {}", action.as_str(), service.key);
             let command = Command::user(service.control(action, ctx, host)?);
-            script.step(index + 1, &label, &command);
+            script.step(labels.len() + 1, &label, &command);
             labels.push(label);
         }
         prepared.insert(host.label.clone(), (script.build(), labels));

@@ -23,6 +23,16 @@ impl App {
     /// The example app committed in a fresh repository, with a ferry.toml
     /// whose environment `lab` has every Lab host as `app`, the first as `db`.
     pub fn new(lab: &Lab, extra: &str) -> App {
+        App::with(lab, extra, Service::Plain)
+    }
+
+    /// The example app as it ships: its web service in two slots behind
+    /// nginx (`switch = "upstream"`), for hosts set up by `ferry provision`.
+    pub fn slotted(lab: &Lab, extra: &str) -> App {
+        App::with(lab, extra, Service::Slotted)
+    }
+
+    fn with(lab: &Lab, extra: &str, service: Service) -> App {
         let dir = lab.dir().join("app");
         copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("example"), &dir);
         // Outside the hosts' private directories, so every host sees it.
@@ -36,7 +46,7 @@ impl App {
         let app = App { dir, db };
         app.write(
             "ferry.toml",
-            &config(lab, extra, &app.db.path().join("db.sqlite3")),
+            &config(lab, extra, &app.db.path().join("db.sqlite3"), service),
         );
         app.git(&["init", "--quiet", "--initial-branch=main"]);
         app.commit("v1");
@@ -81,11 +91,40 @@ impl App {
     }
 }
 
-fn config(lab: &Lab, extra: &str, database: &Path) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Service {
+    /// One gunicorn on PORT that deploys restart (see `supervise`).
+    Plain,
+    /// The example's own: two slots behind nginx.
+    Slotted,
+}
+
+/// The plain service: gunicorn on all addresses, so a test asks it directly.
+const PLAIN: &str = "[services.web]
+description = \"gunicorn serving app.py\"
+roles = [\"app\"]
+command = \"/srv/app/current/venv/bin/gunicorn --bind 0.0.0.0:8000 --workers 2 --chdir /srv/app/current app:application\"
+user = \"deploy\"
+on_deploy = \"restart\"
+
+";
+
+fn config(lab: &Lab, extra: &str, database: &Path, service: Service) -> String {
     let example =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("example/ferry.toml"))
             .unwrap();
-    let base = example.split("\n[environments.").next().unwrap();
+    let mut base = example
+        .split("\n[environments.")
+        .next()
+        .unwrap()
+        .to_string();
+    let mut vars = String::new();
+    if service == Service::Plain {
+        let start = base.find("[services.web]").unwrap();
+        let end = start + base[start..].find("\n\n").unwrap() + 2;
+        base.replace_range(start..end, PLAIN);
+        vars = format!(", port = {PORT}");
+    }
     let base = base.replace(
         "deploy_to = \"/srv/example\"",
         "deploy_to = \"/srv/app\"\nconnect_timeout = 3\nkeepalive = 2",
@@ -97,7 +136,7 @@ fn config(lab: &Lab, extra: &str, database: &Path) -> String {
         .map(|h| format!("\"{}\"", h.target()))
         .collect();
     format!(
-        "{extra}\n{base}\n[environments.lab]\nhosts = [{all}]\nroles.app = [{all}]\nroles.db = [{first}]\nvars = {{ wheels = \"{WHEELS}\", database = \"{database}\" }}\n",
+        "{extra}\n{base}\n[environments.lab]\nhosts = [{all}]\nroles.app = [{all}]\nroles.db = [{first}]\nvars = {{ wheels = \"{WHEELS}\", database = \"{database}\"{vars} }}\n",
         all = targets.join(", "),
         first = targets[0],
         database = database.display(),

@@ -122,9 +122,11 @@ pub(super) fn resolve(
     };
     let notify = match &raw.notify {
         Some(list) => super::notify(file, list)?,
+        // A shipped template's own handler (nginx for the site) wins over
+        // the service it reads.
         None => match service {
-            Some(service) => service_notify(service),
-            None => default_notify,
+            Some(service) if default_notify.is_empty() => service_notify(service),
+            _ => default_notify,
         },
     };
     Ok(FileDef {

@@ -60,7 +60,10 @@ const STATUS: &str =
 fn probe(service: &ServiceDef, ctx: &Context<'_>, host: &Host) -> Result<Command, Error> {
     Ok(match service.manager {
         // `systemctl status` is for people; is-active is one word.
-        Manager::Systemd => Command::words("systemctl is-active", [Word::lit(&service.unit)]),
+        Manager::Systemd => Command::user(format!(
+            "systemctl is-active {}",
+            service.instances().join(" ")
+        )),
         Manager::Supervisor | Manager::Command => {
             Command::user(service.control(Action::Status, ctx, host)?)
         }
