@@ -48,7 +48,8 @@ fn daemons(host: &Host) -> (String, String, String) {
     (
         read(host, "/run/nginx.pid"),
         read(host, "/run/supervisord.pid"),
-        host.exec_ok("supervisorctl pid example-web-a example-web-b"),
+        // The first deploy moved nginx from the seeded slot a to slot b.
+        host.exec_ok("supervisorctl pid example-web-b"),
     )
 }
 
