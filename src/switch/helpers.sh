@@ -188,7 +188,9 @@ ferry_slot_switch() {
     fi
     ferry_say activity "$1: slot $ferry_new starts release $ferry_id"
     ferry_slot_link "$1" "$ferry_new" "$ferry_id"
-    ferry_slot_run restart "$ferry_new" || ferry_fail "$1: slot $ferry_new ($ferry_slot_unit) did not start"
+    ferry_action=start
+    if ferry_slot_running "$ferry_new"; then ferry_action=restart; fi
+    ferry_slot_run "$ferry_action" "$ferry_new" || ferry_fail "$1: slot $ferry_new ($ferry_slot_unit) did not start"
     ferry_slot_health "$1" "$ferry_new" "$6" "$7"
     ferry_upstream "$1" "$2" "$ferry_new" "$ferry_addr" "$ferry_id"
     echo "$1: nginx sends requests to slot $ferry_new ($ferry_addr), release $ferry_id" >&2
