@@ -172,11 +172,6 @@ fn no_request_is_lost_over_deploys_and_rollbacks_with_a_requirements_change() {
             );
         }
         assert!(seen.releases.len() >= 2 * CYCLES, "{:?}", seen.releases);
-        eprintln!(
-            "{}: {} requests, all 200, over {elapsed:?}",
-            host.target(),
-            seen.ok
-        );
     }
 }
 

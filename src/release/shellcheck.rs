@@ -182,7 +182,7 @@ fn slot_switches() {
         steps::restart(
             &mut script,
             &secrets(),
-            &[upstream.clone()],
+            std::slice::from_ref(&upstream),
             &commands(),
             None,
         );
