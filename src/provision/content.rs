@@ -33,6 +33,12 @@ pub(crate) fn render(
     let mut extras = vec![("secrets", template::value(&secrets))];
     if let Some(service) = service {
         extras.push(("service", service_value(ctx, host, service)?));
+        // For nginx.conf: a slotted service's upstream is its include file.
+        if let Some(slots) = &service.slots {
+            let include = switch::upstream_file(&ctx.env.settings.deploy_to, &service.key);
+            extras.push(("upstream_include", Value::from(include)));
+            extras.push(("upstream_name", Value::from(slots.upstream.as_str())));
+        }
     }
     let defaults: BTreeMap<&str, &str> = source.defaults.iter().copied().collect();
     // The last map that has a name wins: a file's vars beat the template's

@@ -29,6 +29,9 @@ pub(crate) const SHIPPED: &[Shipped] = &[
             ("listen", "80"),
             ("server_name", "_"),
             ("upstream", "127.0.0.1:8000"),
+            // Set from a slotted `service`: the include file and its upstream.
+            ("upstream_include", ""),
+            ("upstream_name", ""),
             ("static_url", "/static/"),
             ("static_dir", "static"),
             ("client_max_body_size", "10m"),
