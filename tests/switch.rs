@@ -297,3 +297,66 @@ fn restart_with_serial_1_never_has_two_hosts_down_at_once() {
         }
     }
 }
+
+#[test]
+fn a_failed_probe_puts_the_switched_slots_back_without_a_failed_request() {
+    let (lab, app) = provisioned(2);
+    app.write(
+        "ferry.toml",
+        &app.read("ferry.toml")
+            .replace("migrate_role = \"db\"", "migrate_role = \"db\"\nserial = 1")
+            .replace("deadline = 20", "deadline = 3")
+            .replace("user = \"deploy\"\n\n", "user = \"deploy\"\ndrain = 1\n\n"),
+    );
+    app.commit("v1, one host at a time");
+    ferry(&lab, &app, &["lab", "deploy"]).success();
+    let v1 = current(lab.host(0)).unwrap();
+
+    // v2 is healthy on the first host only: its slot goes live there, then
+    // the second host's new slot fails its probe and the deploy puts back.
+    app.write(
+        "app.py",
+        &app.read("app.py").replace(
+            "    with database() as db:\n        db.execute(\"SELECT count(*) FROM visit\").fetchone()\n    return \"ok\\n\"",
+            "    if os.path.exists(\"/tmp/unhealthy\"):\n        raise sqlite3.Error(\"unhealthy here\")\n    with database() as db:\n        db.execute(\"SELECT count(*) FROM visit\").fetchone()\n    return \"ok\\n\"",
+        ),
+    );
+    assert!(app.read("app.py").contains("/tmp/unhealthy"));
+    app.commit("v2, unhealthy on the second host");
+    std::fs::write(lab.host(1).path("/tmp/unhealthy"), "").unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loads: Vec<_> = lab
+        .hosts()
+        .iter()
+        .map(|h| load(h.addr(), stop.clone()))
+        .collect();
+    let ran = ferry(&lab, &app, &["lab", "deploy"]);
+    ran.code(1);
+    assert_eq!(
+        ran.stdout.matches("==> deploy/restart (1 host)").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
+    for host in lab.hosts() {
+        assert_eq!(current(host).as_deref(), Some(v1.as_str()));
+        assert_eq!(release_of(&served(host.addr())), v1, "{}", host.target());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen: Vec<Seen> = loads.into_iter().map(|l| l.join().unwrap()).collect();
+    for (host, seen) in lab.hosts().iter().zip(&seen) {
+        assert!(
+            seen.failed.is_empty(),
+            "{}: {:?}",
+            host.target(),
+            &seen.failed[..seen.failed.len().min(5)]
+        );
+    }
+    // The first host served v2 for a while, then v1 again; nginx on the
+    // second never sent a request to its unhealthy slot.
+    assert_eq!(seen[0].releases.first(), Some(&v1));
+    assert_eq!(seen[0].releases.last(), Some(&v1));
+    assert!(seen[0].releases.len() >= 3, "{:?}", seen[0].releases);
+    assert_eq!(seen[1].releases, [v1.clone()]);
+}
