@@ -287,15 +287,22 @@ ferry_done() {
 
 # ferry_remove ID...: remove these releases, reporting each; never one a
 # service slot runs from ($D/slots/*: its processes' code and virtualenv).
+# Each is only renamed into .ferry/trash, which is instant; the deleting
+# happens after, detached from the session, so neither the deploy's end nor
+# ferry's exit waits for it.
 ferry_remove() {
+    mkdir -p "$D/.ferry/trash" || ferry_fail "cannot create $D/.ferry/trash"
     for ferry_id in "$@"; do
         case $ferry_id in '' | . | .. | */*) ferry_fail "refusing to remove release '$ferry_id'" ;; esac
         if ferry_in_slot "$ferry_id"; then
             echo "release $ferry_id stays: a service slot runs from it" >&2
             continue
         fi
-        rm -rf "$D/releases/$ferry_id" && ferry_say removed "$ferry_id"
+        if mv -- "$D/releases/$ferry_id" "$D/.ferry/trash/$ferry_id.$$"; then
+            ferry_say removed "$ferry_id"
+        fi
     done
+    (cd / && exec rm -rf "$D/.ferry/trash") >/dev/null 2>&1 3>&- &
 }
 
 # ferry_in_slot ID: true when a slot link points at release ID.
