@@ -79,6 +79,12 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey) -> Vec<String> {
         lines.push(format!(
             "would switch current from {live} to the new release"
         ));
+        for upstream in &host_plan.switches {
+            lines.push(format!(
+                "would start {} in its idle slot, probe it, point nginx at it and stop the other",
+                upstream.service
+            ));
+        }
         lines.extend(commands("run", &host_plan.restarts));
         if let Some(health) = &host_plan.health {
             lines.push(format!("would check health: {}", health.label()));
