@@ -59,6 +59,12 @@ def application(environ, start_response):
     try:
         if path == "/health":
             body, status = health(), "200 OK"
+        elif path == "/release":
+            # Which release answers, without touching the database: what a
+            # load balancer's or a test's many requests may ask.
+            info = release()
+            body = "%s %s\n" % (info.get("id", "unreleased"), info.get("revision", "unknown")[:12])
+            status = "200 OK"
         elif path == "/":
             info = release()
             greeting = settings().get("GREETING", "Hello")
