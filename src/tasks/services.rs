@@ -283,6 +283,13 @@ fn preview(
     for host in hosts {
         let mut commands = Vec::new();
         for service in on(host) {
+            if service.slots.is_some() && matches!(action, Action::Restart | Action::Reload) {
+                commands.push(format!(
+                    "start {} in its idle slot on the live release, probe it, point nginx at it, stop the other",
+                    service.key
+                ));
+                continue;
+            }
             let command = service.control(action, ctx, host)?;
             commands.push(match command.strip_prefix("ferry_root ") {
                 Some(command) => format!("{command} (as root)"),
