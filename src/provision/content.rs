@@ -58,6 +58,7 @@ fn template_failure(ctx: &Context<'_>, source: &TemplateSource, error: &Template
     let line = match error {
         TemplateError::Undefined { name, .. } => line_of(&source.text, name),
         TemplateError::Invalid(e) => e.line(),
+        _ => None,
     };
     let at = line.map_or_else(String::new, |n| format!(", line {n}"));
     let hint = match error {
@@ -69,7 +70,7 @@ fn template_failure(ctx: &Context<'_>, source: &TemplateSource, error: &Template
         TemplateError::Undefined { hint: None, .. } => {
             Some("define it in [vars] or in this file's `vars`".into())
         }
-        other => other.hint().map(str::to_string),
+        other => other.hint(),
     };
     Failure::new(format!("template {}{at}: {error}", source.name), hint)
 }

@@ -153,7 +153,7 @@ fn render_path(source: &str, values: &Value) -> Result<String, Failure> {
     let path = template::render(source, Kind::Text, values).map_err(|e| {
         Failure::new(
             format!("path `{source}`: {e}"),
-            e.hint().map(str::to_string),
+            e.hint(),
         )
     })?;
     if !path.starts_with('/') || path.chars().any(char::is_control) {

@@ -94,7 +94,7 @@ impl Context<'_> {
                     "secret `{name}` is not rendered into commands; the step sees it as the environment variable ${name}"
                 ))
             }
-            other => other.hint().map(str::to_string),
+            other => other.hint(),
         }
     }
 }
