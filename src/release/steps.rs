@@ -12,6 +12,8 @@ use crate::service;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Commands {
     pub(crate) steps: Vec<(String, String)>,
+    /// `export FERRY_VAR_…` lines the steps see (template::exports).
+    pub(crate) exports: Vec<String>,
 }
 
 impl Commands {
@@ -50,6 +52,9 @@ pub(crate) fn in_release(
         quote(id)
     ));
     script.exports(secrets);
+    for line in &commands.exports {
+        script.line(line);
+    }
     for (index, (label, command)) in commands.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
@@ -107,6 +112,9 @@ pub(crate) fn restart(
         .line(service::AS_ROOT)
         .exports(secrets);
     script.line("cd \"$D/current\" || ferry_fail \"$D/current is missing\"");
+    for line in &restarts.exports {
+        script.line(line);
+    }
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }

@@ -58,6 +58,13 @@ impl Context<'_> {
         template::context(entries)
     }
 
+    /// `export` lines that hand every `[vars]` value and every argument of
+    /// `args` to a script's steps as environment variables.
+    pub(crate) fn value_exports(&self, args: &BTreeMap<String, String>) -> Result<Vec<String>, Error> {
+        template::exports(&self.env.vars, args)
+            .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
+    }
+
     /// Render a shell template from ferry.toml; an error points at it.
     pub(crate) fn render(
         &self,

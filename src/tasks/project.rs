@@ -65,6 +65,9 @@ pub(crate) fn plan(
         let values = ctx.host_values(host, &args);
         let mut script = Script::new();
         script.exports(&ctx.env.secrets);
+        for export in ctx.value_exports(&args)? {
+            script.line(&export);
+        }
         if let Some(dir) = &def.dir {
             script.line(&format!("cd {} || exit", ctx.render(&what, dir, &values)?));
         }

@@ -22,10 +22,14 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     let command = command.join(" ");
     let current = format!("{}/current", ctx.env.settings.deploy_to);
     let label = ctx.command.join(" ");
+    let exports = ctx.value_exports(&Default::default())?;
     Ok(Scripts::one_per_host(ctx.hosts, None, |_| {
         let mut script = Script::new();
+        script.exports(&ctx.env.secrets);
+        for export in &exports {
+            script.line(export);
+        }
         script
-            .exports(&ctx.env.secrets)
             .line(&format!(
                 "if [ -d {0} ]; then cd {0} || exit; fi",
                 quote(&current)

@@ -9,6 +9,7 @@
 //! comments, `${…}`, …) are refused when ferry.toml loads (`check_syntax`)
 //! and again on the real output at render time.
 
+mod exports;
 mod shell;
 mod source;
 
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
+pub(crate) use self::exports::exports;
 pub(crate) use self::shell::Refusal;
 use self::shell::{Problem, SlotError};
 use crate::suggest;
