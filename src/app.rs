@@ -24,7 +24,11 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Error> {
         .map_err(|message| Error::usage(message, None))?
     {
         Command::Init => init::write(&current_dir()?),
-        Command::List => ui::list(load(cli).ok().as_ref()),
+        // No ferry.toml lists the built-in tasks; a broken one is an error.
+        Command::List => match find(cli) {
+            Ok(path) => ui::list(Some(&config::load(&path)?)),
+            Err(_) => ui::list(None),
+        },
         Command::Demo => match find(cli) {
             Ok(_) => Err(Error::usage(
                 "which environment?",

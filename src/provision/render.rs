@@ -150,12 +150,8 @@ pub(crate) fn steps(
 
 /// A path from ferry.toml, rendered for the host: absolute, one line.
 fn render_path(source: &str, values: &Value) -> Result<String, Failure> {
-    let path = template::render(source, Kind::Text, values).map_err(|e| {
-        Failure::new(
-            format!("path `{source}`: {e}"),
-            e.hint(),
-        )
-    })?;
+    let path = template::render(source, Kind::Text, values)
+        .map_err(|e| Failure::new(format!("path `{source}`: {e}"), e.hint()))?;
     if !path.starts_with('/') || path.chars().any(char::is_control) {
         return Err(Failure::new(
             format!("path `{source}` is `{path}` here, not an absolute path on one line"),

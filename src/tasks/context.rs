@@ -60,7 +60,10 @@ impl Context<'_> {
 
     /// `export` lines that hand every `[vars]` value and every argument of
     /// `args` to a script's steps as environment variables.
-    pub(crate) fn value_exports(&self, args: &BTreeMap<String, String>) -> Result<Vec<String>, Error> {
+    pub(crate) fn value_exports(
+        &self,
+        args: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, Error> {
         template::exports(&self.env.vars, args)
             .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
     }

@@ -93,7 +93,13 @@ fn move_to_environment(expr: &str) -> String {
 pub(crate) fn variable_name(prefix: &str, name: &str) -> String {
     let tail: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{prefix}{tail}")
 }

@@ -101,7 +101,10 @@ pub(crate) fn slot(index: usize) -> String {
 }
 
 /// Replace every slot of `text` by `value(index)` escaped for its context.
-pub(crate) fn fill(text: &str, mut value: impl FnMut(usize) -> String) -> Result<String, SlotError> {
+pub(crate) fn fill(
+    text: &str,
+    mut value: impl FnMut(usize) -> String,
+) -> Result<String, SlotError> {
     let mut lexer = Lexer {
         out: String::with_capacity(text.len()),
         stack: vec![Frame::Command(Command::new(false))],
@@ -240,10 +243,16 @@ type Step = Result<usize, SlotError>;
 
 impl Lexer {
     fn top(&mut self) -> &mut Frame {
-        self.stack.last_mut().expect("the outer command is never popped")
+        self.stack
+            .last_mut()
+            .expect("the outer command is never popped")
     }
 
-    fn slot(&mut self, index: usize, value: &mut impl FnMut(usize) -> String) -> Result<(), SlotError> {
+    fn slot(
+        &mut self,
+        index: usize,
+        value: &mut impl FnMut(usize) -> String,
+    ) -> Result<(), SlotError> {
         let refuse = |refusal| SlotError {
             index,
             problem: Problem::Refused(refusal),
@@ -623,8 +632,14 @@ mod tests {
     fn escapes_for_each_context() {
         let v = "a'b\"c$d`e\\f";
         assert_eq!(filled("echo @", v).unwrap(), r#"echo 'a'\''b"c$d`e\f'"#);
-        assert_eq!(filled("echo \"<@>\"", v).unwrap(), r#"echo "<a'b\"c\$d\`e\\f>""#);
-        assert_eq!(filled("echo '<@>'", v).unwrap(), r#"echo '<a'\''b"c$d`e\f>'"#);
+        assert_eq!(
+            filled("echo \"<@>\"", v).unwrap(),
+            r#"echo "<a'b\"c\$d\`e\\f>""#
+        );
+        assert_eq!(
+            filled("echo '<@>'", v).unwrap(),
+            r#"echo '<a'\''b"c$d`e\f>'"#
+        );
         assert_eq!(
             filled("cat <<EOF\n@\nEOF\n", v).unwrap(),
             "cat <<EOF\na'b\"c\\$d\\`e\\\\f\nEOF\n"
@@ -633,15 +648,27 @@ mod tests {
 
     #[test]
     fn contexts_nest() {
-        assert_eq!(filled("echo \"$(echo @)\"", "x y").unwrap(), "echo \"$(echo 'x y')\"");
+        assert_eq!(
+            filled("echo \"$(echo @)\"", "x y").unwrap(),
+            "echo \"$(echo 'x y')\""
+        );
         assert_eq!(
             filled("echo \"$(echo \"@\")\" @", "$").unwrap(),
             "echo \"$(echo \"\\$\")\" '$'"
         );
         assert_eq!(filled("x=$(echo (a) @)", "v").unwrap(), "x=$(echo (a) 'v')");
-        assert_eq!(filled("\"$(case a in a) :;; esac) @\"", "$").unwrap(), "\"$(case a in a) :;; esac) \\$\"");
-        assert_eq!(filled("echo ${x:-y} \"@\"", "$").unwrap(), "echo ${x:-y} \"\\$\"");
-        assert_eq!(filled("echo $((1+(2))) @", "v").unwrap(), "echo $((1+(2))) 'v'");
+        assert_eq!(
+            filled("\"$(case a in a) :;; esac) @\"", "$").unwrap(),
+            "\"$(case a in a) :;; esac) \\$\""
+        );
+        assert_eq!(
+            filled("echo ${x:-y} \"@\"", "$").unwrap(),
+            "echo ${x:-y} \"\\$\""
+        );
+        assert_eq!(
+            filled("echo $((1+(2))) @", "v").unwrap(),
+            "echo $((1+(2))) 'v'"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub(crate) fn slots(source: &str) -> (String, Vec<Slot>) {
         let Some(end) = tag_end(source, open + 2, close) else {
             break;
         };
-        let inner = source[open + 2..end - 2].trim_matches(['-', '+', '~']).trim();
+        let inner = source[open + 2..end - 2]
+            .trim_matches(['-', '+', '~'])
+            .trim();
         if raw {
             if kind == Some('%') && inner == "endraw" {
                 raw = false;
