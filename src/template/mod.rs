@@ -12,6 +12,8 @@
 mod exports;
 mod shell;
 mod source;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -266,7 +268,7 @@ pub(crate) fn context<'a>(entries: impl IntoIterator<Item = (&'a str, Value)>) -
 }
 
 #[cfg(test)]
-mod tests {
+mod unit {
     use super::*;
 
     fn ctx() -> Value {
