@@ -1,6 +1,7 @@
-//! Template values in shell steps, through the real binary on the `local`
-//! target: whatever a value holds and wherever it stands in a step, it
-//! arrives as its literal text and never runs — under dash and under bash.
+//! Template values through the real binary on the `local` target: whatever
+//! a value holds and wherever it stands in a step, it arrives as its literal
+//! text and never runs — under dash and under bash; in a config file ferry
+//! knows the syntax of, a value that syntax would read is refused.
 
 mod common;
 
@@ -11,7 +12,10 @@ use proptest::prelude::*;
 
 /// The places a value can stand in a step: a step template with `X` for
 /// the value's expression, and what the step writes given the value.
-const CONTEXTS: &[(&str, &str, fn(&str) -> String)] = &[
+/// What a step writes, given the value.
+type Expected = fn(&str) -> String;
+
+const CONTEXTS: &[(&str, &str, Expected)] = &[
     ("bare", "printf '%s' {{ X }}", |v| v.into()),
     ("double", "printf '%s' \"{{ X }}\"", |v| v.into()),
     ("single", "printf '%s' '{{ X }}'", |v| v.into()),
@@ -203,4 +207,46 @@ fn a_value_in_backquotes_is_refused_when_ferry_toml_loads() {
             ran.stderr
         );
     }
+}
+
+/// A supervisor program for a service whose command has `{{ port }}`.
+fn supervised(dir: &Path) {
+    std::fs::write(
+        dir.join("ferry.toml"),
+        format!(
+            "app = \"demo\"\ndeploy_to = {}\n\n[vars]\nport = \"8000\"\n\n[services.web]\ncommand = \"gunicorn --bind 127.0.0.1:{{{{ port }}}}\"\n\n[provision]\nbecome = false\n\n[provision.files.\"{{{{ deploy_to }}}}/web.conf\"]\ntemplate = \"supervisor.conf\"\nservice = \"web\"\n\n[environments.here]\nhosts = [\"local\"]\n",
+            toml_string(&dir.join("srv").display().to_string()),
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_line_break_into_a_supervisor_program_is_refused_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    supervised(dir.path());
+    let ok = Ferry::new(dir.path()).run(&["here", "provision", "--check", "--diff"]);
+    ok.success();
+    assert!(
+        ok.lines_of("local")
+            .contains(&"+command=gunicorn --bind 127.0.0.1:'8000'".to_string()),
+        "{}",
+        ok.stdout
+    );
+    let evil = "8000\n[program:evil]\ncommand=touch CANARY";
+    let ran = Ferry::new(dir.path()).run(&[
+        "here",
+        "provision",
+        "--check",
+        &format!("--set=port={evil}"),
+    ]);
+    ran.code(1);
+    let file = dir.path().join("srv/web.conf");
+    let expected = format!(
+        "file {}: template supervisor.conf: `service.command` holds a line break, which a supervisor config reads as syntax",
+        file.display()
+    );
+    assert!(ran.stdout.contains(&expected), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("program:evil"), "{}", ran.stdout);
+    assert!(!dir.path().join("srv").exists());
 }

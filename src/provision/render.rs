@@ -99,7 +99,7 @@ pub(crate) fn steps(
                 if let Some(service) = service.filter(|s| s.manager == Manager::Systemd) {
                     units.push(service.unit.clone());
                 }
-                let rendered = content::render(ctx, host, file, source, service)
+                let rendered = content::render(ctx, host, file, &target, source, service)
                     .map_err(|f| Failure::new(format!("file {target}: {}", f.message), f.hint))?;
                 Resource::File(File {
                     secret_prefixes: content::secret_prefixes(&rendered, &ctx.env.secrets),

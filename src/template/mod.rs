@@ -216,6 +216,16 @@ pub(crate) fn render(source: &str, kind: Kind, context: &Value) -> Result<String
     })
 }
 
+/// The names a template reads from its context (`a`, `service.command`),
+/// sorted: what a check of the values it uses needs.
+pub(crate) fn used_names(source: &str, kind: Kind) -> Result<Vec<String>, TemplateError> {
+    let env = environment(Values::default());
+    let template = env.template_from_named_str(template_name(kind), source)?;
+    let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Walk `a.b.c` through the context so the error can name what is missing
 /// and suggest a close name at the level where the walk stopped.
 fn check_defined(path: &str, context: &Value) -> Result<(), TemplateError> {

@@ -11,15 +11,28 @@ use proptest::prelude::*;
 use super::{Kind, context, render};
 
 /// Steps with `X` for the value's expression, and what each writes.
-const STEPS: &[(&str, fn(&str) -> String)] = &[
+/// What a step writes, given the value.
+type Expected = fn(&str) -> String;
+
+const STEPS: &[(&str, Expected)] = &[
     ("printf '%s' {{ X }}", |v| v.into()),
     ("printf '%s' \"<{{ X }}>\"", |v| format!("<{v}>")),
     ("printf '%s' 'a{{ X }}b'", |v| format!("a{v}b")),
-    ("printf '%s' \"$(printf '%s.' {{ X }})\"", |v| format!("{v}.")),
-    ("printf '%s' \"$(printf '%s.' \"{{ X }}\")\"", |v| format!("{v}.")),
+    ("printf '%s' \"$(printf '%s.' {{ X }})\"", |v| {
+        format!("{v}.")
+    }),
+    ("printf '%s' \"$(printf '%s.' \"{{ X }}\")\"", |v| {
+        format!("{v}.")
+    }),
     ("printf '%s' --x={{ X }}", |v| format!("--x={v}")),
-    ("{% if X is string %}printf '%s' \"{{ X }}\"{% endif %}", |v| v.into()),
-    ("{% for x in [X, X] %}printf '%s' \"{{ x }}\";{% endfor %}", |v| format!("{v}{v}")),
+    (
+        "{% if X is string %}printf '%s' \"{{ X }}\"{% endif %}",
+        |v| v.into(),
+    ),
+    (
+        "{% for x in [X, X] %}printf '%s' \"{{ x }}\";{% endfor %}",
+        |v| format!("{v}{v}"),
+    ),
     ("cat <<EOF\n{{ X }}\nEOF", |v| format!("{v}\n")),
     ("v={{ X }} && printf '%s' \"$v\" ", |v| v.into()),
 ];
@@ -46,7 +59,10 @@ fn value() -> impl Strategy<Value = String> {
     prop_oneof![
         "[^\u{0}]{0,16}",
         "[$`'\"\\\\;&|()<>{}#\n\t *?~=!\\[\\]a-z]{0,16}",
-        ("[^\u{0}]{0,6}", "(\\$\\(|`|'|\"|\\\\)touch canary[`'\")]{0,2}[;#]?")
+        (
+            "[^\u{0}]{0,6}",
+            "(\\$\\(|`|'|\"|\\\\)touch canary[`'\")]{0,2}[;#]?"
+        )
             .prop_map(|(a, b)| format!("{a}{b}")),
     ]
 }
@@ -80,7 +96,12 @@ proptest! {
 
 #[test]
 fn a_value_that_would_end_its_here_document_is_refused() {
-    let error = render("cat <<EOF\n{{ v }}\nEOF", Kind::Shell, &values("a\nEOF\nrm -rf /")).unwrap_err();
+    let error = render(
+        "cat <<EOF\n{{ v }}\nEOF",
+        Kind::Shell,
+        &values("a\nEOF\nrm -rf /"),
+    )
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "a line of a value is `EOF`, which would end the here-document it stands in"
@@ -103,5 +124,8 @@ fn a_context_made_by_a_tag_is_refused_when_rendered() {
 fn nul_bytes_are_refused() {
     assert!(render("echo \u{0}", Kind::Shell, &values("x")).is_err());
     let error = render("echo {{ v }}", Kind::Shell, &values("a\u{0}b")).unwrap_err();
-    assert_eq!(error.to_string(), "a value with a NUL byte cannot be passed to the shell");
+    assert_eq!(
+        error.to_string(),
+        "a value with a NUL byte cannot be passed to the shell"
+    );
 }
