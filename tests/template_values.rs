@@ -229,7 +229,7 @@ fn a_line_break_into_a_supervisor_program_is_refused_naming_key_and_file() {
     ok.success();
     assert!(
         ok.lines_of("local")
-            .contains(&"+command=gunicorn --bind 127.0.0.1:'8000'".to_string()),
+            .contains(&"+command=gunicorn --bind 127.0.0.1:8000".to_string()),
         "{}",
         ok.stdout
     );

@@ -60,10 +60,10 @@ mod tests {
         assert_eq!(
             exports(&vars, &args).unwrap(),
             [
-                "export FERRY_VAR_DB_NAME='true'",
+                "export FERRY_VAR_DB_NAME=true",
                 "export FERRY_VAR_GREETING='it'\\''s $(x)'",
                 "export FERRY_VAR_LIST='[\"a\",\"b\"]'",
-                "export FERRY_VAR_PORT='8000'",
+                "export FERRY_VAR_PORT=8000",
                 "export FERRY_ARG_CMD='migrate --plan'",
             ]
         );

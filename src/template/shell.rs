@@ -74,14 +74,30 @@ pub(crate) struct SlotError {
     pub(crate) problem: Problem,
 }
 
-/// The text a slot index stands for, in `context`.
+/// `value` as text that reads back as it in `context`.
 pub(crate) fn escape(value: &str, context: Context) -> String {
     match context {
+        Context::Word if is_plain_word(value) => value.to_string(),
         Context::Word => format!("'{}'", value.replace('\'', r"'\''")),
         Context::Single => value.replace('\'', r"'\''"),
         Context::Double => backslash(value, &['$', '`', '"', '\\']),
         Context::HereDoc => backslash(value, &['$', '`', '\\']),
     }
+}
+
+/// Words the shell reads back as themselves anywhere in a word, so they
+/// need no quotes (`8000`, `/srv/app`): no expansion, glob, comment, tilde,
+/// assignment or reserved word can start from these characters.
+fn is_plain_word(value: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+        "in", "function", "select", "time", "coproc",
+    ];
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:@%+,-".contains(c))
+        && !RESERVED.contains(&value)
 }
 
 fn backslash(value: &str, special: &[char]) -> String {
@@ -280,7 +296,14 @@ impl Lexer {
         if context != Context::Single && self.ends_with_live_dollar() {
             return Err(refuse(Refusal::AfterDollar));
         }
-        for c in escape(&value(index), context).chars() {
+        let value = value(index);
+        let text = if context == Context::Word && is_plain_word(&value) && self.out.ends_with('~') {
+            // `~{{ user }}` would expand a home directory: quote even a plain word.
+            format!("'{value}'")
+        } else {
+            escape(&value, context)
+        };
+        for c in text.chars() {
             self.out.push(c);
             if c == '\n' {
                 self.heredoc_line()?;
@@ -546,6 +569,7 @@ impl Lexer {
             delim.escaped = true;
             delim.quoted = true;
         } else if matches!(c, ' ' | '\t') && delim.word.is_empty() && !delim.quoted {
+            // Blanks between `<<` and the word.
         } else if c.is_whitespace() || ";&|<>()".contains(c) {
             let delim = cmd.delimiter.take().expect("checked above");
             cmd.pending.push(HereDoc {
@@ -647,6 +671,23 @@ mod tests {
     }
 
     #[test]
+    fn plain_words_stay_bare_unless_the_shell_would_read_them() {
+        assert_eq!(
+            filled("cd @/current", "/srv/app").unwrap(),
+            "cd /srv/app/current"
+        );
+        assert_eq!(
+            filled("--bind 127.0.0.1:@", "8000").unwrap(),
+            "--bind 127.0.0.1:8000"
+        );
+        assert_eq!(filled("@ x", "if").unwrap(), "'if' x");
+        assert_eq!(filled("echo @", "").unwrap(), "echo ''");
+        assert_eq!(filled("echo @", "a=b").unwrap(), "echo 'a=b'");
+        assert_eq!(filled("echo ~@", "root").unwrap(), "echo ~'root'");
+        assert_eq!(filled("echo @", "*").unwrap(), "echo '*'");
+    }
+
+    #[test]
     fn contexts_nest() {
         assert_eq!(
             filled("echo \"$(echo @)\"", "x y").unwrap(),
@@ -656,7 +697,10 @@ mod tests {
             filled("echo \"$(echo \"@\")\" @", "$").unwrap(),
             "echo \"$(echo \"\\$\")\" '$'"
         );
-        assert_eq!(filled("x=$(echo (a) @)", "v").unwrap(), "x=$(echo (a) 'v')");
+        assert_eq!(
+            filled("x=$(echo (a) @)", "v w").unwrap(),
+            "x=$(echo (a) 'v w')"
+        );
         assert_eq!(
             filled("\"$(case a in a) :;; esac) @\"", "$").unwrap(),
             "\"$(case a in a) :;; esac) \\$\""
@@ -666,8 +710,8 @@ mod tests {
             "echo ${x:-y} \"\\$\""
         );
         assert_eq!(
-            filled("echo $((1+(2))) @", "v").unwrap(),
-            "echo $((1+(2))) 'v'"
+            filled("echo $((1+(2))) @", "v w").unwrap(),
+            "echo $((1+(2))) 'v w'"
         );
     }
 
@@ -675,12 +719,12 @@ mod tests {
     fn here_documents_end_at_their_delimiter() {
         // The body starts on the next line and `<<-` strips tabs.
         assert_eq!(
-            filled("cat <<-'E' >f; echo @\n\tE\necho @", "v").unwrap(),
-            "cat <<-'E' >f; echo 'v'\n\tE\necho 'v'"
+            filled("cat <<-'E' >f; echo @\n\tE\necho @", "v w").unwrap(),
+            "cat <<-'E' >f; echo 'v w'\n\tE\necho 'v w'"
         );
         assert_eq!(
-            filled("cat <<'E'\nx\nE\necho @", "v").unwrap(),
-            "cat <<'E'\nx\nE\necho 'v'"
+            filled("cat <<'E'\nx\nE\necho @", "v w").unwrap(),
+            "cat <<'E'\nx\nE\necho 'v w'"
         );
         assert_eq!(
             filled("cat <<E\n@\nE\n", "a\nE\nb").unwrap_err().problem,
