@@ -42,6 +42,8 @@ pub(crate) enum Refusal {
     HereDocDelimiter,
     AfterBackslash,
     AfterDollar,
+    /// After text the shells read differently, or this lexer cannot follow.
+    Unfollowed,
 }
 
 impl fmt::Display for Refusal {
@@ -56,6 +58,9 @@ impl fmt::Display for Refusal {
             Refusal::HereDocDelimiter => "as a here-document's delimiter",
             Refusal::AfterBackslash => "right after a backslash",
             Refusal::AfterDollar => "right after a `$`",
+            Refusal::Unfollowed => {
+                "after shell text dash and bash read differently or ferry cannot follow (`$'…'`, an unusual here-document delimiter)"
+            }
         })
     }
 }
@@ -124,6 +129,7 @@ pub(crate) fn fill(
     let mut lexer = Lexer {
         out: String::with_capacity(text.len()),
         stack: vec![Frame::Command(Command::new(false))],
+        lost: false,
     };
     let chars: Vec<char> = text.chars().collect();
     let mut at = 0;
@@ -253,6 +259,9 @@ impl Frame {
 struct Lexer {
     out: String,
     stack: Vec<Frame>,
+    /// Set where the text goes beyond what this lexer follows (an expansion
+    /// in a here-document's delimiter): every later value is refused.
+    lost: bool,
 }
 
 type Step = Result<usize, SlotError>;
@@ -275,6 +284,9 @@ impl Lexer {
         };
         if let Some(refusal) = self.stack.iter().find_map(Frame::refusal) {
             return Err(refuse(refusal));
+        }
+        if self.lost {
+            return Err(refuse(Refusal::Unfollowed));
         }
         let context = match self.top() {
             Frame::Command(cmd) if cmd.delimiter.is_some() => {
@@ -373,7 +385,11 @@ impl Lexer {
                 '"' => self.push(Frame::Double),
                 _ => self.expansion(c, next, after),
             },
+            // Quotes read the same in bash's `((…))` and dash's `( (…) )`.
             Frame::Arithmetic(depth) => match c {
+                '\\' => self.take(next),
+                '"' => self.push(Frame::Double),
+                '\'' => self.push(Frame::Single),
                 '(' => {
                     *self.top() = Frame::Arithmetic(depth + 1);
                     0
@@ -432,6 +448,12 @@ impl Lexer {
                 self.stack.push(Frame::Parameter);
                 1
             }
+            // `$$`, `$?`, `$1`…: a whole parameter; what follows is not
+            // read with the second character (`$$(` is the pid and a `(`).
+            ('$', Some(special), _) if "$?#!-@*0123456789".contains(special) => {
+                self.out.push(special);
+                1
+            }
             _ => 0,
         }
     }
@@ -449,6 +471,11 @@ impl Lexer {
             cmd.word.push(c);
         };
         Ok(match c {
+            // A line continuation vanishes: the word goes on or not as before.
+            '\\' if next == Some('\n') => {
+                self.out.push('\n');
+                1
+            }
             '\\' => {
                 cmd.in_word = true;
                 cmd.word.push(SLOT);
@@ -468,6 +495,9 @@ impl Lexer {
                 word_char(cmd);
                 self.out.push('\'');
                 self.stack.push(Frame::AnsiC);
+                // dash reads `$'\'…` as `$` and a '\' string: the shells part
+                // ways here, so no later value can be placed with certainty.
+                self.lost = true;
                 1
             }
             '$' if next == Some('"') => {
@@ -555,7 +585,17 @@ impl Lexer {
         };
         if delim.escaped {
             delim.escaped = false;
+            // In "…" a backslash stays unless it escapes one of these.
+            if delim.quote == Some('"') && !"$`\"\\\n".contains(c) {
+                delim.word.push('\\');
+            }
             delim.word.push(c);
+        } else if delim.quote != Some('\'') && matches!(c, '$' | '`') {
+            // The shell reads an expansion's nesting to find the word's end.
+            delim.word.push(c);
+            self.lost = true;
+        } else if delim.quote == Some('"') && c == '\\' {
+            delim.escaped = true;
         } else if let Some(quote) = delim.quote {
             if c == quote {
                 delim.quote = None;
@@ -572,6 +612,10 @@ impl Lexer {
             // Blanks between `<<` and the word.
         } else if c.is_whitespace() || ";&|<>()".contains(c) {
             let delim = cmd.delimiter.take().expect("checked above");
+            // Where the body ends must be certain: an unusual delimiter is
+            // beyond what this lexer vouches for.
+            let plain = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+            let unusual = delim.word.is_empty() || !delim.word.chars().all(plain);
             cmd.pending.push(HereDoc {
                 delimiter: delim.word,
                 strip_tabs: delim.strip_tabs,
@@ -579,6 +623,7 @@ impl Lexer {
                 line_start: 0,
                 value_on_line: None,
             });
+            self.lost |= unusual;
             return false;
         } else {
             delim.word.push(c);
@@ -753,6 +798,23 @@ mod tests {
         assert_eq!(refused("echo \"\\@\""), Refusal::AfterBackslash);
         assert_eq!(refused("echo $@"), Refusal::AfterDollar);
         assert_eq!(refused("echo \"$@\""), Refusal::AfterDollar);
+    }
+
+    /// Found by the fuzz test in template::tests: each was once a way to run a value.
+    #[test]
+    fn what_the_fuzz_test_found() {
+        // `$$` is the pid: the `(` after it opens nothing.
+        assert_eq!(
+            filled("cat <<E\n$$(@\nE\n", "$(x)").unwrap(),
+            "cat <<E\n$$(\\$(x)\nE\n"
+        );
+        // A line continuation leaves the next `#` at the start of a word.
+        assert_eq!(refused("[[ \\\n#@"), Refusal::Comment);
+        // Quotes inside `((…))` (dash reads it as two subshells).
+        assert_eq!(refused("((\")) @ ))"), Refusal::Arithmetic);
+        // dash has no `$'…'`; an escaped quote in a "…" delimiter.
+        assert_eq!(refused("echo $'x' @"), Refusal::Unfollowed);
+        assert_eq!(refused("cat <<$\"\\\"x a) @"), Refusal::Unfollowed);
     }
 
     #[test]

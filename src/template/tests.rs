@@ -37,6 +37,16 @@ const STEPS: &[(&str, Expected)] = &[
     ("v={{ X }} && printf '%s' \"$v\" ", |v| v.into()),
 ];
 
+/// dash 0.5.12 drops the first byte of a non-ASCII character that follows
+/// the start of a here-document's delimiter at the start of a line
+/// (`Eé` in `<<EOF`): its bug, not a quoting one, and it runs nothing.
+fn dash_corrupts(value: &str, delimiter: &str) -> bool {
+    value.split('\n').any(|line| {
+        let ascii = line.find(|c: char| !c.is_ascii()).unwrap_or(line.len());
+        ascii > 0 && ascii < line.len() && delimiter.starts_with(&line[..ascii])
+    })
+}
+
 fn values(value: &str) -> Value {
     context([
         ("v", Value::from(value)),
@@ -72,7 +82,7 @@ proptest! {
 
     #[test]
     fn values_arrive_literally_under_dash_and_bash(value in value()) {
-        prop_assume!(!value.lines().any(|l| l == "EOF"));
+        prop_assume!(!value.lines().any(|l| l == "EOF") && !dash_corrupts(&value, "EOF"));
         let dir = tempfile::tempdir().unwrap();
         let mut script = String::new();
         for (entry, expr) in [("vars", "v"), ("arg", "args.a"), ("host", "host.name")] {
@@ -128,4 +138,106 @@ fn nul_bytes_are_refused() {
         error.to_string(),
         "a value with a NUL byte cannot be passed to the shell"
     );
+}
+
+/// Pieces of shell that change how what follows is read.
+const PIECES: &[&str] = &[
+    "echo ",
+    " ",
+    "x",
+    "\"",
+    "'",
+    "$(",
+    ")",
+    "`",
+    "${x:-",
+    "}",
+    "#",
+    "\n",
+    "\\",
+    "$",
+    "<<E\n",
+    "\nE\n",
+    "<<'E'\n",
+    "<<-E\n",
+    "\n\tE\n",
+    "case a in a) ",
+    ";; esac ",
+    "(",
+    "{ ",
+    "; }",
+    ";",
+    "$'",
+    "$((",
+    "))",
+    "((",
+    "=",
+    "~",
+    "$\"",
+    "$$",
+    "$#",
+    "\\\n",
+    "<<<",
+    "|",
+    "&&",
+    "<(",
+    "!",
+    "[[ ",
+    " ]]",
+    "*",
+    "\t",
+    "case ",
+    " in ",
+    "esac",
+    ";;",
+    "<<",
+    "E",
+    "-",
+    "\\\"",
+    "\\'",
+    "{{ v }}",
+    "{{ v }}",
+    "{{ v }}",
+    "{{ v }}",
+];
+
+/// Values that run `touch canary` in any context that is not quoted right
+/// (the second also ends a here-document `E`).
+const PAYLOADS: &[&str] = &[
+    "a'b\"c;touch canary;$(touch canary)`touch canary`\ntouch canary\n\\",
+    "x\nE\ntouch canary\n'\"$(touch canary)",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Random shell around values: whatever the lexer accepts, the value
+    /// never runs, under dash or bash (most of these are syntax errors;
+    /// that is fine, running the payload is not).
+    #[test]
+    fn no_arrangement_of_shell_around_a_value_runs_it(
+        pieces in proptest::collection::vec(proptest::sample::select(PIECES), 1..40),
+        payload in proptest::sample::select(PAYLOADS),
+    ) {
+        let source: String = pieces.concat();
+        let Ok(step) = render(&source, Kind::Shell, &values(payload)) else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for shell in ["dash", "bash"] {
+            Command::new(shell)
+                .arg("-c")
+                .arg(&step)
+                .current_dir(dir.path())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            prop_assert!(
+                !dir.path().join("canary").exists(),
+                "{} ran the value in {:?}:\n{}", shell, source, step
+            );
+        }
+    }
 }
