@@ -299,10 +299,7 @@ impl Lexer {
             }
             Frame::Double => Context::Double,
             Frame::Single => Context::Single,
-            Frame::HereDoc(doc) => {
-                doc.value_on_line = Some(index);
-                Context::HereDoc
-            }
+            Frame::HereDoc(_) => Context::HereDoc,
             _ => unreachable!("refused above"),
         };
         if context != Context::Single && self.ends_with_live_dollar() {
@@ -315,17 +312,35 @@ impl Lexer {
         } else {
             escape(&value, context)
         };
+        self.mark_value(index);
         for c in text.chars() {
             self.out.push(c);
             if c == '\n' {
-                self.heredoc_line()?;
+                self.line_end(self.out.len() - 1)?;
                 // The rest of the value is on the next line.
-                if let Frame::HereDoc(doc) = self.top() {
-                    doc.value_on_line = Some(index);
-                }
+                self.mark_value(index);
             }
         }
         Ok(())
+    }
+
+    /// The innermost here-document, wherever it is on the stack: a line of
+    /// its body ends it even inside a `$(…)` or "…" that it holds.
+    fn heredoc(stack: &mut [Frame], newline: usize) -> Option<(usize, &mut HereDoc)> {
+        stack
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .find_map(|(i, frame)| match frame {
+                Frame::HereDoc(doc) if doc.line_start <= newline => Some((i, doc)),
+                _ => None,
+            })
+    }
+
+    fn mark_value(&mut self, index: usize) {
+        if let Some((_, doc)) = Self::heredoc(&mut self.stack, self.out.len()) {
+            doc.value_on_line = Some(index);
+        }
     }
 
     // `\$` is a literal dollar (the source's own, or a value's escaped one).
@@ -348,11 +363,20 @@ impl Lexer {
     /// Take `c`, with a look at the two characters after it; returns how
     /// many of those it consumed too.
     fn char(&mut self, c: char, next: Option<char>, after: Option<char>) -> Step {
+        let at = self.out.len();
+        let used = self.read(c, next, after)?;
+        if c == '\n' {
+            self.line_end(at)?;
+        }
+        Ok(used)
+    }
+
+    fn read(&mut self, c: char, next: Option<char>, after: Option<char>) -> Step {
         match self.top() {
             Frame::Command(_) => return self.command_char(c, next, after),
             Frame::Comment if c == '\n' => {
                 self.stack.pop();
-                return self.char(c, next, after);
+                return self.read(c, next, after);
             }
             _ => {}
         }
@@ -365,10 +389,7 @@ impl Lexer {
                 '"' => self.pop(),
                 _ => self.expansion(c, next, after),
             },
-            Frame::HereDoc(_) if c == '\n' => {
-                self.heredoc_line()?;
-                0
-            }
+            Frame::HereDoc(_) if c == '\n' => 0,
             Frame::HereDoc(doc) if doc.quoted => 0,
             Frame::HereDoc(_) => match c {
                 '\\' => self.take(next),
@@ -632,14 +653,14 @@ impl Lexer {
         true
     }
 
-    /// A newline was just written in a here-document's body: the line
-    /// before it may be the delimiter.
-    fn heredoc_line(&mut self) -> Result<(), SlotError> {
-        let end = self.out.len() - 1;
-        let Some(Frame::HereDoc(doc)) = self.stack.last_mut() else {
+    /// A newline was written at `newline`: the line before it may be the
+    /// delimiter of the innermost here-document, which then ends (with all
+    /// it held open).
+    fn line_end(&mut self, newline: usize) -> Result<(), SlotError> {
+        let Some((depth, doc)) = Self::heredoc(&mut self.stack, newline) else {
             return Ok(());
         };
-        let line = &self.out[doc.line_start..end];
+        let line = &self.out[doc.line_start..newline];
         let line = if doc.strip_tabs {
             line.trim_start_matches('\t')
         } else {
@@ -652,21 +673,16 @@ impl Lexer {
                 problem: Problem::EndsHereDoc(doc.delimiter.clone()),
             });
         }
-        doc.line_start = self.out.len();
+        doc.line_start = newline + 1;
         doc.value_on_line = None;
         if ends {
-            self.stack.pop();
+            self.stack.truncate(depth);
         }
         Ok(())
     }
 
     fn end_of_text(&mut self) -> Result<(), SlotError> {
-        if matches!(self.stack.last(), Some(Frame::HereDoc(_))) {
-            self.out.push('\n');
-            self.heredoc_line()?;
-            self.out.pop();
-        }
-        Ok(())
+        self.line_end(self.out.len())
     }
 }
 
@@ -815,6 +831,13 @@ mod tests {
         // dash has no `$'…'`; an escaped quote in a "…" delimiter.
         assert_eq!(refused("echo $'x' @"), Refusal::Unfollowed);
         assert_eq!(refused("cat <<$\"\\\"x a) @"), Refusal::Unfollowed);
+        // A here-document's line ends it even inside a `$(…)` it holds.
+        assert_eq!(
+            filled("cat <<-E\n$(echo @)\nE\n", "x\nE\ntouch canary")
+                .unwrap_err()
+                .problem,
+            Problem::EndsHereDoc("E".into())
+        );
     }
 
     #[test]
