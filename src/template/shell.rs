@@ -116,6 +116,24 @@ fn backslash(value: &str, special: &[char]) -> String {
     out
 }
 
+/// `line` without its backslash-newlines (an escaped backslash stays).
+fn join_continuations(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\n') => {}
+            Some(next) => out.extend([c, next]),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The slot text for value number `index`.
 pub(crate) fn slot(index: usize) -> String {
     format!("{SLOT}{index}{SLOT}")
@@ -660,11 +678,17 @@ impl Lexer {
         let Some((depth, doc)) = Self::heredoc(&mut self.stack, newline) else {
             return Ok(());
         };
-        let line = &self.out[doc.line_start..newline];
+        let raw = &self.out[doc.line_start..newline];
+        // The shells join a line continuation before they compare.
+        let line = if doc.quoted {
+            raw.to_string()
+        } else {
+            join_continuations(raw)
+        };
         let line = if doc.strip_tabs {
             line.trim_start_matches('\t')
         } else {
-            line
+            &line
         };
         let ends = line == doc.delimiter;
         if let (true, Some(index)) = (ends, doc.value_on_line) {
@@ -831,6 +855,11 @@ mod tests {
         // dash has no `$'…'`; an escaped quote in a "…" delimiter.
         assert_eq!(refused("echo $'x' @"), Refusal::Unfollowed);
         assert_eq!(refused("cat <<$\"\\\"x a) @"), Refusal::Unfollowed);
+        // The shells join a line continuation before they look for the delimiter.
+        assert_eq!(
+            filled("cat <<-E\n\\\n\tE\n#@", "v").unwrap_err().problem,
+            Problem::Refused(Refusal::Comment)
+        );
         // A here-document's line ends it even inside a `$(…)` it holds.
         assert_eq!(
             filled("cat <<-E\n$(echo @)\nE\n", "x\nE\ntouch canary")
