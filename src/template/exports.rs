@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 use minijinja::value::ValueKind;
 
-use super::{TemplateError, shell, variable_name};
+use super::escape::{Context, escape};
+use super::{TemplateError, variable_name};
 
 /// `export FERRY_VAR_GREETING='hello'` lines, one per value.
 pub(crate) fn exports(
@@ -26,10 +27,7 @@ pub(crate) fn exports(
             if value.contains('\0') {
                 return Err(TemplateError::NulValue);
             }
-            Ok(format!(
-                "export {name}={}",
-                shell::escape(&value, shell::Context::Word)
-            ))
+            Ok(format!("export {name}={}", escape(&value, Context::Word)))
         })
         .collect()
 }

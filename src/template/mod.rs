@@ -9,6 +9,7 @@
 //! comments, `${…}`, …) are refused when ferry.toml loads (`check_syntax`)
 //! and again on the real output at render time.
 
+mod escape;
 mod exports;
 mod shell;
 mod source;
