@@ -199,6 +199,14 @@ const PIECES: &[&str] = &[
     "{{ v }}",
     "{{ v }}",
     "{{ v }}",
+    "$(cat <<E\n",
+    "<<\\E\n",
+    "<<\"E\"\n",
+    "${#x}",
+    "E\n",
+    "\nE",
+    "x=",
+    "{{ v }}",
 ];
 
 /// Values that run `touch canary` in any context that is not quoted right
