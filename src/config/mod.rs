@@ -281,10 +281,37 @@ fn plain_types(message: &str) -> String {
 
 /// A template's syntax, checked when ferry.toml loads.
 fn check_template(file: &SourceFile, source: &toml::Spanned<String>) -> Result<(), Diagnostic> {
+    use crate::template::TemplateError;
     crate::template::check_syntax(source.get_ref(), crate::template::Kind::Shell).map_err(|e| {
-        file.error(source.span(), format!("template error: {e}"))
-            .label("in this template")
+        let (span, label) = match &e {
+            TemplateError::Unsafe { span, refusal, .. } => {
+                (slot_span(file, source, span), format!("a value {refusal}"))
+            }
+            _ => (source.span(), "in this template".to_string()),
+        };
+        file.error(span, format!("template error: {e}"))
+            .label(label)
+            .help(e.hint())
     })
+}
+
+/// Where a `{{ … }}` of a string value is in the file: found by its text
+/// (escapes in a TOML string shift offsets), else the whole string.
+fn slot_span(
+    file: &SourceFile,
+    source: &toml::Spanned<String>,
+    slot: &std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    let value = source.get_ref();
+    let needle = &value[slot.clone()];
+    let nth = value[..slot.start].matches(needle).count();
+    let span = source.span();
+    file.text
+        .get(span.clone())
+        .and_then(|raw| raw.match_indices(needle).nth(nth))
+        .map_or(span.clone(), |(at, _)| {
+            span.start + at..span.start + at + needle.len()
+        })
 }
 
 /// A name a shell variable can have: `${VAR}`s, secrets, .env keys.

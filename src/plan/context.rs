@@ -58,6 +58,16 @@ impl Context<'_> {
         template::context(entries)
     }
 
+    /// `export` lines that hand every `[vars]` value and every argument of
+    /// `args` to a script's steps as environment variables.
+    pub(crate) fn value_exports(
+        &self,
+        args: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        template::exports(&self.env.vars, args)
+            .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
+    }
+
     /// Render a shell template from ferry.toml; an error points at it.
     pub(crate) fn render(
         &self,
@@ -94,7 +104,7 @@ impl Context<'_> {
                     "secret `{name}` is not rendered into commands; the step sees it as the environment variable ${name}"
                 ))
             }
-            other => other.hint().map(str::to_string),
+            other => other.hint(),
         }
     }
 }

@@ -182,6 +182,7 @@ fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
 pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<HostPlan, Error> {
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
+    let exports = ctx.value_exports(&Default::default())?;
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {
@@ -191,7 +192,10 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 steps.push((label(source.get_ref()), Command::user(command)));
             }
         }
-        Ok(Commands { steps })
+        Ok(Commands {
+            steps,
+            exports: exports.clone(),
+        })
     };
     let mut plan = HostPlan {
         build: if mode == Mode::Hotfix {
@@ -202,6 +206,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    plan.restarts.exports.clone_from(&exports);
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {
             continue;

@@ -28,6 +28,7 @@ fn commands() -> Commands {
                 Command::user("venv/bin/python manage.py migrate"),
             ),
         ],
+        exports: vec![("FERRY_VAR_GREETING".into(), "it's $(x)".into())],
     }
 }
 
