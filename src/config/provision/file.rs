@@ -212,6 +212,12 @@ fn check_service_template(
             "service `{}` has no `command` for template `{}` to run",
             s.key, shipped.name
         ),
+        // One unit per slot is a templated unit, `<unit>@.service`, whose
+        // instances need the slot's port: not rendered by the shipped file.
+        Some(s) if s.slots.is_some() && manager == Manager::Systemd => format!(
+            "service `{}` runs in slots: write its templated unit `{}@.service` yourself (`%i` is the slot); template `{}` renders one unit",
+            s.key, s.unit, shipped.name
+        ),
         Some(_) => return Ok(()),
     };
     Err(file.error(name.span(), problem).label("this template"))
