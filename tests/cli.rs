@@ -330,3 +330,35 @@ fn a_reload_with_a_venv_per_release_is_refused_where_it_is_written() {
     let dir = project(&config.replace("\"reload\"", "\"restart\""));
     Ferry::new(dir.path()).run(&["here", "t"]).success();
 }
+
+#[test]
+fn a_slotted_service_needs_a_port_it_listens_on_and_a_unit_per_slot() {
+    let base = "[environments.here]\nhosts = [\"local\"]\n[tasks.t]\nsteps = [\"true\"]\n";
+    let cases = [
+        (
+            "[services.web]\nswitch = \"upstream\"\ncommand = \"gunicorn --bind 127.0.0.1:{{ port }} app:application\"\n",
+            "ferry.toml:2:11",
+            "has switch = \"upstream\" but no `port`",
+        ),
+        (
+            "[services.web]\nswitch = \"upstream\"\nport = 8001\ncommand = \"gunicorn --bind 127.0.0.1:8000 app:application\"\n",
+            "ferry.toml:5:11",
+            "it must listen on `{{ port }}`",
+        ),
+        (
+            "[services.web]\nmanager = \"systemd\"\nswitch = \"upstream\"\nport = 8001\ncommand = \"gunicorn --bind 127.0.0.1:{{ port }} app:application\"\n[provision.files.\"/etc/systemd/system/app-web.service\"]\ntemplate = \"systemd.service\"\nservice = \"web\"\n",
+            "ferry.toml:8:12",
+            "write its templated unit `app-web@.service` yourself",
+        ),
+    ];
+    for (config, at, message) in cases {
+        let dir = project(&format!("app = \"app\"\n{config}{base}"));
+        let ran = Ferry::new(dir.path()).run(&["here", "t"]);
+        assert_eq!(ran.code, 2, "{ran:?}");
+        let stderr = filtered(dir.path(), &ran.stderr);
+        assert!(
+            stderr.contains(&at) && stderr.contains(message),
+            "{at} {message}\n{stderr}"
+        );
+    }
+}
