@@ -357,7 +357,7 @@ fn a_slotted_service_needs_a_port_it_listens_on_and_a_unit_per_slot() {
         assert_eq!(ran.code, 2, "{ran:?}");
         let stderr = filtered(dir.path(), &ran.stderr);
         assert!(
-            stderr.contains(&at) && stderr.contains(message),
+            stderr.contains(at) && stderr.contains(message),
             "{at} {message}\n{stderr}"
         );
     }
