@@ -81,6 +81,7 @@ fn run_tasks(
         command: &cli.command,
         check: cli.check,
         diff: cli.diff,
+        tests: None,
     };
     let plans = calls
         .iter()
