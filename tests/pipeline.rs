@@ -97,12 +97,44 @@ fn a_failing_test_command_stops_ship_before_any_host_changes_and_skip_tests_is_r
     let lab = Lab::start(1);
     let host = lab.host(0);
     let tail = format!(
-        "{}{}\n[pipeline]\ntests = [\"echo collecting\", \"echo 'test_login FAILED' >&2; exit 3\"]\nstages = [\"staging\", \"production\"]\n",
+        "{}{}\n[pipeline]\ntests = [\"echo collecting\", \"echo 'test_login FAILED' >&2; exit 3\"]\nstages = [\"staging\", \"production\"]\nbranches = {{ develop = \"staging\" }}\n",
         environment("staging", &[host], "/srv/staging", ""),
-        environment("production", &[host], "/srv/app", ""),
+        environment("production", &[host], "/srv/app", "confirm = true"),
     );
     let dir = small_project(&lab, &tail);
+    // Production asks first, and there is no terminal to ask on: nothing runs.
     let ran = ferry(&lab, &dir, &["ship"]);
+    ran.code(2);
+    assert!(
+        ran.stderr
+            .contains("environment `production` asks for confirmation"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.lines_of("local").is_empty(), "{}", ran.stdout);
+    // --from-branch goes as far as the branch's environment, and no further.
+    let ran = Ferry::lab(&lab).env("GITHUB_REF_NAME", "develop").run(&[
+        "--config",
+        dir.join("ferry.toml").to_str().unwrap(),
+        "ship",
+        "--from-branch",
+    ]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("ship stopped at tests; staging: untouched\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = ferry(&lab, &dir, &["ship", "--from-branch"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("branch `main` maps to no environment"),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = ferry(&lab, &dir, &["ship", "--yes"]);
     ran.code(1);
     let local = ran.lines_of("local");
     assert_eq!(local, ["collecting", "test_login FAILED"], "{}", ran.stdout);
