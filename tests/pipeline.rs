@@ -422,4 +422,16 @@ fn ship_deploys_staging_tests_it_and_promotes_the_same_artifact_to_production() 
         history.contains("\"promoted_from\":\"staging "),
         "{history}"
     );
+    // `history` shows what each deploy brought: the range since the last one.
+    let shown = ferry(&lab, &app.dir, &["production", "history"]);
+    let promoted = shown
+        .lines_of(&production.target())
+        .into_iter()
+        .find(|l| l.contains("promoted from staging"))
+        .unwrap_or_else(|| panic!("{}", shown.stdout));
+    assert!(
+        promoted.contains(&format!("{}..{}", &v1[..10], &v2[..10])),
+        "{promoted}"
+    );
+    assert!(promoted.contains("(tests passed)"), "{promoted}");
 }
