@@ -20,7 +20,11 @@ use crate::secret::Redactor;
 use crate::tasks::{self, Plan};
 use crate::transport::{Pool, SshOptions};
 use crate::usage::UsageError;
-use crate::{demo, init, release, signal, ui};
+use crate::{demo, init, signal, ui};
+
+mod walk;
+
+use walk::Walk;
 
 pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     match cli.command()? {
@@ -34,11 +38,11 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
             }
         },
         Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
-        Command::Promote { from, to } => run_walk(cli, &load(cli)?, &[from, to], Walk::Promote),
+        Command::Promote { from, to } => walk::run(cli, &load(cli)?, &[from, to], Walk::Promote),
         Command::Ship => {
             let project = load(cli)?;
             let stages = pipeline::stages(&project, cli.from_branch)?;
-            run_walk(cli, &project, &stages, Walk::Ship)
+            walk::run(cli, &project, &stages, Walk::Ship)
         }
     }
 }
@@ -245,157 +249,6 @@ async fn run_plans(stage: &Stage<'_>, plans: &[Plan]) {
         plan.execute(fanout).await;
         pipeline::after_deploy(stage, facts).await;
     }
-}
-
-/// `promote` and `ship`: several environments in one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Walk {
-    Promote,
-    Ship,
-}
-
-fn run_walk(
-    cli: &Cli,
-    project: &Project,
-    names: &[String],
-    walk: Walk,
-) -> Result<ExitStatus, Error> {
-    if !cli.roles.is_empty() || !cli.hosts.is_empty() || !cli.hosts_override.is_empty() {
-        return Err(Error::usage(
-            "`promote` and `ship` work on whole environments: --roles, --hosts and -H do not apply",
-            None,
-        ));
-    }
-    if cli.check || !cli.command.is_empty() {
-        return Err(Error::usage(
-            "`promote` and `ship` have no --check mode and take no command",
-            None,
-        ));
-    }
-    if walk == Walk::Promote && names[0] == names[1] {
-        return Err(Error::usage(
-            format!("cannot promote `{}` to itself", names[0]),
-            None,
-        ));
-    }
-    let envs = names
-        .iter()
-        .map(|name| environment(cli, project, name, &[]))
-        .collect::<Result<Vec<_>, _>>()?;
-    // Promotion ships an artifact that was tested when it was deployed.
-    let gate = Gate::new(project, cli.skip_tests, walk == Walk::Ship);
-    let ctxs: Vec<plan::Context<'_>> = envs
-        .iter()
-        .map(|env| plan::Context {
-            project,
-            env,
-            hosts: &env.hosts,
-            command: &[],
-            check: false,
-            diff: false,
-            tests: gate.history(),
-        })
-        .collect();
-    let first = match walk {
-        Walk::Ship => Some(release::DeployPlan::new(
-            release::Mode::Deploy,
-            &TaskCall {
-                name: "deploy".into(),
-                args: Vec::new(),
-            },
-            &ctxs[0],
-        )?),
-        Walk::Promote => None,
-    };
-    let skip = if walk == Walk::Promote { 1 } else { 0 };
-    for env in envs.iter().skip(skip) {
-        let what = if walk == Walk::Promote {
-            "Promote"
-        } else {
-            "Ship"
-        };
-        confirm_env(
-            cli,
-            env,
-            &format!("{what} to {} ({} hosts)?", env.name, env.hosts.len()),
-        )?;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    let options = ui::Options::new(cli.json, cli.quiet, cli.verbose);
-    runtime.block_on(walk_stages(&ctxs, first.as_ref(), &gate, options))
-}
-
-async fn walk_stages(
-    ctxs: &[plan::Context<'_>],
-    first: Option<&release::DeployPlan>,
-    gate: &Gate,
-    options: ui::Options,
-) -> Result<ExitStatus, Error> {
-    let secrets = ctxs.iter().flat_map(|c| c.env.secrets.iter());
-    let (events, receiver) = Events::channel(Redactor::new(secrets));
-    let renderer = ui::spawn(options, receiver);
-    let cancel = CancellationToken::new();
-    let signals = signal::watch(cancel.clone(), events.clone());
-    let mut fanouts = Vec::new();
-    for ctx in ctxs {
-        let control_dir = SshOptions::control_dir().map_err(|e| {
-            Error::io(
-                "cannot create a directory for SSH control sockets in /tmp",
-                e,
-            )
-        })?;
-        let settings = &ctx.env.settings;
-        fanouts.push(Fanout::new(
-            ctx.hosts,
-            Pool::new(ssh_options(ctx.env, control_dir)),
-            events.clone(),
-            settings.parallel,
-            settings.on_failure,
-            cancel.clone(),
-        ));
-    }
-    let names: Vec<&str> = ctxs.iter().map(|c| c.env.name.as_str()).collect();
-    events.emit(Event::RunStarted {
-        environment: names.join(" -> "),
-        tasks: vec![if first.is_some() { "ship" } else { "promote" }.into()],
-        hosts: ctxs
-            .iter()
-            .flat_map(|c| c.hosts.iter().map(|h| h.label.clone()))
-            .collect(),
-    });
-    let stages: Vec<Stage<'_>> = ctxs
-        .iter()
-        .zip(&fanouts)
-        .map(|(ctx, fanout)| Stage { ctx, fanout })
-        .collect();
-    match first {
-        Some(first) => {
-            pipeline::ship(&stages, first, gate).await;
-        }
-        None => {
-            pipeline::promote(&stages[0], &stages[1]).await;
-        }
-    }
-    drop(stages);
-    let (mut failed, mut interrupted) = (false, false);
-    for fanout in fanouts {
-        let summary = fanout.finish().await;
-        failed |= summary.any_failure;
-        interrupted |= summary.interrupted;
-    }
-    signals.abort();
-    drop(events);
-    let _ = renderer.await;
-    Ok(if interrupted {
-        ExitStatus::Interrupted
-    } else if failed {
-        ExitStatus::Failed
-    } else {
-        ExitStatus::Success
-    })
 }
 
 fn ssh_options(env: &Environment, control_dir: tempfile::TempDir) -> SshOptions {

@@ -4,25 +4,11 @@
 //! `rollback_on_failure`, rolls the environment back), git tags, and the
 //! `post_deploy` or `on_failure` hooks.
 
-use std::collections::BTreeMap;
-
 use super::facts::Facts;
+use super::live::{Deployed, agreed_live};
+use super::verify::functional_tests;
 use super::{Stage, local, tags};
 use crate::config::Pipeline;
-use crate::plan::TaskCall;
-use crate::release::{self, ReleaseRecord, State};
-
-/// What a finished deploy left live, as every host agrees.
-pub(crate) struct Deployed {
-    pub(crate) release: String,
-    pub(crate) records: BTreeMap<String, ReleaseRecord>,
-}
-
-impl Deployed {
-    pub(crate) fn record(&self) -> &ReleaseRecord {
-        self.records.values().next().expect("at least one host")
-    }
-}
 
 /// The facts of a deploy of `stage` so far.
 pub(crate) fn facts(stage: &Stage<'_>, event: &str) -> Facts {
@@ -144,127 +130,4 @@ async fn failed(stage: &Stage<'_>, pipeline: &Pipeline, mut facts: Facts, error:
     {
         events.warn(format!("on_failure hook failed: {}", failure.describe()));
     }
-}
-
-/// The release live on every host of `stage`: one id, one artifact, deployed.
-/// Otherwise why not, naming the hosts.
-pub(crate) async fn agreed_live(stage: &Stage<'_>, task: &str) -> Result<Deployed, String> {
-    let env = stage.name();
-    let hosts = stage.hosts();
-    let task = format!("{env}/{task}");
-    let Some(lives) = release::live(stage.fanout, &task, &hosts, &stage.layout()).await else {
-        return Err(format!("cannot read the live release of every {env} host"));
-    };
-    let mut by_release: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
-    let mut records = BTreeMap::new();
-    for (host, live) in &lives {
-        let (Some(id), Some(record)) = (&live.release, &live.record) else {
-            return Err(format!("{host} ({env}) has no live release"));
-        };
-        if record.state != State::Deployed {
-            return Err(format!(
-                "release {id} on {host} ({env}) is {}, not deployed",
-                serde_json::to_string(&record.state)
-                    .unwrap_or_default()
-                    .trim_matches('"')
-            ));
-        }
-        by_release
-            .entry((id.clone(), record.origin.digest.clone()))
-            .or_default()
-            .push(host);
-        records.insert(host.clone(), record.clone());
-    }
-    match by_release.len() {
-        0 => Err(format!("{env} has no hosts")),
-        1 => Ok(Deployed {
-            release: by_release.into_keys().next().expect("one").0,
-            records,
-        }),
-        _ => {
-            let groups: Vec<String> = by_release
-                .iter()
-                .map(|((id, digest), hosts)| {
-                    format!(
-                        "{} on {id} ({})",
-                        hosts.join(", "),
-                        &digest[..digest.len().min(12)]
-                    )
-                })
-                .collect();
-            Err(format!(
-                "the {env} hosts disagree on their live release: {}",
-                groups.join("; ")
-            ))
-        }
-    }
-}
-
-/// The environment's functional tests against what is live; on a failure
-/// the release is marked failed on every host (and the environment rolled
-/// back when so configured), and the run fails saying so.
-async fn functional_tests(
-    stage: &Stage<'_>,
-    deployed: &Deployed,
-    facts: &Facts,
-) -> Result<(), String> {
-    let env = stage.ctx.env;
-    let events = &stage.fanout.events;
-    let root = &stage.ctx.project.root;
-    let failure = match local::run_all(
-        "functional test",
-        &env.functional_tests,
-        root,
-        &facts.vars(),
-        events,
-    )
-    .await
-    {
-        Ok(()) => return Ok(()),
-        Err(failure) => failure,
-    };
-    let id = &deployed.release;
-    let note = format!("functional test `{}` {}", failure.command, failure.how);
-    let hosts = stage.hosts();
-    let layout = stage.layout();
-    let task = format!("{}/mark-failed", env.name);
-    let marked = release::mark_failed(
-        stage.fanout,
-        &task,
-        &hosts,
-        &layout,
-        &deployed.records,
-        &note,
-    )
-    .await;
-    let mut message = format!(
-        "functional tests against {} failed: {}; release {id} {}",
-        env.name,
-        failure.describe(),
-        if marked {
-            "is marked failed on every host"
-        } else {
-            "could not be marked failed on every host"
-        }
-    );
-    if env.rollback_on_failure {
-        let call = TaskCall {
-            name: "rollback".into(),
-            args: Vec::new(),
-        };
-        match release::Rollback::new(&call, stage.ctx) {
-            Ok(rollback) => {
-                rollback.execute(&hosts, stage.fanout).await;
-                message.push_str("; rollback_on_failure: rolled back (see above)");
-            }
-            Err(error) => message.push_str(&format!("; cannot roll back: {error}")),
-        }
-    } else {
-        message.push_str(&format!(
-            "; it stays live (`ferry {} rollback` goes back)",
-            env.name
-        ));
-    }
-    stage.fanout.fail(message.clone());
-    Err(message)
 }

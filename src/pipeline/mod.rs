@@ -13,10 +13,12 @@
 mod after;
 mod facts;
 mod gate;
+mod live;
 mod local;
 mod promote;
 mod ship;
 mod tags;
+mod verify;
 
 pub(crate) use after::{after_deploy, before_deploy, facts, follows};
 pub(crate) use gate::Gate;

@@ -8,7 +8,8 @@
 //! is built from the repository, so a newer commit cannot slip in.
 
 use super::Stage;
-use super::after::{self, Deployed, agreed_live};
+use super::after;
+use super::live::{Deployed, agreed_live};
 use crate::release::DeployPlan;
 
 /// Promote, then what follows any deploy of `to` (functional tests, tags,

@@ -5,7 +5,8 @@
 //! stage stands. `--from-branch` stops at the stage `[pipeline] branches`
 //! maps the current branch to (CI's branch variable first).
 
-use super::after::{self, Deployed};
+use super::after;
+use super::live::Deployed;
 use super::{Gate, Stage, promote};
 use crate::config::Project;
 use crate::error::Error;
