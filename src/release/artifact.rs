@@ -106,11 +106,18 @@ fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError
     read_tar(bytes, Some(filter), false)
 }
 
-/// The artifact a release on a host is made of, from a tar of the files its
-/// manifest lists (`ferry_pack`): nothing filtered, modes kept as they are,
-/// so the manifest — and its digest — come out as the host has them.
-pub(crate) fn from_release(bytes: &[u8], reference: &str) -> Result<Artifact, ArtifactError> {
-    let mut artifact = read_tar(bytes, None, true)?;
+/// The artifact a release on a host is made of, from a gzipped tar of the
+/// files its manifest lists (`ferry_pack`): nothing filtered, modes kept as
+/// they are, so the manifest — and its digest — come out as the host has them.
+pub(crate) fn from_release(gzipped: &[u8], reference: &str) -> Result<Artifact, ArtifactError> {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(gzipped)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ArtifactError::Read {
+            path: "the release's files".into(),
+            source,
+        })?;
+    let mut artifact = read_tar(&bytes, None, true)?;
     artifact.reference = reference.to_string();
     Ok(artifact)
 }
@@ -409,12 +416,9 @@ mod tests {
             .add_file("app.py", 0o644, b"print()\n".to_vec(), 0)
             .unwrap();
         artifact.add_link("latest", "app.py".into()).unwrap();
-        // What `ferry_pack` sends: a plain tar of the manifest's paths.
+        // What `ferry_pack` sends: a gzipped tar of the manifest's paths.
         let gz = artifact.payload(["app.py", "bin/run"]);
-        let mut tar = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut tar)
-            .unwrap();
-        let back = from_release(&tar, "main").unwrap();
+        let back = from_release(&gz, "main").unwrap();
         assert_eq!(back.manifest.text(), artifact.manifest.text());
         assert_eq!(back.manifest.digest(), artifact.manifest.digest());
     }
