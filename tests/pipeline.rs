@@ -266,6 +266,70 @@ fn promote_refuses_while_staging_disagrees_and_a_failing_functional_test_stops_s
         );
     }
     assert!(!a.path("/srv/app").exists(), "production was touched");
+    // A release that failed its functional tests is not promoted either.
+    let ran = ferry(&lab, &dir, &["promote", "staging", "production"]);
+    ran.code(1);
+    assert!(
+        ran.stdout.contains("is failed, not deployed"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!a.path("/srv/app").exists(), "production was touched");
+}
+
+#[test]
+fn a_failing_functional_test_rolls_the_environment_back_when_asked() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let fail = lab.dir().join("functional-fails");
+    let tail = format!(
+        "{}\n[pipeline]\ntags = false\n",
+        environment(
+            "staging",
+            &[host],
+            "/srv/staging",
+            &format!(
+                "rollback_on_failure = true\nfunctional_tests = [\"test ! -e {}\"]",
+                fail.display()
+            )
+        ),
+    );
+    let dir = small_project(&lab, &tail);
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    let good = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    commit(&dir, "VERSION", "v2\n");
+    std::fs::write(&fail, "").unwrap();
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("functional tests against staging failed"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("rollback_on_failure: rolled back to the previous good release"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(record(host, "/srv/staging")["id"], good.as_str());
+    let releases = std::fs::read_dir(host.path("/srv/staging/releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| *n != good && !n.starts_with('.'))
+        .collect::<Vec<_>>();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    let abandoned = host.path(&format!(
+        "/srv/staging/releases/{}/.ferry/release.json",
+        releases[0]
+    ));
+    let abandoned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(abandoned).unwrap()).unwrap();
+    assert_eq!(abandoned["state"], "failed", "{abandoned}");
 }
 
 #[test]

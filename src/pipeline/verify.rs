@@ -65,7 +65,11 @@ pub(super) async fn functional_tests(
         match release::Rollback::new(&call, stage.ctx) {
             Ok(rollback) => {
                 rollback.execute(&hosts, stage.fanout).await;
-                message.push_str("; rollback_on_failure: rolled back (see above)");
+                message.push_str(if stage.fanout.any_failure() {
+                    "; rollback_on_failure: the rollback did not finish (see above)"
+                } else {
+                    "; rollback_on_failure: rolled back to the previous good release"
+                });
             }
             Err(error) => message.push_str(&format!("; cannot roll back: {error}")),
         }
