@@ -247,7 +247,8 @@ async fn run_plans(stage: &Stage<'_>, plans: &[Plan]) {
             break;
         }
         plan.execute(fanout).await;
-        pipeline::after_deploy(stage, facts).await;
+        // A failure is already recorded in the fan-out, with what it left.
+        let _ = pipeline::after_deploy(stage, facts).await;
     }
 }
 

@@ -248,7 +248,14 @@ fn promote_refuses_while_staging_disagrees_and_a_failing_functional_test_stops_s
         ran.stdout
     );
     assert!(
-        ran.stdout.contains("ship stopped at deploy to staging"),
+        ran.stdout
+            .contains("ship stopped at the functional tests of staging; staging: release "),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(" failed its functional tests; it stays live"),
         "{}",
         ran.stdout
     );
@@ -312,7 +319,7 @@ fn a_failing_functional_test_rolls_the_environment_back_when_asked() {
     );
     assert!(
         ran.stdout
-            .contains("rollback_on_failure: rolled back to the previous good release"),
+            .contains("is marked failed on every host; rolled back to the previous good release"),
         "{}",
         ran.stdout
     );

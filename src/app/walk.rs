@@ -151,7 +151,8 @@ async fn walk_stages(
             pipeline::ship(&stages, first, gate).await;
         }
         None => {
-            pipeline::promote(&stages[0], &stages[1]).await;
+            // A failure is already recorded in the fan-out, with what it left.
+            let _ = pipeline::promote(&stages[0], &stages[1]).await;
         }
     }
     drop(stages);

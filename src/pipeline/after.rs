@@ -68,27 +68,37 @@ pub(crate) async fn before_deploy(stage: &Stage<'_>, facts: &Facts) -> bool {
     }
 }
 
+/// Where a deploy of a stage stopped, and the state it left the stage in.
+pub(crate) enum Stopped {
+    /// The deploy itself failed, or its hosts do not agree on what is live.
+    Deploy(String),
+    /// It went live and failed its functional tests.
+    FunctionalTests(String),
+}
+
 /// After a deploy (or promotion) of `stage` ran: check, test, tag, hooks.
-/// `Some` with what is live when every step passed.
-pub(crate) async fn after_deploy(stage: &Stage<'_>, mut facts: Facts) -> Option<Deployed> {
+/// What is live when every step passed.
+pub(crate) async fn after_deploy(stage: &Stage<'_>, mut facts: Facts) -> Result<Deployed, Stopped> {
     let pipeline = pipeline(stage);
     if stage.fanout.any_failure() {
         failed(stage, pipeline, facts, "the deploy failed".into()).await;
-        return None;
+        return Err(Stopped::Deploy(
+            "its deploy failed (the errors above say where each host is)".into(),
+        ));
     }
     let deployed = match agreed_live(stage, "verify").await {
         Ok(deployed) => deployed,
         Err(problem) => {
             stage.fanout.fail(problem.clone());
-            failed(stage, pipeline, facts, problem).await;
-            return None;
+            failed(stage, pipeline, facts, problem.clone()).await;
+            return Err(Stopped::Deploy(problem));
         }
     };
     facts.release = Some(deployed.release.clone());
     facts.revision = deployed.record().origin.revision.clone();
-    if let Err(problem) = functional_tests(stage, &deployed, &facts).await {
-        failed(stage, pipeline, facts, problem).await;
-        return None;
+    if let Err(state) = functional_tests(stage, &deployed, &facts).await {
+        failed(stage, pipeline, facts, state.clone()).await;
+        return Err(Stopped::FunctionalTests(state));
     }
     if let (Some(patterns), Some(revision)) = (&pipeline.tags, &facts.revision) {
         tags::tag(stage, patterns, pipeline.push_tags.as_deref(), revision);
@@ -110,7 +120,7 @@ pub(crate) async fn after_deploy(stage: &Stage<'_>, mut facts: Facts) -> Option<
             failure.describe()
         ));
     }
-    Some(deployed)
+    Ok(deployed)
 }
 
 /// The `on_failure` hooks, told what failed.

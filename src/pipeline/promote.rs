@@ -8,13 +8,13 @@
 //! is built from the repository, so a newer commit cannot slip in.
 
 use super::Stage;
-use super::after;
+use super::after::{self, Stopped};
 use super::live::{Deployed, agreed_live};
 use crate::release::DeployPlan;
 
 /// Promote, then what follows any deploy of `to` (functional tests, tags,
 /// hooks). What `to` runs when it ends up on `from`'s release and passed.
-pub(crate) async fn promote(from: &Stage<'_>, to: &Stage<'_>) -> Option<Deployed> {
+pub(crate) async fn promote(from: &Stage<'_>, to: &Stage<'_>) -> Result<Deployed, Stopped> {
     let mut facts = after::facts(to, "promote");
     let plan = match prepare(from, to).await {
         Ok((plan, source)) => {
@@ -28,16 +28,16 @@ pub(crate) async fn promote(from: &Stage<'_>, to: &Stage<'_>) -> Option<Deployed
                 to.name(),
                 to.name()
             ));
-            return None;
+            return Err(Stopped::Deploy(format!("untouched: {problem}")));
         }
     };
     if !after::before_deploy(to, &facts).await {
-        return None;
+        return Err(Stopped::Deploy(
+            "untouched: a pre_deploy hook failed".into(),
+        ));
     }
     plan.execute(&to.hosts(), to.fanout).await;
-    after::after_deploy(to, facts)
-        .await
-        .filter(|_| !to.fanout.any_failure())
+    after::after_deploy(to, facts).await
 }
 
 /// `from`'s live release, fetched and checked, as a deploy plan for `to`;

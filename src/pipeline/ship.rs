@@ -5,7 +5,7 @@
 //! stage stands. `--from-branch` stops at the stage `[pipeline] branches`
 //! maps the current branch to (CI's branch variable first).
 
-use super::after;
+use super::after::{self, Stopped};
 use super::live::Deployed;
 use super::{Gate, Stage, promote};
 use crate::config::Project;
@@ -81,24 +81,17 @@ pub(crate) async fn ship(stages: &[Stage<'_>], first: &DeployPlan, gate: &Gate) 
         return stopped(stages, &format!("pre_deploy of {}", head.name()), &states);
     }
     first.execute(&head.hosts(), head.fanout).await;
-    let failed = head.fanout.any_failure();
-    match after::after_deploy(head, facts).await {
-        Some(deployed) if !failed && !head.fanout.any_failure() => {
-            states[0] = live(&deployed);
-        }
-        _ => {
-            states[0] = "its deploy failed (the errors above say where each host is)".into();
-            return stopped(stages, &format!("deploy to {}", head.name()), &states);
-        }
+    let deployed = after::after_deploy(head, facts).await;
+    let deploy = format!("deploy to {}", head.name());
+    if !settle(stages, 0, deployed, &deploy, &mut states) {
+        return false;
     }
     for i in 1..stages.len() {
         let (from, to) = (&stages[i - 1], &stages[i]);
-        let Some(deployed) = promote(from, to).await else {
-            states[i] = "its promotion failed (the errors above say where each host is)".into();
-            let step = format!("promote {} to {}", from.name(), to.name());
-            return stopped(stages, &step, &states);
-        };
-        states[i] = live(&deployed);
+        let step = format!("promote {} to {}", from.name(), to.name());
+        if !settle(stages, i, promote(from, to).await, &step, &mut states) {
+            return false;
+        }
     }
     let summary: Vec<String> = stages
         .iter()
@@ -110,6 +103,31 @@ pub(crate) async fn ship(stages: &[Stage<'_>], first: &DeployPlan, gate: &Gate) 
         .events
         .note(format!("shipped: {}", summary.join("; ")));
     true
+}
+
+/// Record where stage `i` stands after `step`; on a failure, stop the ship.
+fn settle(
+    stages: &[Stage<'_>],
+    i: usize,
+    result: Result<Deployed, Stopped>,
+    step: &str,
+    states: &mut [String],
+) -> bool {
+    match result {
+        Ok(deployed) => {
+            states[i] = live(&deployed);
+            true
+        }
+        Err(Stopped::Deploy(state)) => {
+            states[i] = state;
+            stopped(stages, step, states)
+        }
+        Err(Stopped::FunctionalTests(state)) => {
+            states[i] = state;
+            let step = format!("the functional tests of {}", stages[i].name());
+            stopped(stages, &step, states)
+        }
+    }
 }
 
 fn live(deployed: &Deployed) -> String {

@@ -12,7 +12,8 @@ use crate::release;
 
 /// The environment's functional tests against what is live; on a failure
 /// the release is marked failed on every host (and the environment rolled
-/// back when so configured), and the run fails saying so.
+/// back when so configured), and the run fails saying so; the error is the
+/// state the environment is left in.
 pub(super) async fn functional_tests(
     stage: &Stage<'_>,
     deployed: &Deployed,
@@ -57,7 +58,7 @@ pub(super) async fn functional_tests(
             "could not be marked failed on every host"
         }
     );
-    if env.rollback_on_failure {
+    let state = if env.rollback_on_failure {
         let call = TaskCall {
             name: "rollback".into(),
             args: Vec::new(),
@@ -65,20 +66,18 @@ pub(super) async fn functional_tests(
         match release::Rollback::new(&call, stage.ctx) {
             Ok(rollback) => {
                 rollback.execute(&hosts, stage.fanout).await;
-                message.push_str(if stage.fanout.any_failure() {
-                    "; rollback_on_failure: the rollback did not finish (see above)"
+                if stage.fanout.any_failure() {
+                    "the rollback did not finish (see above)".to_string()
                 } else {
-                    "; rollback_on_failure: rolled back to the previous good release"
-                });
+                    "rolled back to the previous good release".to_string()
+                }
             }
-            Err(error) => message.push_str(&format!("; cannot roll back: {error}")),
+            Err(error) => format!("cannot roll back: {error}"),
         }
     } else {
-        message.push_str(&format!(
-            "; it stays live (`ferry {} rollback` goes back)",
-            env.name
-        ));
-    }
-    stage.fanout.fail(message.clone());
-    Err(message)
+        format!("it stays live (`ferry {} rollback` goes back)", env.name)
+    };
+    message.push_str(&format!("; {state}"));
+    stage.fanout.fail(message);
+    Err(format!("release {id} failed its functional tests; {state}"))
 }
