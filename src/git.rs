@@ -98,6 +98,8 @@ fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
         .arg("-C")
         .arg(dir)
         .args(args)
+        // A push from CI must fail, not wait for a password nobody types.
+        .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(GitError::Spawn)?;
     if output.status.success() {
