@@ -150,6 +150,12 @@ fn a_failing_test_command_stops_ship_before_any_host_changes_and_skip_tests_is_r
         ran.stdout
     );
     assert!(!host.path("/srv/staging").exists() && !host.path("/srv/app").exists());
+    let recap = ran
+        .stdout
+        .split("RECAP production: ship")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(recap.contains("no host was touched"), "{}", ran.stdout);
 
     // A plain deploy is gated too; --skip-tests goes on and says so in the history.
     ferry(&lab, &dir, &["staging", "deploy"]).code(1);
