@@ -8,6 +8,7 @@ mod deploy;
 mod environment;
 mod error;
 mod interpolate;
+mod pipeline;
 mod provision;
 mod raw;
 mod service;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
+pub(crate) use pipeline::{Pipeline, TagPatterns, tag_name};
 pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
@@ -46,6 +48,8 @@ pub(crate) struct Project {
     pub(crate) deploy: DeployDef,
     /// `[provision]`, when ferry.toml has one.
     pub(crate) provision: Option<Provision>,
+    /// `[pipeline]`, when ferry.toml has one.
+    pub(crate) pipeline: Option<Pipeline>,
     raw: raw::RawConfig,
 }
 
@@ -101,6 +105,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         root: &root,
         services: &services,
     })?;
+    let pipeline = pipeline::resolve(&file, &raw)?;
     let project = Project {
         default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
         file,
@@ -110,6 +115,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         services,
         deploy,
         provision,
+        pipeline,
         raw,
     };
     project.check()?;

@@ -23,6 +23,8 @@ pub(crate) struct Context<'a> {
     pub(crate) check: bool,
     /// `--diff`: with changes to files, show them.
     pub(crate) diff: bool,
+    /// How the test gate went, for a deploy's history: `passed`, `skipped`.
+    pub(crate) tests: Option<&'static str>,
 }
 
 impl Context<'_> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::artifact::{self, Artifact};
+use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
 use crate::config::{DeployDef, OnDeploy, Probe, Serial};
@@ -73,6 +74,8 @@ pub(crate) struct DeployPlan {
     pub(crate) hosts: HashMap<String, HostPlan>,
     pub(crate) migrate_host: Option<String>,
     pub(crate) timing: HealthTiming,
+    /// Kept in the deploy's history entry (the test gate, a promotion's source).
+    pub(crate) facts: HistoryFacts,
 }
 
 impl DeployPlan {
@@ -106,6 +109,30 @@ impl DeployPlan {
         } else {
             Some(build_artifact(&project.root, &project.deploy, &reference)?)
         };
+        Self::with_artifact(mode, resume, reference, artifact, ctx)
+    }
+
+    /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
+    /// the very files another environment runs.
+    pub(crate) fn promoting(
+        ctx: &Context<'_>,
+        artifact: Artifact,
+        from: String,
+    ) -> Result<Self, Error> {
+        let reference = artifact.reference.clone();
+        let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
+        plan.facts.promoted_from = Some(from);
+        Ok(plan)
+    }
+
+    fn with_artifact(
+        mode: Mode,
+        resume: bool,
+        reference: String,
+        artifact: Option<Artifact>,
+        ctx: &Context<'_>,
+    ) -> Result<Self, Error> {
+        let project = ctx.project;
         let mut plan = Self {
             mode,
             resume,
@@ -133,6 +160,10 @@ impl DeployPlan {
                     .health
                     .as_ref()
                     .map_or(1, |h| h.interval.as_secs()),
+            },
+            facts: HistoryFacts {
+                tests: ctx.tests.map(str::to_string),
+                promoted_from: None,
             },
         };
         for host in ctx.hosts {

@@ -6,7 +6,7 @@ use super::record::LockInfo;
 use super::steps::{self, Commands, Health, HealthTiming};
 use super::survey::{self, Options, Survey};
 use super::upload::{self, Dotenv, Extras, Payloads};
-use super::{Layout, keeper, listing};
+use super::{Layout, keeper, listing, travel};
 use crate::secret::Secret;
 use crate::shell::tests::shellcheck;
 use crate::shell::{Command, Script};
@@ -202,4 +202,21 @@ fn slot_switches() {
 #[test]
 fn check() {
     shellcheck("check", &layout().script().code("ferry_check").build());
+}
+
+#[test]
+fn promotion_and_functional_test_verdicts() {
+    shellcheck("pack", &travel::pack_script(&layout(), "20261201T000000Z"));
+    let record: super::record::ReleaseRecord = serde_json::from_str(
+        r#"{"id":"20261201T000000Z","ref":"main","digest":"d","who":"a@b","at":"t","state":"deployed"}"#,
+    )
+    .unwrap();
+    shellcheck(
+        "mark failed",
+        &travel::mark_script(
+            &layout(),
+            &record,
+            "functional test `curl 'x'` exited with 1",
+        ),
+    );
 }
