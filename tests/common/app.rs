@@ -118,12 +118,15 @@ fn config(lab: &Lab, extra: &str, database: &Path, service: Service) -> String {
         .next()
         .unwrap()
         .to_string();
-    let mut vars = String::new();
     if service == Service::Plain {
         let start = base.find("[services.web]").unwrap();
         let end = start + base[start..].find("\n\n").unwrap() + 2;
         base.replace_range(start..end, PLAIN);
-        vars = format!(", port = {PORT}");
+        // No slots: the probe asks the one gunicorn.
+        base = base.replace(
+            "127.0.0.1:{{ port }}/health",
+            &format!("127.0.0.1:{PORT}/health"),
+        );
     }
     let base = base.replace(
         "deploy_to = \"/srv/example\"",
@@ -136,7 +139,7 @@ fn config(lab: &Lab, extra: &str, database: &Path, service: Service) -> String {
         .map(|h| format!("\"{}\"", h.target()))
         .collect();
     format!(
-        "{extra}\n{base}\n[environments.lab]\nhosts = [{all}]\nroles.app = [{all}]\nroles.db = [{first}]\nvars = {{ wheels = \"{WHEELS}\", database = \"{database}\"{vars} }}\n",
+        "{extra}\n{base}\n[environments.lab]\nhosts = [{all}]\nroles.app = [{all}]\nroles.db = [{first}]\nvars = {{ wheels = \"{WHEELS}\", database = \"{database}\" }}\n",
         all = targets.join(", "),
         first = targets[0],
         database = database.display(),
