@@ -24,7 +24,7 @@ use crate::{demo, init, signal, ui};
 pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     match cli.command()? {
         Command::Init => init::write(&current_dir()?),
-        Command::List => ui::list(listed_project(cli)?.as_ref()),
+        Command::List => ui::list(listed_project(cli)?.as_ref(), cli.json),
         Command::Demo => match find(cli) {
             Ok(_) => Err(UsageError::NoEnvironment.into()),
             Err(_) => {
@@ -155,7 +155,7 @@ async fn execute(
     plans: &[Plan],
     options: ui::Options,
 ) -> Result<ExitStatus, Error> {
-    let (events, receiver) = Events::channel(Redactor::new(&env.secrets));
+    let (events, receiver) = Events::channel(Redactor::new(&env.secrets), options.verbose);
     let renderer = ui::spawn(options, receiver);
     let cancel = CancellationToken::new();
     let signals = signal::watch(cancel.clone(), events.clone());

@@ -95,6 +95,15 @@ pub(crate) struct Cli {
     pub(crate) quiet: bool,
 }
 
+/// Whether `--json` is among the words before `--`: a command line clap
+/// refused still deserves a JSON error when the caller asked for JSON.
+pub(crate) fn wants_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
 fn parse_set(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.trim().to_string(), value.to_string())),

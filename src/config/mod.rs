@@ -123,13 +123,21 @@ impl Project {
 
     /// `name` or `name (description)`, for listings.
     pub(crate) fn environment_summaries(&self) -> Vec<String> {
+        self.environments_described()
+            .into_iter()
+            .map(|(name, description)| match description {
+                Some(description) => format!("{name} ({description})"),
+                None => name,
+            })
+            .collect()
+    }
+
+    /// Each environment's name and description, in the file's order.
+    pub(crate) fn environments_described(&self) -> Vec<(String, Option<String>)> {
         self.raw
             .environments
             .iter()
-            .map(|(name, env)| match &env.description {
-                Some(description) => format!("{} ({description})", name.get_ref()),
-                None => name.get_ref().clone(),
-            })
+            .map(|(name, env)| (name.get_ref().clone(), env.description.clone()))
             .collect()
     }
 

@@ -96,6 +96,42 @@ impl Pool {
         }
     }
 
+    /// The command line a host's script runs under, as the user could type
+    /// it (for `-vv`): the script itself goes on its stdin. Over SSH, the
+    /// options ferry gives the master connection, then the remote command.
+    pub(crate) fn command_line(&self, host: &Host) -> Vec<String> {
+        let mut words: Vec<String> = Vec::new();
+        if let Address::Ssh { user, name, port } = &host.address {
+            let options = &self.options;
+            words.push("ssh".into());
+            if let Some(config) = &options.config_file {
+                words.extend(["-F".into(), config.display().to_string()]);
+            }
+            if let Some(user) = user.as_ref().or(options.default_user.as_ref()) {
+                words.extend(["-l".into(), user.clone()]);
+            }
+            if let Some(port) = port {
+                words.extend(["-p".into(), port.to_string()]);
+            }
+            let checking = match options.host_key_checking {
+                HostKeyChecking::Strict => "yes",
+                HostKeyChecking::AcceptNew => "accept-new",
+                HostKeyChecking::Off => "no",
+            };
+            for option in [
+                format!("StrictHostKeyChecking={checking}"),
+                format!("ConnectTimeout={}", options.connect_timeout),
+                format!("ServerAliveInterval={}", options.keepalive),
+                "ControlMaster=auto".into(),
+            ] {
+                words.extend(["-o".into(), option]);
+            }
+            words.extend(["--".into(), name.clone()]);
+        }
+        words.extend(["sh".into(), "-c".into(), super::BOOTSTRAP.into()]);
+        words
+    }
+
     pub(crate) fn options(&self) -> &SshOptions {
         &self.options
     }

@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::plain::Lines;
 use super::{Options, Render};
-use crate::event::Event;
+use crate::event::{Event, Stamped};
 
 pub(super) struct Live {
     lines: Lines,
@@ -52,7 +52,8 @@ impl Live {
 }
 
 impl Render for Live {
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, stamped: &Stamped) {
+        let event = &stamped.event;
         match event {
             Event::TaskStarted { hosts, .. } => self.start(hosts),
             Event::Activity { host, activity } => {

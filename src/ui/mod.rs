@@ -4,6 +4,7 @@
 //! prompts. No other module prints.
 
 mod json;
+mod listing;
 mod live;
 mod plain;
 mod recap;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::event::{Event, Status};
+use crate::event::{Event, Stamped, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -49,11 +50,11 @@ impl Options {
 }
 
 trait Render: Send {
-    fn event(&mut self, event: &Event);
+    fn event(&mut self, stamped: &Stamped);
 }
 
 /// Render events until the channel closes (when the run drops its sender).
-pub(crate) fn spawn(options: Options, mut events: UnboundedReceiver<Event>) -> JoinHandle<()> {
+pub(crate) fn spawn(options: Options, mut events: UnboundedReceiver<Stamped>) -> JoinHandle<()> {
     let mut renderer: Box<dyn Render> = match options.mode {
         Mode::Live => Box::new(live::Live::new(options)),
         Mode::Plain => Box::new(plain::Plain::new(options)),
@@ -66,8 +67,12 @@ pub(crate) fn spawn(options: Options, mut events: UnboundedReceiver<Event>) -> J
     })
 }
 
-/// The one error printer: `error: …`, `caused by: …` lines, `hint: …` lines.
-pub(crate) fn error(error: &Error) {
+/// The one error printer: `error: …`, `caused by: …` lines, `hint: …` lines
+/// on stderr; with `--json`, one `error` event on stdout instead.
+pub(crate) fn error(error: &Error, json: bool) {
+    if json {
+        return json::print(&error_event(error));
+    }
     let mut err = anstream::stderr().lock();
     if let Some(diagnostic) = error.diagnostic() {
         let _ = writeln!(err, "{}", diagnostic.render(color_stderr()));
@@ -82,6 +87,43 @@ pub(crate) fn error(error: &Error) {
     for hint in error.hints() {
         let _ = writeln!(err, "{}: {hint}", paint("hint", cyan_bold()));
     }
+}
+
+fn error_event(error: &Error) -> Event {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let diagnostic = error.diagnostic();
+    let mut hints = error.hints();
+    hints.extend(diagnostic.and_then(|d| d.help_text()).map(str::to_string));
+    Event::Error {
+        message: diagnostic.map_or_else(|| error.to_string(), |d| d.message().to_string()),
+        causes,
+        hints,
+        location: diagnostic.map(|d| d.location()),
+        exit_code: error.status().code().into(),
+    }
+}
+
+/// clap's own usage error (an unknown flag, a missing value) with `--json`:
+/// the same `error` event as any other early error.
+pub(crate) fn usage_error_json(kind: &str, rendered: &str) {
+    // clap's rendering starts with `error: ` and ends with its usage line.
+    let message = rendered
+        .lines()
+        .next()
+        .map(|l| l.trim_start_matches("error: ").to_string())
+        .unwrap_or_else(|| kind.to_string());
+    json::print(&Event::Error {
+        message,
+        causes: Vec::new(),
+        hints: vec!["`ferry --help` shows the options".into()],
+        location: None,
+        exit_code: crate::exit::ExitStatus::Usage.code().into(),
+    });
 }
 
 /// A line for the user that is not part of a run's output (stderr).
@@ -142,8 +184,13 @@ fn status_style(status: Status) -> Style {
 /// `ferry -l`: built-in tasks, the project's tasks, its environments.
 pub(crate) fn list(
     project: Option<&crate::config::Project>,
+    json: bool,
 ) -> Result<crate::exit::ExitStatus, Error> {
     use std::fmt::Write as _;
+    if json {
+        json::print(&tasks_event(project));
+        return Ok(crate::exit::ExitStatus::Success);
+    }
     let mut rows: Vec<(String, String)> = crate::builtin::TABLE
         .iter()
         .map(|b| (b.usage.to_string(), b.description.to_string()))
@@ -182,6 +229,37 @@ pub(crate) fn list(
     }
     out(&text);
     Ok(crate::exit::ExitStatus::Success)
+}
+
+fn tasks_event(project: Option<&crate::config::Project>) -> Event {
+    use crate::event::TaskInfo;
+    let builtins = crate::builtin::TABLE.iter().map(|b| TaskInfo {
+        name: b.name.into(),
+        usage: b.usage.into(),
+        description: b.description.into(),
+        builtin: true,
+        read_only: b.read_only,
+    });
+    let own = project
+        .into_iter()
+        .flat_map(|p| &p.tasks)
+        .map(|task| TaskInfo {
+            name: task.name.clone(),
+            usage: task_usage(task),
+            description: task_description(task),
+            builtin: false,
+            read_only: false,
+        });
+    Event::Tasks {
+        tasks: builtins.chain(own).collect(),
+        environments: project
+            .map(|p| p.environments_described())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, description)| crate::event::EnvironmentInfo { name, description })
+            .collect(),
+        default_task: project.and_then(|p| p.default_task.clone()),
+    }
 }
 
 fn task_usage(task: &crate::config::TaskDef) -> String {

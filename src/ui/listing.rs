@@ -1,0 +1,145 @@
+//! The text of structured results: `releases`, `history`, `status`, a
+//! release going live, a host's script at `-vv`. The events carry the data
+//! (as `--json` shows it); these are the lines a person reads.
+
+use crate::event::{HistoryInfo, ReleaseInfo, ServiceState};
+
+/// `1 host`, `2 hosts`.
+pub(super) fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+pub(super) fn releases(
+    releases: &[ReleaseInfo],
+    lock: &Option<String>,
+    pending: &Option<String>,
+) -> Vec<String> {
+    let mut lines: Vec<String> = releases.iter().map(release).collect();
+    if lines.is_empty() {
+        lines.push("no releases".into());
+    }
+    lines.extend(lock.iter().cloned());
+    lines.extend(
+        pending
+            .iter()
+            .map(|p| format!("{p} (deploy:resume=yes finishes it)")),
+    );
+    lines
+}
+
+fn release(release: &ReleaseInfo) -> String {
+    let id = &release.id;
+    let Some(revision) = &release.revision else {
+        return format!(
+            "{id}  {:<9}  (no release.json: not made by ferry, or incomplete)",
+            release.state
+        );
+    };
+    let state = match &release.pinned_until {
+        Some(until) => format!("pinned until {until}"),
+        None => release.state.clone(),
+    };
+    let note = release
+        .note
+        .as_deref()
+        .map_or(String::new(), |n| format!("  ({n})"));
+    let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    format!(
+        "{id}  {state:<9}  {revision:<10}  {}  {}  {}{note}",
+        field(&release.reference),
+        field(&release.who),
+        field(&release.at),
+    )
+}
+
+pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
+    if entries.is_empty() {
+        return vec!["no history yet".into()];
+    }
+    entries
+        .iter()
+        .map(|entry| {
+            let from = entry
+                .from
+                .as_deref()
+                .map_or(String::new(), |f| format!(" from {f}"));
+            let detail = entry
+                .detail
+                .as_deref()
+                .map_or(String::new(), |d| format!(": {d}"));
+            let revision = entry
+                .revision
+                .as_deref()
+                .map_or("", |r| &r[..r.len().min(10)]);
+            format!(
+                "{}  {:<13} {} {revision}{from}  {}  {}{detail}",
+                entry.at, entry.kind, entry.release, entry.who, entry.result
+            )
+        })
+        .collect()
+}
+
+pub(super) fn services(services: &[ServiceState]) -> String {
+    let columns = ["host", "service", "manager", "state", "detail"].map(String::from);
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.host.clone(),
+                s.service.clone(),
+                s.manager.clone(),
+                s.state.clone(),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    super::recap::grid("STATUS", &columns, &rows)
+}
+
+pub(super) fn released(
+    task: &str,
+    release: &str,
+    revision: Option<&str>,
+    hosts: usize,
+    live: bool,
+) -> String {
+    let hosts = plural(hosts, "host");
+    match (task, revision) {
+        ("rollback", _) => format!("rolled back to {release} on {hosts}"),
+        (_, revision) => format!(
+            "{task} {release}{} is {} on {hosts}",
+            revision.map_or(String::new(), |r| format!(" ({r})")),
+            if live { "live" } else { "prepared" }
+        ),
+    }
+}
+
+/// `-vv`: the command a host was sent and the script on its stdin.
+pub(super) fn script(host: &str, command: &[String], script: &str) -> String {
+    let command: Vec<String> = command
+        .iter()
+        .map(|word| shlex::try_quote(word).map_or_else(|_| word.clone(), |w| w.into_owned()))
+        .collect();
+    let mut text = format!("{host} $ {}\n", command.join(" "));
+    for line in script.lines() {
+        text.push_str(&format!("{host} < {line}\n"));
+    }
+    text.pop();
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(plural(1, "host"), "1 host");
+        assert_eq!(plural(0, "release"), "0 releases");
+        assert_eq!(plural(3, "release"), "3 releases");
+    }
+}
