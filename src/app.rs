@@ -24,6 +24,8 @@ use crate::{demo, init, signal, ui};
 pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     match cli.command()? {
         Command::Init => init::write(&current_dir()?),
+        Command::Completions(shell) => Ok(ui::completions(shell)),
+        Command::Man => ui::man(),
         Command::List => ui::list(listed_project(cli)?.as_ref(), cli.json),
         Command::Demo => match find(cli) {
             Ok(_) => Err(UsageError::NoEnvironment.into()),
@@ -72,7 +74,7 @@ fn run_tasks(
 ) -> Result<ExitStatus, Error> {
     let env = environment(cli, project, env_name, extra_set)?;
     let hosts =
-        inventory::select(&env.hosts, &cli.roles, &cli.hosts).map_err(UsageError::Selection)?;
+        inventory::select(&env.hosts, &cli.roles, &cli.limit).map_err(UsageError::Selection)?;
     let calls = with_default(project, calls)?;
     let ctx = plan::Context {
         project,
@@ -134,10 +136,10 @@ fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> 
     }
     let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
     let question = format!(
-        "Run {} on {} ({} hosts)?",
+        "Run {} on {} ({})?",
         names.join(", "),
         env.name,
-        hosts.len()
+        crate::units::plural(hosts.len(), "host")
     );
     match ui::confirm(&question) {
         Some(true) => Ok(()),

@@ -16,6 +16,8 @@ Examples:
   ferry production run -- python manage.py check
   ferry staging hello -H deploy@10.0.0.5  on another host than ferry.toml says
   ferry -l                                list tasks
+  ferry completions bash > ~/.local/share/bash-completion/completions/ferry
+  ferry man > ~/.local/share/man/man1/ferry.1
 
 Exit codes: 0 success, 1 failed or unreachable on some host, 2 usage or
 configuration error (nothing ran), 130 interrupted.";
@@ -55,8 +57,13 @@ pub(crate) struct Cli {
     pub(crate) roles: Vec<String>,
 
     /// Only these hosts (as written in ferry.toml, or their names)
-    #[arg(long, value_name = "HOST,…", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
+    #[arg(
+        long = "limit",
+        visible_alias = "hosts",
+        value_name = "HOST,…",
+        value_delimiter = ','
+    )]
+    pub(crate) limit: Vec<String>,
 
     /// Work on at most N hosts at once
     #[arg(long, value_name = "N")]
@@ -86,13 +93,43 @@ pub(crate) struct Cli {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Show more (what each host is doing)
+    /// Show more: -v what each host is doing, -vv also the command and
+    /// script each host is sent (secrets masked)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub(crate) verbose: u8,
 
     /// Show only results and errors, not the hosts' output
     #[arg(short, long)]
     pub(crate) quiet: bool,
+
+    /// Colour the output: auto (a terminal, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE forces it), always or never
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub(crate) color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Make the choice for every stream ferry writes.
+    pub(crate) fn apply(self) {
+        let choice = match self {
+            Color::Auto => anstream::ColorChoice::Auto,
+            Color::Always => anstream::ColorChoice::Always,
+            Color::Never => anstream::ColorChoice::Never,
+        };
+        choice.write_global();
+    }
+}
+
+/// The clap definition, for completions and the man page.
+pub(crate) fn definition() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Whether `--json` is among the words before `--`: a command line clap
@@ -118,6 +155,10 @@ pub(crate) enum Command {
     Demo,
     Init,
     List,
+    /// `ferry completions SHELL`: a completion script on stdout.
+    Completions(clap_complete::Shell),
+    /// `ferry man`: the man page (roff) on stdout.
+    Man,
     Run {
         env: String,
         calls: Vec<TaskCall>,
@@ -135,9 +176,17 @@ impl Cli {
             });
         };
         match first.as_str() {
-            "init" | "tasks" if self.words.len() > 1 => Err(UsageError::ExtraWords {
+            "completions" => match self.words.get(1..).unwrap_or_default() {
+                [shell] => shell
+                    .parse()
+                    .map(Command::Completions)
+                    .map_err(|_| UsageError::NoShell),
+                _ => Err(UsageError::NoShell),
+            },
+            "init" | "tasks" | "man" if self.words.len() > 1 => Err(UsageError::ExtraWords {
                 command: first.clone(),
             }),
+            "man" => Ok(Command::Man),
             "init" => Ok(Command::Init),
             "tasks" => Ok(Command::List),
             _ if self.list => Ok(Command::List),
@@ -174,6 +223,17 @@ mod tests {
         assert_eq!(cli(&["-l"]).command(), Ok(Command::List));
         assert_eq!(cli(&["tasks"]).command(), Ok(Command::List));
         assert_eq!(cli(&["init"]).command(), Ok(Command::Init));
+        assert_eq!(cli(&["man"]).command(), Ok(Command::Man));
+        assert_eq!(
+            cli(&["completions", "zsh"]).command(),
+            Ok(Command::Completions(clap_complete::Shell::Zsh))
+        );
+        assert_eq!(
+            cli(&["completions", "tcsh"]).command(),
+            Err(UsageError::NoShell)
+        );
+        assert_eq!(cli(&["x", "--hosts", "a,b"]).limit, ["a", "b"]);
+        assert_eq!(cli(&["x", "--limit", "a"]).limit, ["a"]);
         let run = cli(&["staging", "a", "b:x=1", "--", "ls", "-la"]);
         assert_eq!(
             run.command(),

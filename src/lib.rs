@@ -28,6 +28,7 @@ mod tasks;
 mod template;
 mod transport;
 mod ui;
+mod units;
 mod usage;
 
 use std::process::ExitCode;
@@ -59,6 +60,7 @@ fn run() -> ExitStatus {
             return ExitStatus::Usage;
         }
     };
+    cli.color.apply();
     match app::run(&cli) {
         Ok(status) => status,
         Err(error) => {

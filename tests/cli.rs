@@ -160,8 +160,11 @@ fn config_errors_point_at_file_line_and_column() {
 #[test]
 fn usage_errors_say_what_would_work() {
     let dir = project(LOCAL);
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 9] = [
         &["hre", "greet"],
+        &["deploy"],
+        &["greet"],
+        &["completions"],
         &["here", "gret"],
         &["here", "greet:nme=x"],
         &["here", "run"],
@@ -308,4 +311,92 @@ fn a_config_that_is_not_utf8_points_at_the_first_bad_byte() {
     );
     // `-l` does not quietly list the built-ins alone over a broken file.
     Ferry::new(dir.path()).run(&["-l"]).code(2);
+}
+
+/// Completions and the man page come from the clap definition; the copies
+/// under docs/ must be what this ferry prints (`FERRY_UPDATE_DOCS=1`
+/// rewrites them).
+#[test]
+fn completions_and_the_man_page_are_generated_and_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["completions", "bash"],
+            "completions/ferry.bash",
+            "complete -F",
+        ),
+        (
+            &["completions", "zsh"],
+            "completions/_ferry",
+            "#compdef ferry",
+        ),
+        (
+            &["completions", "fish"],
+            "completions/ferry.fish",
+            "complete -c ferry",
+        ),
+        (&["man"], "ferry.1", ".TH ferry 1"),
+    ];
+    for (args, file, shape) in cases {
+        let ran = Ferry::new(dir.path()).run(args);
+        ran.success();
+        assert!(ran.stdout.contains(shape), "{args:?}:\n{}", ran.stdout);
+        assert!(ran.stdout.contains("limit"), "{args:?} knows --limit");
+        let path = docs.join(file);
+        if std::env::var_os("FERRY_UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &ran.stdout).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == ran.stdout,
+            "docs/{file} is stale: FERRY_UPDATE_DOCS=1 cargo nextest run --test cli"
+        );
+    }
+}
+
+#[test]
+fn color_follows_the_flag_no_color_and_clicolor_force() {
+    let dir = project(LOCAL);
+    let colored = |ran: &Ran| ran.stdout.contains("\x1b[");
+    let run = |set: &[(&str, &str)], args: &[&str]| {
+        let mut ferry = Ferry::new(dir.path());
+        ferry.env_remove("NO_COLOR");
+        for (k, v) in set {
+            ferry.env(k, v);
+        }
+        let ran = ferry.run(&[&["here", "greet"], args].concat());
+        ran.success();
+        ran
+    };
+    assert!(!colored(&run(&[], &[])), "a pipe is not a terminal");
+    assert!(colored(&run(&[], &["--color", "always"])));
+    assert!(colored(&run(&[("CLICOLOR_FORCE", "1")], &[])));
+    assert!(!colored(&run(
+        &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")],
+        &[]
+    )));
+    assert!(!colored(&run(
+        &[("CLICOLOR_FORCE", "1")],
+        &["--color", "never"]
+    )));
+    assert!(colored(&run(&[("NO_COLOR", "1")], &["--color=always"])));
+}
+
+#[test]
+fn very_verbose_shows_each_hosts_command_and_script() {
+    let dir = project(LOCAL);
+    let ran = Ferry::new(dir.path()).run(&["here", "greet", "-vv"]);
+    ran.success();
+    assert!(ran.stdout.contains("local $ sh -c "), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.starts_with("local < ") && l.contains("hello")),
+        "the script's step is shown: {}",
+        ran.stdout
+    );
+    let once = Ferry::new(dir.path()).run(&["here", "greet", "-v"]);
+    assert!(!once.stdout.contains("local $ "), "{}", once.stdout);
 }

@@ -58,7 +58,8 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey) -> Vec<String> {
             artifact.reference
         ),
         format!(
-            "would send {send} files ({bytes} bytes before compression) and copy {kept} unchanged files"
+            "would send {send} files ({} before compression) and copy {kept} unchanged files",
+            crate::units::bytes(bytes)
         ),
     ];
     if let Lock::Held(_) | Lock::Stale(_) = survey.lock {

@@ -178,3 +178,31 @@ impl Pool {
         while closing.join_next().await.is_some() {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_shown_at_vv_is_the_one_ssh_gets() {
+        let pool = Pool::new(SshOptions {
+            host_key_checking: HostKeyChecking::Strict,
+            connect_timeout: 7,
+            keepalive: 9,
+            config_file: Some(PathBuf::from("/etc/ferry/ssh_config")),
+            default_user: Some("deploy".into()),
+            control_dir: SshOptions::control_dir().unwrap(),
+        });
+        let host = Host::parse("web1.example.com:2222", Default::default()).unwrap();
+        let line = pool.command_line(&host).join(" ");
+        assert!(
+            line.starts_with(
+                "ssh -F /etc/ferry/ssh_config -l deploy -p 2222 -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ServerAliveInterval=9"
+            ),
+            "{line}"
+        );
+        assert!(line.contains(" -- web1.example.com sh -c "), "{line}");
+        let local = Host::parse("local", Default::default()).unwrap();
+        assert_eq!(pool.command_line(&local)[..2], ["sh", "-c"]);
+    }
+}

@@ -4,14 +4,7 @@
 
 use crate::event::{HistoryInfo, ReleaseInfo, ServiceState};
 
-/// `1 host`, `2 hosts`.
-pub(super) fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub(super) use crate::units::plural;
 
 pub(super) fn releases(
     releases: &[ReleaseInfo],
@@ -130,16 +123,4 @@ pub(super) fn script(host: &str, command: &[String], script: &str) -> String {
     }
     text.pop();
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_read_as_english() {
-        assert_eq!(plural(1, "host"), "1 host");
-        assert_eq!(plural(0, "release"), "0 releases");
-        assert_eq!(plural(3, "release"), "3 releases");
-    }
 }

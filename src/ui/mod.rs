@@ -138,6 +138,25 @@ pub(crate) fn out(text: &str) {
     let _ = out.flush();
 }
 
+/// `ferry completions SHELL`: the completion script, generated from the
+/// same clap definition that parses the command line.
+pub(crate) fn completions(shell: clap_complete::Shell) -> crate::exit::ExitStatus {
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::definition(), "ferry", &mut text);
+    out(&String::from_utf8_lossy(&text));
+    crate::exit::ExitStatus::Success
+}
+
+/// `ferry man`: the man page in roff, from the clap definition.
+pub(crate) fn man() -> Result<crate::exit::ExitStatus, Error> {
+    let mut text = Vec::new();
+    clap_mangen::Man::new(crate::cli::definition())
+        .render(&mut text)
+        .map_err(|e| Error::io("cannot render the man page", e))?;
+    out(&String::from_utf8_lossy(&text));
+    Ok(crate::exit::ExitStatus::Success)
+}
+
 /// Ask a yes/no question on the terminal; `None` when there is no terminal
 /// to ask on.
 pub(crate) fn confirm(question: &str) -> Option<bool> {
