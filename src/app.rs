@@ -130,8 +130,13 @@ fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>
     }
 }
 
+/// Ask before a run that changes hosts on an environment marked
+/// `confirm = true`; tasks that only read (`releases`, `status`, …) never ask.
 fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> Result<(), Error> {
-    if !env.confirm || cli.yes {
+    let read_only = calls
+        .iter()
+        .all(|call| crate::builtin::find(&call.name).is_some_and(|b| b.read_only));
+    if !env.confirm || cli.yes || read_only {
         return Ok(());
     }
     let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();

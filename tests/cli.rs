@@ -400,3 +400,32 @@ fn very_verbose_shows_each_hosts_command_and_script() {
     let once = Ferry::new(dir.path()).run(&["here", "greet", "-v"]);
     assert!(!once.stdout.contains("local $ "), "{}", once.stdout);
 }
+
+/// `confirm = true` guards what changes hosts; looking never asks.
+#[test]
+fn only_tasks_that_change_hosts_ask_for_confirmation() {
+    let dir = project(&LOCAL.replace(
+        "[environments.here]\nhosts = [\"local\"]",
+        "[environments.here]\nhosts = [\"local\"]\nconfirm = true",
+    ));
+    for read_only in [&["releases"][..], &["history", "releases"], &["check"]] {
+        let ran = Ferry::new(dir.path()).run(&[&["here"], read_only].concat());
+        ran.success();
+        assert!(
+            !ran.stderr.contains("confirmation"),
+            "{read_only:?}: {}",
+            ran.stderr
+        );
+    }
+    for changing in [&["greet"][..], &["releases", "greet"], &["cleanup"]] {
+        let ran = Ferry::new(dir.path()).run(&[&["here"], changing].concat());
+        ran.code(2);
+        assert!(
+            ran.stderr
+                .contains("environment `here` asks for confirmation, and there is no terminal"),
+            "{changing:?}: {}",
+            ran.stderr
+        );
+        assert!(ran.stdout.is_empty(), "nothing ran: {}", ran.stdout);
+    }
+}
