@@ -72,6 +72,9 @@ fn run_tasks(
     calls: Vec<TaskCall>,
     extra_set: &[(String, String)],
 ) -> Result<ExitStatus, Error> {
+    if calls.len() == 1 && calls[0].name == "config" {
+        return show_config(cli, project, env_name, extra_set);
+    }
     let env = environment(cli, project, env_name, extra_set)?;
     let hosts =
         inventory::select(&env.hosts, &cli.roles, &cli.limit).map_err(UsageError::Selection)?;
@@ -103,18 +106,49 @@ fn environment(
     name: &str,
     extra_set: &[(String, String)],
 ) -> Result<Environment, Error> {
+    let set = overriding_values(cli, extra_set);
+    Ok(project.environment(name, &overrides(cli, &set))?)
+}
+
+/// `--set` values, then `--parallel`, which is one too.
+fn overriding_values(cli: &Cli, extra_set: &[(String, String)]) -> Vec<(String, String)> {
     let mut set = extra_set.to_vec();
     set.extend(cli.set.iter().cloned());
     if let Some(parallel) = cli.parallel {
         set.push(("parallel".into(), parallel.to_string()));
     }
-    let lookup = |name: &str| std::env::var(name).ok();
-    let overrides = Overrides {
-        set: &set,
+    set
+}
+
+fn overrides<'a>(cli: &'a Cli, set: &'a [(String, String)]) -> Overrides<'a> {
+    Overrides {
+        set,
         hosts: (!cli.hosts_override.is_empty()).then_some(cli.hosts_override.as_slice()),
-        env: &lookup,
-    };
-    Ok(project.environment(name, &overrides)?)
+        env: &process_env,
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `ferry <env> config`: resolved as a run would resolve it; no host is touched.
+fn show_config(
+    cli: &Cli,
+    project: &Project,
+    name: &str,
+    extra_set: &[(String, String)],
+) -> Result<ExitStatus, Error> {
+    let set = overriding_values(cli, extra_set);
+    let overrides = overrides(cli, &set);
+    let env = project.environment(name, &overrides)?;
+    let values = config::explain(project, &env, &overrides);
+    Ok(ui::config(
+        &env.name,
+        values,
+        &Redactor::new(&env.secrets),
+        cli.json,
+    ))
 }
 
 fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>, Error> {

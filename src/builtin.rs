@@ -25,6 +25,7 @@ pub(crate) enum Builtin {
     Logs,
     Supervisorctl,
     Run,
+    Config,
 }
 
 pub(crate) struct Entry {
@@ -164,6 +165,13 @@ pub(crate) const TABLE: &[Entry] = &[
         usage: "run -- COMMAND [ARG…]",
         description: "Run a command in the current release (or the login directory) on every host",
         read_only: false,
+    },
+    Entry {
+        task: Builtin::Config,
+        name: "config",
+        usage: "config",
+        description: "Print the environment's merged configuration, each value with its origin (secrets masked)",
+        read_only: true,
     },
 ];
 

@@ -199,6 +199,12 @@ pub(crate) enum Event {
         location: Option<String>,
         exit_code: i32,
     },
+    /// `ferry <env> config`: the merged configuration, each value with its
+    /// origin; secrets masked.
+    Config {
+        environment: String,
+        values: Vec<ConfigValue>,
+    },
     /// `ferry -l --json`: the tasks and environments.
     Tasks {
         tasks: Vec<TaskInfo>,
@@ -258,6 +264,16 @@ pub(crate) struct HistoryInfo {
     pub(crate) result: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) detail: Option<String>,
+}
+
+/// One value of `ferry <env> config`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct ConfigValue {
+    /// `deploy_to`, `vars.NAME`, `secrets.NAME`, `hosts`, …
+    pub(crate) key: String,
+    pub(crate) value: String,
+    /// `default`, `PATH:LINE` in ferry.toml, `env FERRY_KEY`, `--set` or `-H`.
+    pub(crate) origin: String,
 }
 
 /// An environment of ferry.toml, as `ferry -l` lists it.
@@ -437,6 +453,7 @@ impl Events {
             | Event::Released { .. }
             | Event::RunFinished { .. }
             | Event::Error { .. }
+            | Event::Config { .. }
             | Event::Tasks { .. } => {}
         }
     }
@@ -600,6 +617,21 @@ mod tests {
                 hints: vec![s("did you mean `deploy_to`?")],
                 location: Some(s("ferry.toml:2:1")),
                 exit_code: 2,
+            },
+            Event::Config {
+                environment: s("production"),
+                values: vec![
+                    ConfigValue {
+                        key: s("deploy_to"),
+                        value: s("/srv/app"),
+                        origin: s("/home/ana/app/ferry.toml:2"),
+                    },
+                    ConfigValue {
+                        key: s("secrets.DJANGO_SECRET_KEY"),
+                        value: s("********"),
+                        origin: s("/home/ana/app/ferry.toml:9 (${DJANGO_SECRET_KEY})"),
+                    },
+                ],
             },
             Event::Tasks {
                 tasks: vec![TaskInfo {

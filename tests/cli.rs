@@ -429,3 +429,70 @@ fn only_tasks_that_change_hosts_ask_for_confirmation() {
         assert!(ran.stdout.is_empty(), "nothing ran: {}", ran.stdout);
     }
 }
+
+const CANARY: &str = "canary-7f3a9c1e-not-for-your-eyes";
+
+/// `ferry <env> config`: each value with the layer it came from, and the
+/// secret masked everywhere, even copied into a var.
+#[test]
+fn config_shows_each_values_origin_and_masks_secrets() {
+    let dir = project(
+        r#"app = "demo"
+deploy_to = "/srv/demo"
+keep_releases = 4
+
+[vars]
+who = "world"
+copied = "${APP_TOKEN}"
+
+[secrets]
+APP_TOKEN = "${APP_TOKEN}"
+
+[environments.here]
+hosts = ["local"]
+keep_releases = 3
+confirm = true
+
+[environments.here.vars]
+greeting = "hi"
+"#,
+    );
+    let run = |args: &[&str]| {
+        let ran = Ferry::new(dir.path())
+            .env("APP_TOKEN", CANARY)
+            .env("FERRY_BRANCH", "release")
+            .run(&[&["here", "config", "--set", "who=everyone"], args].concat());
+        ran.success();
+        assert!(!ran.stdout.contains(CANARY), "{}", ran.stdout);
+        assert!(
+            !ran.stdout.contains("canary"),
+            "no piece either: {}",
+            ran.stdout
+        );
+        ran
+    };
+    let ran = run(&[]);
+    insta::assert_snapshot!(filtered(dir.path(), &ran.stdout));
+    let json: serde_json::Value = serde_json::from_str(run(&["--json"]).stdout.trim()).unwrap();
+    assert_eq!(json["event"], "config");
+    let origin = |key: &str| {
+        json["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["key"] == key)
+            .unwrap_or_else(|| panic!("no {key}: {json}"))["origin"]
+            .as_str()
+            .unwrap()
+            .replace(&dir.path().display().to_string(), "[DIR]")
+    };
+    assert_eq!(
+        origin("keep_releases"),
+        "[DIR]/ferry.toml:14",
+        "the environment wins over the base"
+    );
+    assert_eq!(origin("deploy_to"), "[DIR]/ferry.toml:2");
+    assert_eq!(origin("branch"), "env FERRY_BRANCH");
+    assert_eq!(origin("vars.who"), "--set");
+    assert_eq!(origin("parallel"), "default");
+}

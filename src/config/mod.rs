@@ -7,6 +7,7 @@
 mod deploy;
 mod environment;
 mod error;
+mod explain;
 mod interpolate;
 mod provision;
 mod raw;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
+pub(crate) use explain::{Explained, explain};
 pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
@@ -31,8 +33,16 @@ use crate::suggest;
 pub(crate) const FILE_NAME: &str = "ferry.toml";
 
 /// Names that are ferry's own words on the command line.
-pub(crate) const RESERVED_ENVIRONMENTS: &[&str] =
-    &["init", "tasks", "help", "promote", "ship", "local-demo"];
+pub(crate) const RESERVED_ENVIRONMENTS: &[&str] = &[
+    "init",
+    "tasks",
+    "help",
+    "promote",
+    "ship",
+    "local-demo",
+    "completions",
+    "man",
+];
 
 #[derive(Debug)]
 pub(crate) struct Project {

@@ -138,6 +138,43 @@ pub(crate) fn out(text: &str) {
     let _ = out.flush();
 }
 
+/// `ferry <env> config`: a table of key, value, origin on stdout (or one
+/// `config` event). Values pass the redactor: a var that holds a secret's
+/// value is masked as well as the secrets themselves.
+pub(crate) fn config(
+    environment: &str,
+    values: Vec<crate::config::Explained>,
+    redactor: &crate::secret::Redactor,
+    json: bool,
+) -> crate::exit::ExitStatus {
+    let values: Vec<crate::event::ConfigValue> = values
+        .into_iter()
+        .map(|v| crate::event::ConfigValue {
+            key: v.key,
+            value: redactor.redact(&v.value).into_owned(),
+            origin: redactor.redact(&v.origin).into_owned(),
+        })
+        .collect();
+    if json {
+        json::print(&Event::Config {
+            environment: environment.to_string(),
+            values,
+        });
+    } else {
+        let rows: Vec<Vec<String>> = values
+            .into_iter()
+            .map(|v| vec![v.key, v.value, v.origin])
+            .collect();
+        let columns = ["key", "value", "origin"].map(String::from);
+        let title = format!("CONFIG {environment}");
+        out(&format!(
+            "{}\n",
+            recap::grid(&title, &columns, &rows).trim_start()
+        ));
+    }
+    crate::exit::ExitStatus::Success
+}
+
 /// `ferry completions SHELL`: the completion script, generated from the
 /// same clap definition that parses the command line.
 pub(crate) fn completions(shell: clap_complete::Shell) -> crate::exit::ExitStatus {

@@ -111,6 +111,7 @@ impl Lines {
             | Event::Script { .. }
             | Event::TaskFinished { .. }
             | Event::Error { .. }
+            | Event::Config { .. }
             | Event::Tasks { .. } => None,
         }
     }
