@@ -9,6 +9,8 @@ mod environment;
 mod error;
 mod explain;
 mod interpolate;
+#[cfg(test)]
+mod keys;
 mod provision;
 mod raw;
 mod service;
