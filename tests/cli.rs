@@ -496,3 +496,41 @@ greeting = "hi"
     assert_eq!(origin("vars.who"), "--set");
     assert_eq!(origin("parallel"), "default");
 }
+
+/// `ferry init` in a Django project writes a starter for it: its WSGI
+/// module, a virtualenv build, gunicorn, provisioning; and ferry reads it.
+#[test]
+fn init_in_a_django_project_writes_a_django_starter() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("shop");
+    std::fs::create_dir_all(app.join("superlists")).unwrap();
+    std::fs::write(app.join("manage.py"), "#!/usr/bin/env python\n").unwrap();
+    std::fs::write(app.join("requirements.txt"), "django\ngunicorn\n").unwrap();
+    std::fs::write(app.join("superlists/wsgi.py"), "application = None\n").unwrap();
+    let ran = Ferry::new(&app).run(&["init"]);
+    ran.success();
+    assert!(
+        ran.stdout
+            .contains("for a Django app (found manage.py, requirements.txt)"),
+        "{}",
+        ran.stdout
+    );
+    let written = std::fs::read_to_string(app.join("ferry.toml")).unwrap();
+    for expected in [
+        "app = \"shop\"",
+        "\n[deploy]\n",
+        "venv/bin/pip install --quiet -r requirements.txt",
+        "manage.py collectstatic --noinput",
+        "gunicorn --bind 127.0.0.1:8000 superlists.wsgi:application",
+        "\n[provision]\n",
+        "/etc/supervisor/conf.d/shop-web.conf",
+    ] {
+        assert!(written.contains(expected), "{expected}:\n{written}");
+    }
+    let listed = Ferry::new(&app).run(&["-l"]);
+    listed.success();
+    assert!(listed.stdout.contains("manage:cmd=…"), "{}", listed.stdout);
+    let config = Ferry::new(&app).run(&["staging", "config"]);
+    config.success();
+    assert!(config.stdout.contains("/srv/shop"), "{}", config.stdout);
+}
