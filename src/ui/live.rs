@@ -31,11 +31,13 @@ impl Live {
         let style =
             ProgressStyle::with_template("{spinner:.cyan} {prefix} {elapsed:>4} {wide_msg}")
                 .expect("valid template");
+        // Host names padded to the longest, so elapsed times and phases align.
+        let width = hosts.iter().map(|h| h.chars().count()).max().unwrap_or(0);
         for host in hosts {
             let bar = self
                 .bars
                 .add(ProgressBar::new_spinner().with_style(style.clone()));
-            bar.set_prefix(host.clone());
+            bar.set_prefix(format!("{host:<width$}"));
             bar.set_message("waiting");
             bar.enable_steady_tick(Duration::from_millis(100));
             self.hosts.insert(host.clone(), bar);
@@ -48,6 +50,16 @@ impl Live {
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
         });
+    }
+}
+
+/// However the run ends (Ctrl-C included), no spinner is left on the screen.
+impl Drop for Live {
+    fn drop(&mut self) {
+        for (_, bar) in self.hosts.drain() {
+            bar.finish_and_clear();
+        }
+        let _ = self.bars.clear();
     }
 }
 
