@@ -113,23 +113,31 @@ impl Pool {
             if let Some(port) = port {
                 words.extend(["-p".into(), port.to_string()]);
             }
-            let checking = match options.host_key_checking {
-                HostKeyChecking::Strict => "yes",
-                HostKeyChecking::AcceptNew => "accept-new",
-                HostKeyChecking::Off => "no",
-            };
-            for option in [
-                format!("StrictHostKeyChecking={checking}"),
-                format!("ConnectTimeout={}", options.connect_timeout),
-                format!("ServerAliveInterval={}", options.keepalive),
-                "ControlMaster=auto".into(),
-            ] {
-                words.extend(["-o".into(), option]);
-            }
+            words.extend(self.ssh_options());
+            words.extend(["-o".into(), "ControlMaster=auto".into()]);
             words.extend(["--".into(), name.clone()]);
         }
         words.extend(["sh".into(), "-c".into(), super::BOOTSTRAP.into()]);
         words
+    }
+
+    /// The `-o` options ferry's connections are made with, so that what
+    /// `check` shows (`ssh -G`) and `-vv` prints is what ferry uses.
+    pub(crate) fn ssh_options(&self) -> Vec<String> {
+        let options = &self.options;
+        let checking = match options.host_key_checking {
+            HostKeyChecking::Strict => "yes",
+            HostKeyChecking::AcceptNew => "accept-new",
+            HostKeyChecking::Off => "no",
+        };
+        [
+            format!("StrictHostKeyChecking={checking}"),
+            format!("ConnectTimeout={}", options.connect_timeout),
+            format!("ServerAliveInterval={}", options.keepalive),
+        ]
+        .into_iter()
+        .flat_map(|option| ["-o".to_string(), option])
+        .collect()
     }
 
     pub(crate) fn options(&self) -> &SshOptions {
