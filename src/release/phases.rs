@@ -243,8 +243,8 @@ impl<'a, 'h> Run<'a, 'h> {
                         .await
                         .outcome(&[], Status::Changed);
                     let sent = format!(
-                        "{} changed files, {} before compression",
-                        upload.files_sent,
+                        "{}, {} before compression",
+                        crate::units::plural(upload.files_sent, "changed file"),
                         crate::units::bytes(upload.bytes_of_files)
                     );
                     (with_message(outcome, sent), *state)
