@@ -264,6 +264,12 @@ pub(crate) struct HistoryInfo {
     pub(crate) result: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) detail: Option<String>,
+    /// `passed` or `skipped` (`--skip-tests`), when [pipeline] has tests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tests: Option<String>,
+    /// `<env> <release>` a promotion took its artifact from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) promoted_from: Option<String>,
 }
 
 /// One value of `ferry <env> config`.
@@ -584,6 +590,8 @@ mod tests {
                     who: s("ana@laptop"),
                     result: s("ok"),
                     detail: None,
+                    tests: Some(s("passed")),
+                    promoted_from: Some(s("staging 20251231T090000Z")),
                 }],
             },
             Event::Released {

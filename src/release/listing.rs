@@ -222,5 +222,7 @@ fn history_info(entry: HistoryEntry) -> HistoryInfo {
         who: entry.who,
         result: entry.result,
         detail: entry.detail,
+        tests: entry.facts.tests,
+        promoted_from: entry.facts.promoted_from,
     }
 }

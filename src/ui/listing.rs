@@ -53,27 +53,51 @@ pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
     if entries.is_empty() {
         return vec!["no history yet".into()];
     }
-    entries
-        .iter()
-        .map(|entry| {
-            let from = entry
-                .from
-                .as_deref()
-                .map_or(String::new(), |f| format!(" from {f}"));
-            let detail = entry
-                .detail
-                .as_deref()
-                .map_or(String::new(), |d| format!(": {d}"));
-            let revision = entry
-                .revision
-                .as_deref()
-                .map_or("", |r| &r[..r.len().min(10)]);
-            format!(
-                "{}  {:<13} {} {revision}{from}  {}  {}{detail}",
-                entry.at, entry.kind, entry.release, entry.who, entry.result
-            )
-        })
-        .collect()
+    let mut live: Option<&str> = None;
+    let mut lines = Vec::new();
+    for entry in entries {
+        let from = entry
+            .from
+            .as_deref()
+            .map_or(String::new(), |f| format!(" from {f}"));
+        let detail = entry
+            .detail
+            .as_deref()
+            .map_or(String::new(), |d| format!(": {d}"));
+        let revision = range(live, entry.revision.as_deref());
+        let facts = facts(entry);
+        lines.push(format!(
+            "{}  {:<13} {} {revision}{from}  {}  {}{facts}{detail}",
+            entry.at, entry.kind, entry.release, entry.who, entry.result
+        ));
+        if entry.result == "ok" && entry.revision.is_some() {
+            live = entry.revision.as_deref();
+        }
+    }
+    lines
+}
+
+/// `old..new` when a deploy changed the revision the history last saw live
+/// (what `git log old..new` lists), else the revision alone.
+fn range(live: Option<&str>, revision: Option<&str>) -> String {
+    let short = |r: &str| r[..r.len().min(10)].to_string();
+    match (live, revision) {
+        (Some(old), Some(new)) if old != new => format!("{}..{}", short(old), short(new)),
+        (_, Some(new)) => short(new),
+        (_, None) => String::new(),
+    }
+}
+
+/// What the pipeline recorded: the test gate, a promotion's source.
+fn facts(entry: &HistoryInfo) -> String {
+    let mut facts = String::new();
+    if let Some(tests) = &entry.tests {
+        facts.push_str(&format!(" (tests {tests})"));
+    }
+    if let Some(from) = &entry.promoted_from {
+        facts.push_str(&format!(" (promoted from {from})"));
+    }
+    facts
 }
 
 pub(super) fn services(services: &[ServiceState]) -> String {
@@ -123,4 +147,15 @@ pub(super) fn script(host: &str, command: &[String], script: &str) -> String {
     }
     text.pop();
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_deploy_shows_the_range_since_the_last_live_revision() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        assert_eq!(super::range(Some(&a), Some(&b)), "aaaaaaaaaa..bbbbbbbbbb");
+        assert_eq!(super::range(Some(&a), Some(&a)), "aaaaaaaaaa");
+        assert_eq!(super::range(None, Some(&b)), "bbbbbbbbbb");
+    }
 }
