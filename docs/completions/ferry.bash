@@ -23,7 +23,7 @@ _ferry() {
 
     case "${cmd}" in
         ferry)
-            opts="-l -H -y -v -q -h -V --list --hosts-override --roles --hosts --limit --parallel --set --config --check --diff --yes --json --verbose --quiet --color --help --version"
+            opts="-l -H -y -v -q -h -V --list --hosts-override --roles --hosts --limit --parallel --set --config --check --diff --yes --json --verbose --quiet --skip-tests --from-branch --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -14,5 +14,7 @@ complete -c ferry -s y -l yes -d 'Answer yes to the confirmation of environments
 complete -c ferry -l json -d 'Print one JSON event per line on stdout'
 complete -c ferry -s v -l verbose -d 'Show more: -v what each host is doing, -vv also the command and script each host is sent (secrets masked)'
 complete -c ferry -s q -l quiet -d 'Show only results and errors, not the hosts\' output'
+complete -c ferry -l skip-tests -d 'Deploy without running [pipeline] tests first (the history says so)'
+complete -c ferry -l from-branch -d 'For `ship`: go as far as the environment [pipeline] branches maps the current branch to (or $GITHUB_REF_NAME, $CI_COMMIT_BRANCH)'
 complete -c ferry -s h -l help -d 'Print help'
 complete -c ferry -s V -l version -d 'Print version'
