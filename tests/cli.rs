@@ -574,7 +574,8 @@ fn init_in_a_django_project_writes_a_django_starter() {
         "\n[deploy]\n",
         "venv/bin/pip install --quiet -r requirements.txt",
         "manage.py collectstatic --noinput",
-        "gunicorn --bind 127.0.0.1:8000 superlists.wsgi:application",
+        "gunicorn --bind 127.0.0.1:{{ port }} superlists.wsgi:application",
+        "switch = \"upstream\"",
         "\n[provision]\n",
         "/etc/supervisor/conf.d/shop-web.conf",
     ] {
