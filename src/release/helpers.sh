@@ -112,26 +112,35 @@ ferry_listing() {
 
 # ferry_sums: digests and modes of the live release's files as they are on
 # disk, not as recorded (a file edited in place on the host is sent again),
-# and the files its manifest lists that are gone. File names never hold a
-# newline or a tab (ferry refuses them), so the manifest is one per line;
-# what crosses to ferry is NUL-ended.
+# and the files its manifest lists that are gone. Nothing is written: the
+# lists are held in variables, one file a line (file names never hold a
+# newline or a tab: ferry refuses them), and each crosses to ferry as the
+# fields of one report. `--check` runs this, and must change nothing.
 ferry_sums() {
     [ -n "$ferry_c" ] && [ -f "$D/current/.ferry/manifest" ] || return 0
-    ferry_s="$D/.ferry/survey.$$"
-    (
-        cd "$D/current/" || exit 1
-        awk -F'\t' '$1 == "f" { print $5 }' .ferry/manifest >"$ferry_s.list"
-        tr '\n' '\0' <"$ferry_s.list" | xargs -0 -r sha256sum -z -- >"$ferry_s.sums" 2>/dev/null
-        tr '\n' '\0' <"$ferry_s.list" | xargs -0 -r stat --printf '%a %n\0' -- >"$ferry_s.modes" 2>/dev/null
-        while IFS= read -r ferry_p; do
-            [ -f "$ferry_p" ] || printf '%s\0' "$ferry_p"
-        done <"$ferry_s.list" >"$ferry_s.gone"
-        :
-    ) || ferry_fail "cannot read the live release's files"
-    ferry_say_file sums "$ferry_s.sums"
-    ferry_say_file modes "$ferry_s.modes"
-    ferry_say_file gone "$ferry_s.gone"
-    rm -f "$ferry_s.list" "$ferry_s.sums" "$ferry_s.modes" "$ferry_s.gone"
+    ferry_list=$(cd "$D/current/" && awk -F'\t' '$1 == "f" { print $5 }' .ferry/manifest) ||
+        ferry_fail "cannot read the live release's manifest"
+    ferry_sum_list=
+    ferry_mode_list=
+    ferry_gone_list=
+    if [ -n "$ferry_list" ]; then
+        ferry_sum_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r sha256sum -z -- 2>/dev/null | tr '\0' '\n')
+        ferry_mode_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r stat --printf '%a %n\n' -- 2>/dev/null)
+        ferry_gone_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | while IFS= read -r ferry_p; do
+            [ -f "$ferry_p" ] || printf '%s\n' "$ferry_p"
+        done)
+    fi
+    set -f
+    IFS='
+'
+    # shellcheck disable=SC2086 # split on newlines only: one field a file
+    {
+        ferry_say sums $ferry_sum_list
+        ferry_say modes $ferry_mode_list
+        if [ -n "$ferry_gone_list" ]; then ferry_say gone $ferry_gone_list; fi
+    }
+    unset IFS
+    set +f
 }
 
 # ferry_upload_begin ID PENDING: the deploy of release ID is under way
