@@ -114,6 +114,9 @@ pub(crate) struct RecapRow {
     #[serde(serialize_with = "seconds")]
     pub(crate) duration: Duration,
     pub(crate) bytes_sent: u64,
+    /// After a deploy: the release the host reports live, and what it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) live: Option<String>,
 }
 
 impl RecapRow {

@@ -15,6 +15,17 @@ ferry_history() {
     printf '%s\n' "$1" >>"$D/.ferry/history.jsonl" || ferry_fail "cannot append to $D/.ferry/history.jsonl"
 }
 
+# ferry_history_once EVENT ID JSON: ferry_history JSON, unless the history
+# already says EVENT of release ID succeeded: a finish run again by resume
+# (its first run was cut) writes its line once.
+ferry_history_once() {
+    if [ -f "$D/.ferry/history.jsonl" ] &&
+        grep -F "\"event\":\"$1\",\"release\":\"$2\"" "$D/.ferry/history.jsonl" | grep -qF '"result":"ok"'; then
+        return 0
+    fi
+    ferry_history "$3"
+}
+
 # ferry_tools: the tools release scripts need that the host lacks, in
 # $ferry_missing (space-separated).
 ferry_tools() {
@@ -64,8 +75,9 @@ ferry_lock_state() {
 }
 
 # ferry_lock INFO TAKEOVER: take the lock with INFO (JSON) as its record, or
-# stop with 75. With TAKEOVER, a lock left by the unfinished deploy that
-# this run resumes is ours to take over.
+# stop with 75. With TAKEOVER (`stale` for rollback, `resume`), a stale lock
+# left by the deploy that is pending here, or by one that finished but for
+# its lock, is ours to take over.
 ferry_lock() {
     ferry_tries=0
     while :; do
@@ -76,17 +88,23 @@ ferry_lock() {
         fi
         ferry_s=0
         ferry_lock_state 3>/dev/null || ferry_s=$?
+        # Ours: the lock names the deploy pending here, or one whose finish
+        # got as far as clearing the pending record (its release is live).
         ferry_mine=
-        if [ -n "$2" ] && [ -f "$L/release" ] &&
-            [ "$(cat "$L/release")" = "$(cat "$D/.ferry/deploy.release" 2>/dev/null)" ]; then
+        ferry_held=$(cat "$L/release" 2>/dev/null)
+        if [ -n "$2" ] && [ -n "$ferry_held" ] && {
+            [ "$ferry_held" = "$(cat "$D/.ferry/deploy.release" 2>/dev/null)" ] ||
+                [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ferry_held" ]
+        }; then
             ferry_mine=yes
         fi
         if [ "$ferry_s" -eq 2 ] && [ -n "$ferry_mine" ]; then
             rm -rf "$L"
+            ferry_say took-over "$ferry_held"
             continue
         fi
         # Our own earlier run's keeper notices the lost connection in three keepalives.
-        if [ "$ferry_s" -eq 1 ] && [ -n "$ferry_mine" ] && [ "$ferry_tries" -lt 60 ]; then
+        if [ "$ferry_s" -eq 1 ] && [ -n "$ferry_mine" ] && [ "$2" = resume ] && [ "$ferry_tries" -lt 60 ]; then
             ferry_tries=$((ferry_tries + 1))
             sleep 1
             continue

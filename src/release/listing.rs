@@ -26,7 +26,7 @@ impl Releases {
             &self.layout,
             &Options {
                 lock: None,
-                takeover: false,
+                takeover: survey::Takeover::No,
                 sums: false,
             },
         );
@@ -121,8 +121,16 @@ fn lines(survey: &Survey) -> Vec<String> {
         _ => {}
     }
     if let Some(pending) = &survey.pending {
+        let next = if survey
+            .record(&pending.release)
+            .is_some_and(|r| r.state == State::Failed)
+        {
+            "failed: a new deploy replaces it"
+        } else {
+            "deploy:resume=yes finishes it"
+        };
         lines.push(format!(
-            "unfinished {} of {} by {} since {} (deploy:resume=yes finishes it)",
+            "unfinished {} of {} by {} since {} ({next})",
             pending.kind, pending.release, pending.origin.who, pending.origin.at
         ));
     }
@@ -201,6 +209,10 @@ impl History {
                             .from
                             .as_deref()
                             .map_or(String::new(), |f| format!(" from {f}"));
+                        let phase = entry
+                            .phase
+                            .as_deref()
+                            .map_or(String::new(), |p| format!(" at {p}"));
                         let detail = entry
                             .detail
                             .as_deref()
@@ -213,7 +225,7 @@ impl History {
                             &host.label,
                             Stream::Stdout,
                             format!(
-                                "{}  {:<13} {} {revision}{from}  {}  {}{detail}",
+                                "{}  {:<13} {} {revision}{from}  {}  {}{phase}{detail}",
                                 entry.at, entry.event, entry.release, entry.who, entry.result
                             ),
                         );

@@ -30,6 +30,7 @@ mod rollback;
 mod steps;
 mod survey;
 mod upload;
+mod whereabouts;
 
 #[cfg(test)]
 mod shellcheck;

@@ -43,7 +43,10 @@ fn surveys_and_locks() {
         what: "deploy of main".into(),
         release: String::new(),
     };
-    for (lock, takeover, sums) in [(None, false, false), (Some(&info), true, true)] {
+    for (lock, takeover, sums) in [
+        (None, survey::Takeover::No, false),
+        (Some(&info), survey::Takeover::Resume, true),
+    ] {
         let options = Options {
             lock,
             takeover,
@@ -68,6 +71,7 @@ fn upload() {
         gone: vec![],
         missing_tools: vec![],
         error: None,
+        took_over: None,
     };
     let dotenv = Dotenv {
         file: ".env".into(),
