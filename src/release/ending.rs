@@ -324,6 +324,11 @@ impl<'h> Run<'_, 'h> {
             each.join("; ")
         };
         self.record_failure(&phase, &reason).await;
+        let at = if faults.is_empty() {
+            " (interrupted)".to_string()
+        } else {
+            format!(" at {phase}: {reason}")
+        };
         let id = self.id.clone();
         let moved = self.hosts_where(|p| !p.unknown && p.current.as_deref() == Some(id.as_str()));
         let unknown = self.hosts_where(|p| p.unknown);
@@ -337,7 +342,7 @@ impl<'h> Run<'_, 'h> {
                 hints.push(format!("a fault in the code: commit a fix and run `ferry {env} deploy`; a fault on the host (a missing package, a full disk): fix it there and run `ferry {env} deploy:resume=yes`"));
             }
             format!(
-                "{} {id} stopped at {phase}: {reason}; current is unchanged on every host ({}), so there is nothing to roll back",
+                "{} {id} stopped{at}; current is unchanged on every host ({}), so there is nothing to roll back",
                 self.plan.mode.name(),
                 self.places()
             )
@@ -363,7 +368,7 @@ impl<'h> Run<'_, 'h> {
                 hints.push(self.find_out(&names));
             }
             format!(
-                "{} {id} stopped at {phase}: {reason}; hosts are split: {}",
+                "{} {id} stopped{at}; hosts are split: {}",
                 self.plan.mode.name(),
                 self.places()
             )

@@ -120,7 +120,7 @@ fn stale_hint(info: &Option<LockInfo>, env: &str) -> String {
     });
     if deploy {
         format!(
-            "`ferry {env} deploy:resume=yes` takes it over and finishes that deploy (`releases` shows where it stopped); `ferry {env} unlock` only removes the lock"
+            "`ferry {env} deploy:resume=yes` takes it over and finishes that deploy (`releases` shows where it stopped), or `ferry {env} unlock` removes it"
         )
     } else {
         format!("`ferry {env} unlock` removes it (`releases` shows the hosts' state)")

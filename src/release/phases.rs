@@ -244,29 +244,23 @@ impl<'a, 'h> Run<'a, 'h> {
             );
             uploads.insert(host.label.clone(), (upload, state));
         }
-        let (uploads, fanout) = (&uploads, self.fanout);
+        let (uploads, fanout, this, task) = (&uploads, self.fanout, &*self, &self.task("upload"));
         let done = fanout
-            .collect(
-                &self.task("upload"),
-                &hosts,
-                Gate::Policy,
-                |host| async move {
-                    let (upload, state) = &uploads[&host.label];
-                    let request = Request {
-                        payload: Payload::Bytes(upload.payload.clone()),
-                        ..Request::script(upload.script.clone())
-                    };
-                    let outcome = fanout
-                        .script(host, request)
-                        .await
-                        .outcome(&[], Status::Changed);
-                    let sent = format!(
-                        "{} changed files, {} bytes before compression",
-                        upload.files_sent, upload.bytes_of_files
-                    );
-                    (with_message(outcome, sent), *state)
-                },
-            )
+            .collect(task, &hosts, Gate::Policy, |host| async move {
+                let (upload, state) = &uploads[&host.label];
+                let request = Request {
+                    payload: Payload::Bytes(upload.payload.clone()),
+                    ..Request::script(upload.script.clone())
+                };
+                let ran = fanout.script(host, request).await;
+                let outcome = ran.outcome(&[], Status::Changed);
+                this.witness(task, host, &ran, &outcome);
+                let sent = format!(
+                    "{} changed files, {} bytes before compression",
+                    upload.files_sent, upload.bytes_of_files
+                );
+                (with_message(outcome, sent), *state)
+            })
             .await;
         self.advance(done, |progress, state| {
             progress.uploaded = true;
