@@ -64,15 +64,13 @@ impl<'h> Run<'_, 'h> {
             .map(|d| d.host.label.as_str())
             .collect();
         // Only hosts that said they are back on their previous release restart there.
-        let back: Vec<&'h Host> = self
-            .hosts_where(|p| {
-                !p.unknown
-                    && p.previous.is_some()
-                    && p.current == p.previous
-                    && p.current.as_deref() != Some(id.as_str())
+        let back: Vec<&'h Host> = switched
+            .iter()
+            .copied()
+            .filter(|h| {
+                let p = &self.progress[&h.label];
+                !p.unknown && p.previous.is_some() && p.current == p.previous
             })
-            .into_iter()
-            .filter(|h| switched.iter().any(|s| s.label == h.label))
             .collect();
         let restarts = self.restart_scripts(&back, false);
         let restarted = self
@@ -89,10 +87,33 @@ impl<'h> Run<'_, 'h> {
             .filter(|d| d.status.is_failure())
             .map(|d| d.host.label.clone())
             .collect();
+        let message = self.put_back_message(reason, &marked, &unmarked, &switched, &restart_failed);
+        self.show_live(|host, live, _| {
+            if live == id {
+                "the failed release".into()
+            } else if back.iter().any(|h| h.label == host) {
+                "put back".into()
+            } else {
+                "as before".into()
+            }
+        });
+        self.fanout.fail(message);
+    }
+
+    /// What a put-back did, host by host, and the ways on from there.
+    fn put_back_message(
+        &self,
+        reason: &str,
+        marked: &[&str],
+        unmarked: &[&str],
+        switched: &[&'h Host],
+        restart_failed: &[String],
+    ) -> String {
+        let id = self.id.as_str();
         let mut message = format!(
             "{} {id} failed: {reason}; release {id} is marked failed on {}",
             self.plan.mode.name(),
-            names_or(&marked, "no host")
+            names_or(marked, "no host")
         );
         if !unmarked.is_empty() {
             message.push_str(&format!(
@@ -102,45 +123,34 @@ impl<'h> Run<'_, 'h> {
         }
         message.push_str(&format!(
             ". Live now: {}",
-            self.after_put_back(&switched, &restart_failed)
+            self.after_put_back(switched, restart_failed)
         ));
-        let stuck = self.hosts_where(|p| !p.unknown && p.current.as_deref() == Some(id.as_str()));
-        let unknown = self.hosts_where(|p| p.unknown);
         let mut hints = Vec::new();
-        let stuck_back: Vec<&str> = stuck
+        let stuck: Vec<&str> = self
+            .hosts_where(|p| !p.unknown && p.current.as_deref() == Some(id) && p.previous.is_some())
             .iter()
-            .filter(|h| self.progress[&h.label].previous.is_some())
             .map(|h| h.label.as_str())
             .collect();
-        if !stuck_back.is_empty() {
+        if !stuck.is_empty() {
             hints.push(format!(
                 "`ferry {} rollback` puts {} back on the release before {id} once reachable",
                 self.plan.env,
-                stuck_back.join(", ")
+                stuck.join(", ")
             ));
         }
+        let unknown: Vec<&str> = self
+            .hosts_where(|p| p.unknown)
+            .iter()
+            .map(|h| h.label.as_str())
+            .collect();
         if !unknown.is_empty() {
-            let names: Vec<&str> = unknown.iter().map(|h| h.label.as_str()).collect();
-            hints.push(self.find_out(&names));
+            hints.push(self.find_out(&unknown));
         }
         hints.push(format!(
             "{id} will not be resumed; to ship a fix, commit it and run `ferry {} deploy`",
             self.plan.env
         ));
-        self.show_live(|live, p| {
-            if live == id {
-                "the failed release".into()
-            } else if p.previous.as_deref() == Some(live)
-                && switched
-                    .iter()
-                    .any(|s| self.progress[&s.label].current.as_deref() == Some(live))
-            {
-                "put back".into()
-            } else {
-                "as before".into()
-            }
-        });
-        self.fanout.fail(with_hints(message, &hints));
+        with_hints(message, &hints)
     }
 
     /// Each host after a put-back, as it reported.
@@ -249,7 +259,7 @@ impl<'h> Run<'_, 'h> {
             progress.finished = true;
         });
         let id = self.id.clone();
-        self.show_live(|live, p| match (live == id, p.finished) {
+        self.show_live(|_, live, p| match (live == id, p.finished) {
             (true, true) => "deployed".into(),
             (true, false) => "deployed, not finished".into(),
             (false, _) => "as before".into(),
@@ -337,7 +347,7 @@ impl<'h> Run<'_, 'h> {
         let env = &self.plan.env;
         let mut hints = Vec::new();
         let message = if moved.is_empty() && unknown.is_empty() {
-            self.show_live(|_, _| "unchanged".into());
+            self.show_live(|_, _, _| "unchanged".into());
             if stepped {
                 hints.push(format!("a fault in the code: commit a fix and run `ferry {env} deploy`; a fault on the host (a missing package, a full disk): fix it there and run `ferry {env} deploy:resume=yes`"));
             }
@@ -347,7 +357,7 @@ impl<'h> Run<'_, 'h> {
                 self.places()
             )
         } else {
-            self.show_live(|live, _| {
+            self.show_live(|_, live, _| {
                 if live == id {
                     "new, not restarted".into()
                 } else {

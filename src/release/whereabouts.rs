@@ -123,13 +123,14 @@ impl<'h> Run<'_, 'h> {
     }
 
     /// The recap's `live` column: each host's release and what it is.
-    pub(super) fn show_live(&self, what: impl Fn(&str, &Progress) -> String) {
+    /// `what(host, release, progress)` says what the live release is there.
+    pub(super) fn show_live(&self, what: impl Fn(&str, &str, &Progress) -> String) {
         for host in &self.hosts {
             let progress = &self.progress[&host.label];
             let text = match (&progress.current, progress.unknown) {
                 (_, true) => "unknown".to_string(),
                 (None, false) => "none".to_string(),
-                (Some(id), false) => format!("{id} ({})", what(id, progress)),
+                (Some(id), false) => format!("{id} ({})", what(&host.label, id, progress)),
             };
             self.fanout.set_live(&host.label, text);
         }
