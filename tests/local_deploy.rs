@@ -172,3 +172,35 @@ fn ctrl_c_during_a_deploy_stops_it_and_releases_the_lock() {
     // The build that was running when Ctrl-C came finished; resume switches to it.
     assert!(dir.path().join("srv/current/never").exists());
 }
+
+#[test]
+fn old_releases_leave_at_once_and_are_deleted_after() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "source = \"dir\"\nexclude = [\"/srv\", \".home\"]",
+    );
+    let config = dir.path().join("ferry.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("app = \"demo\"", "app = \"demo\"\nkeep_releases = 1"),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        std::fs::write(dir.path().join("app/main.py"), format!("print({n})\n")).unwrap();
+        let ran = Ferry::new(dir.path()).run(&["here", "deploy"]);
+        ran.success();
+        ids.push(live(dir.path()));
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir.path().join("srv/releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    // The live one and the previous good one stay; the rest were renamed away.
+    assert_eq!(left, ids[2..], "releases left");
+    let trash = dir.path().join("srv/.ferry/trash");
+    common::app::wait_for("the trash to be emptied", || !trash.exists());
+}

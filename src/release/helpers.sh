@@ -356,12 +356,19 @@ ferry_done() {
     :
 }
 
-# ferry_remove ID...: remove these releases, reporting each.
+# ferry_remove ID...: remove these releases, reporting each. Each is only
+# renamed into .ferry/trash, which is instant; the deleting happens after,
+# detached from the session, so neither the deploy's end nor ferry's exit
+# waits for it.
 ferry_remove() {
+    mkdir -p "$D/.ferry/trash" || ferry_fail "cannot create $D/.ferry/trash"
     for ferry_id in "$@"; do
         case $ferry_id in '' | . | .. | */*) ferry_fail "refusing to remove release '$ferry_id'" ;; esac
-        rm -rf "$D/releases/$ferry_id" && ferry_say removed "$ferry_id"
+        if mv -- "$D/releases/$ferry_id" "$D/.ferry/trash/$ferry_id.$$"; then
+            ferry_say removed "$ferry_id"
+        fi
     done
+    (cd / && exec rm -rf "$D/.ferry/trash") >/dev/null 2>&1 3>&- &
 }
 
 # ferry_keep SILENCE: hold the lock while ferry's heartbeats come on stdin
