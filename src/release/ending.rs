@@ -15,7 +15,7 @@ use super::{now, who};
 use crate::event::Status;
 use crate::fanout::Gate;
 use crate::inventory::Host;
-use crate::shell::Word;
+use crate::shell::{Script, Word};
 use crate::transport::Stream;
 
 impl<'h> Run<'_, 'h> {
@@ -221,19 +221,15 @@ impl<'h> Run<'_, 'h> {
                     None,
                 )
             };
-            // Each write can run again: resume repeats a finish that was cut.
             let mut script = self.plan.layout.script();
-            steps::write_record(&mut script, steps::record_path(&self.id), &record);
-            script.call(
-                "ferry_history_once",
-                [
-                    Word::lit(self.plan.mode.name()),
-                    Word::lit(&self.id),
-                    Word::lit(&history),
-                ],
+            finish_again(
+                &mut script,
+                self.plan.mode.name(),
+                &self.id,
+                &record,
+                &history,
+                &remove,
             );
-            script.code("ferry_done");
-            steps::remove_releases(&mut script, &remove);
             scripts.insert(host.label.clone(), (script.build(), Vec::new()));
             announcements.extend(announce.map(|a| (host.label.clone(), a)));
         }
@@ -425,7 +421,7 @@ impl<'h> Run<'_, 'h> {
             .map(|h| (h.label.clone(), (script.clone(), Vec::new())))
             .collect();
         self.run_scripts_gated(
-            &self.task("record"),
+            &self.task("history"),
             &hosts,
             &scripts,
             Status::Ok,
@@ -433,6 +429,26 @@ impl<'h> Run<'_, 'h> {
         )
         .await;
     }
+}
+
+/// The last writes of a deploy on a host, each of which can run again:
+/// resume repeats a finish that was cut, and the history line is written
+/// once.
+pub(super) fn finish_again(
+    script: &mut Script,
+    event: &str,
+    id: &str,
+    record: &str,
+    history: &str,
+    remove: &[String],
+) {
+    steps::write_record(script, steps::record_path(id), record);
+    script.call(
+        "ferry_history_once",
+        [Word::lit(event), Word::lit(id), Word::lit(history)],
+    );
+    script.code("ferry_done");
+    steps::remove_releases(script, remove);
 }
 
 /// The names, or `none` when there are none.

@@ -51,7 +51,7 @@ pub(super) fn resumable(
             finished_but_for_the_lock(surveys, fanout);
             None
         }
-        [one] => match refusal(plan, surveys, one) {
+        [one] => match refusal(&plan.env, surveys, one) {
             Some(message) => {
                 fanout.fail(message);
                 None
@@ -91,11 +91,7 @@ fn finished_but_for_the_lock(surveys: &BTreeMap<String, Survey>, fanout: &Fanout
 
 /// Why the pending deploy must not be resumed: its release was marked
 /// failed (a put-back after a failed health check, or a rollback).
-fn refusal(
-    plan: &DeployPlan,
-    surveys: &BTreeMap<String, Survey>,
-    pending: &Pending,
-) -> Option<String> {
+fn refusal(env: &str, surveys: &BTreeMap<String, Survey>, pending: &Pending) -> Option<String> {
     let id = pending.release.as_str();
     let failed: Vec<&str> = surveys
         .iter()
@@ -118,7 +114,6 @@ fn refusal(
         .filter(|(_, s)| s.current.as_deref() == Some(id))
         .map(|(host, _)| host.as_str())
         .collect();
-    let env = &plan.env;
     let mut message = format!(
         "cannot resume {id}: it failed and is marked failed on {}, and resuming would bring it back. Live now: {}",
         failed.join(", "),
@@ -176,5 +171,52 @@ pub(super) fn resume_artifact(
             fanout.fail(format!("cannot resume {}: {error}", pending.release));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::record::ReleaseRecord;
+    use crate::release::survey::parse;
+
+    fn survey(current: &str, failed: bool, pending: Option<&Pending>) -> Survey {
+        let mut survey = parse(&[]);
+        survey.current = Some(current.into());
+        let mut record: ReleaseRecord = sample().record(None);
+        record.state = if failed { State::Failed } else { State::Built };
+        survey.releases.insert("new".into(), Some(record));
+        survey.pending = pending.cloned();
+        survey
+    }
+
+    fn sample() -> Pending {
+        Pending {
+            release: "new".into(),
+            origin: Origin {
+                revision: None,
+                reference: "main".into(),
+                digest: "d".into(),
+                who: "a@b".into(),
+                at: "t".into(),
+            },
+            kind: "deploy".into(),
+            previous: Some("old".into()),
+        }
+    }
+
+    #[test]
+    fn a_release_marked_failed_anywhere_is_not_resumed() {
+        let pending = sample();
+        let surveys = BTreeMap::from([
+            ("web1".to_string(), survey("old", true, None)),
+            ("web2".to_string(), survey("new", false, Some(&pending))),
+        ]);
+        let message = refusal("prod", &surveys, &pending).expect("refused");
+        assert!(message.contains("cannot resume new: it failed and is marked failed on web1"));
+        assert!(message.contains("web1 on old; web2 on new, the failed release"));
+        assert!(message.contains("`ferry prod rollback` puts web2 back"));
+        let fine = BTreeMap::from([("web1".to_string(), survey("old", false, Some(&pending)))]);
+        assert!(refusal("prod", &fine, &pending).is_none());
     }
 }

@@ -137,6 +137,17 @@ fn build_switch_restart_finish_and_rollback() {
     let remove = ["20250101T000000Z".to_string()];
     steps::finish(&mut finish, "20260102T000000Z", Some("{}"), "{}", &remove);
     shellcheck("finish", &finish.build());
+
+    let mut again = layout().script();
+    super::ending::finish_again(
+        &mut again,
+        "deploy",
+        "20260102T000000Z",
+        "{}",
+        "{}",
+        &remove,
+    );
+    shellcheck("finish again", &again.build());
 }
 
 #[test]
