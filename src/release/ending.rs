@@ -366,8 +366,13 @@ impl<'h> Run<'_, 'h> {
                 .map(|h| h.label.as_str())
                 .collect();
             hints.push(format!(
-                "`ferry {env} rollback` puts {} back on the release before {id}",
-                back.join(", ")
+                "`ferry {env} rollback` puts {} back on the release before {id}{}",
+                back.join(", "),
+                if away.is_empty() {
+                    ""
+                } else {
+                    " (it needs every host reachable)"
+                }
             ));
             if !unknown.is_empty() {
                 let names: Vec<&str> = unknown.iter().map(|h| h.label.as_str()).collect();
