@@ -361,3 +361,52 @@ fn a_failed_build_is_in_the_history_and_its_hint_is_not_rollback() {
         );
     }
 }
+
+#[test]
+fn a_finish_cut_before_its_end_is_finished_by_resume_on_that_host_alone() {
+    let (lab, app) = lab(2);
+    ferry(&lab, &app, &["lab", "deploy"]).success();
+    let cut = lab.host(1);
+    // Long enough that the cut host still has its pending deploy when resume comes.
+    stall(cut, "rm", "deploy.json", 120);
+    app.write("static/style.css", "body { color: olive; }\n");
+    app.commit("v2");
+    let child = spawn_deploy(&lab, &app);
+    wait_for("the finish to stall", || cut.path("/tmp/stalled").exists());
+    cut.cut();
+    common::ferry::finish(child).code(1);
+    let v2 = live(&lab);
+    assert!(cut.path("/srv/app/.ferry/deploy.json").exists());
+
+    cut.reconnect();
+    let resumed = ferry(&lab, &app, &["lab", "deploy:resume=yes"]);
+    resumed.success();
+    // Only the unfinished host had anything left to do: no restart anywhere,
+    // and the finish ran there alone.
+    assert!(
+        !resumed.stdout.contains("deploy/restart"),
+        "{}",
+        resumed.stdout
+    );
+    assert!(
+        resumed.stdout.contains("==> deploy/finish (1 host)"),
+        "{}",
+        resumed.stdout
+    );
+    assert!(!cut.path("/srv/app/.ferry/deploy.json").exists());
+    assert!(!cut.path("/srv/app/.ferry/lock").exists());
+    assert_eq!(live(&lab), v2);
+    for host in lab.hosts() {
+        let lines = history(&lab, &app, host);
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains(&format!("deploy        {v2}")))
+                .count(),
+            1,
+            "{}: {lines:?}",
+            host.target()
+        );
+        assert!(serves(host).contains(&v2));
+    }
+}
