@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::artifact::{self, Artifact};
+use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
 use crate::config::{DeployDef, OnDeploy, Probe, Serial};
@@ -69,6 +70,8 @@ pub(crate) struct DeployPlan {
     pub(crate) hosts: HashMap<String, HostPlan>,
     pub(crate) migrate_host: Option<String>,
     pub(crate) timing: HealthTiming,
+    /// Kept in the deploy's history entry (the test gate, a promotion's source).
+    pub(crate) facts: HistoryFacts,
 }
 
 impl DeployPlan {
@@ -102,6 +105,30 @@ impl DeployPlan {
         } else {
             Some(build_artifact(&project.root, &project.deploy, &reference)?)
         };
+        Self::with_artifact(mode, resume, reference, artifact, ctx)
+    }
+
+    /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
+    /// the very files another environment runs.
+    pub(crate) fn promoting(
+        ctx: &Context<'_>,
+        artifact: Artifact,
+        from: String,
+    ) -> Result<Self, Error> {
+        let reference = artifact.reference.clone();
+        let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
+        plan.facts.promoted_from = Some(from);
+        Ok(plan)
+    }
+
+    fn with_artifact(
+        mode: Mode,
+        resume: bool,
+        reference: String,
+        artifact: Option<Artifact>,
+        ctx: &Context<'_>,
+    ) -> Result<Self, Error> {
+        let project = ctx.project;
         let mut plan = Self {
             mode,
             resume,
@@ -129,6 +156,10 @@ impl DeployPlan {
                     .health
                     .as_ref()
                     .map_or(1, |h| h.interval.as_secs()),
+            },
+            facts: HistoryFacts {
+                tests: ctx.tests.map(str::to_string),
+                promoted_from: None,
             },
         };
         for host in ctx.hosts {
@@ -178,6 +209,7 @@ fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
 pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<HostPlan, Error> {
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
+    let exports = ctx.value_exports(&Default::default())?;
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {
@@ -187,7 +219,10 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 steps.push((label(source.get_ref()), Command::user(command)));
             }
         }
-        Ok(Commands { steps })
+        Ok(Commands {
+            steps,
+            exports: exports.clone(),
+        })
     };
     let mut plan = HostPlan {
         build: if mode == Mode::Hotfix {
@@ -198,6 +233,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    plan.restarts.exports.clone_from(&exports);
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         let action = match service.on_deploy {
             OnDeploy::Restart => Action::Restart,

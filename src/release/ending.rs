@@ -307,6 +307,7 @@ impl<'h> Run<'_, 'h> {
             result: result.to_string(),
             phase: phase.map(str::to_string),
             detail: detail.map(str::to_string),
+            facts: self.plan.facts.clone(),
         }
         .json()
     }

@@ -145,6 +145,7 @@ impl Rollback {
                 result: "ok".into(),
                 phase: None,
                 detail: None,
+                facts: Default::default(),
             };
             steps::append_history(&mut script, &history.json());
             // The deploy that made the abandoned release is over: resume must

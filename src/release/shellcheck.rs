@@ -6,7 +6,7 @@ use super::record::LockInfo;
 use super::steps::{self, Commands, Health, HealthTiming};
 use super::survey::{self, Options, Survey};
 use super::upload::{self, Dotenv, Extras, Payloads};
-use super::{Layout, keeper, listing};
+use super::{Layout, keeper, listing, travel};
 use crate::secret::Secret;
 use crate::shell::tests::shellcheck;
 use crate::shell::{Command, Script};
@@ -27,6 +27,7 @@ fn commands() -> Commands {
                 Command::user("venv/bin/python manage.py migrate"),
             ),
         ],
+        exports: vec![("FERRY_VAR_GREETING".into(), "it's $(x)".into())],
     }
 }
 
@@ -153,4 +154,21 @@ fn build_switch_restart_finish_and_rollback() {
 #[test]
 fn check() {
     shellcheck("check", &layout().script().code("ferry_check").build());
+}
+
+#[test]
+fn promotion_and_functional_test_verdicts() {
+    shellcheck("pack", &travel::pack_script(&layout(), "20261201T000000Z"));
+    let record: super::record::ReleaseRecord = serde_json::from_str(
+        r#"{"id":"20261201T000000Z","ref":"main","digest":"d","who":"a@b","at":"t","state":"deployed"}"#,
+    )
+    .unwrap();
+    shellcheck(
+        "mark failed",
+        &travel::mark_script(
+            &layout(),
+            &record,
+            "functional test `curl 'x'` exited with 1",
+        ),
+    );
 }

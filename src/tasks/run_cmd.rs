@@ -17,10 +17,12 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     let command = Command::argv(ctx.command);
     let current = format!("{}/current", ctx.env.settings.deploy_to);
     let label = ctx.command.join(" ");
+    let exports = ctx.value_exports(&Default::default())?;
     Ok(Scripts::one_per_host(ctx.hosts, None, |_| {
         let mut script = Script::new();
         script
             .exports(&ctx.env.secrets)
+            .values(&exports)
             .set("ferry_here", Word::lit(&current))
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);

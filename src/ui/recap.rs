@@ -46,6 +46,11 @@ pub(super) fn table(
         seconds(duration),
         if interrupted { ", interrupted" } else { "" }
     );
+    if rows.is_empty() {
+        // A stage `ship` or `promote` never reached: say so, not an empty table.
+        out.push_str("no host was touched\n");
+        return out;
+    }
     // The live release, after a deploy: what each host reported at the end.
     let live = rows.iter().any(|r| r.live.is_some());
     let _ = writeln!(

@@ -4,4 +4,5 @@ pub mod app;
 pub mod ferry;
 pub mod hosts;
 pub mod http;
+pub mod pipeline;
 pub mod release;
