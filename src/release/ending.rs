@@ -261,16 +261,13 @@ impl<'h> Run<'_, 'h> {
             (false, _) => "as before".into(),
         });
         if finished {
-            let revision = self.record.short_revision();
-            let hosts = match self.hosts.len() {
-                1 => "1 host".to_string(),
-                n => format!("{n} hosts"),
-            };
-            self.fanout.events.note(format!(
-                "{} {} ({revision}) is {verb} on {hosts}",
-                self.plan.mode.name(),
-                self.id
-            ));
+            self.fanout.released(crate::event::Event::Released {
+                task: self.plan.mode.name().to_string(),
+                release: self.id.clone(),
+                revision: Some(self.record.short_revision().to_string()),
+                hosts: self.hosts.iter().map(|h| h.label.clone()).collect(),
+                live: !setup,
+            });
             return;
         }
         let unfinished: Vec<String> = self
