@@ -133,7 +133,7 @@ fn check_on_a_fresh_host_and_on_a_live_one_leaves_every_byte_as_it_was() {
     assert!(
         ran.lines_of(&host.target())
             .iter()
-            .any(|l| l.starts_with("would send 1 files")),
+            .any(|l| l.starts_with("would send 1 file ")),
         "{}",
         ran.stdout
     );
