@@ -31,6 +31,7 @@ mod steps;
 mod survey;
 mod travel;
 mod upload;
+mod whereabouts;
 
 #[cfg(test)]
 mod shellcheck;
