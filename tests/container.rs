@@ -38,3 +38,137 @@ fn each_test_host_runs_its_own_docker_engine() {
     assert_eq!(running(builder), ["probe"]);
     assert!(running(host).is_empty());
 }
+
+/// The figures of a ship phase, per host: (layers sent, bytes compressed).
+fn shipped(out: &str) -> Vec<(usize, usize)> {
+    out.lines()
+        .filter_map(|line| {
+            let rest = line.split_once("layers sent")?.0;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let sent: usize = if rest.contains("holds the image") {
+                0
+            } else {
+                words[words.len() - 3].parse().ok()?
+            };
+            let bytes = line
+                .split_once("sent, ")
+                .and_then(|(_, b)| b.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            Some((sent, bytes))
+        })
+        .collect()
+}
+
+fn read(host: &common::hosts::Host, path: &str) -> String {
+    std::fs::read_to_string(host.path(path)).unwrap_or_default()
+}
+
+#[test]
+fn the_books_flow_on_two_hosts_then_a_one_line_change_ships_one_layer() {
+    let ctr = ContainerLab::start(2);
+    let ran = ctr.ferry().run(&["lab", "deploy"]);
+    ran.success();
+    let first = shipped(&ran.stdout);
+    assert_eq!(first.len(), 2, "{}", ran.stdout);
+    for (host, (layers, bytes)) in ctr.targets().iter().zip(&first) {
+        // Everything the first time: busybox's layer and the app's.
+        assert_eq!(*layers, 2, "{}", ran.stdout);
+        assert!(*bytes > 500_000, "{bytes} bytes for the whole image");
+        let release = common::app::current(host).expect("current");
+        assert_eq!(read(host, "/srv/app/current/IMAGE").trim().len(), 71);
+        assert_eq!(running(host), [format!("shop-app-{release}")]);
+        let (_, page) = serving(host.addr(), "/index.html").expect("the app answers");
+        assert_eq!(page, "version 1\n");
+        // The .env reached the container, and stays outside it, 0600, secrets kept.
+        let (_, greeting) = serving(host.addr(), "/greeting.txt").unwrap();
+        assert_eq!(greeting, "hello\n");
+        let env = host.path("/srv/app/shared/.env");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&env).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(read(host, "/srv/app/shared/.env").contains("SECRET_KEY="));
+        let _ = ran.recap(&host.target());
+    }
+    // The migration ran once, in a container, on the first host; its data is outside.
+    assert_eq!(
+        read(&ctr.targets()[0], "/srv/app/shared/db.sqlite3"),
+        "migrated 1\n"
+    );
+    let key = |h: &common::hosts::Host| read(h, "/srv/app/shared/.env");
+    let keys: Vec<String> = ctr.targets().iter().map(key).collect();
+
+    // One line of code: only the app's layer travels.
+    ctr.set_version("2");
+    ctr.commit("v2");
+    let ran = ctr.ferry().run(&["lab", "deploy"]);
+    ran.success();
+    let second = shipped(&ran.stdout);
+    eprintln!("one-line change, per host (layers, bytes): {second:?}; first deploy: {first:?}");
+    for (host, (layers, bytes)) in ctr.targets().iter().zip(&second) {
+        assert_eq!(*layers, 1, "{}", ran.stdout);
+        assert!(*bytes < 10_000, "{bytes} bytes for a one-line change");
+        let release = common::app::current(host).unwrap();
+        assert_eq!(running(host), [format!("shop-app-{release}")]);
+        let (_, page) = serving(host.addr(), "/index.html").unwrap();
+        assert_eq!(page, "version 2\n");
+    }
+    assert_eq!(
+        read(&ctr.targets()[0], "/srv/app/shared/db.sqlite3"),
+        "migrated 1\nmigrated 2\n"
+    );
+    let again: Vec<String> = ctr.targets().iter().map(key).collect();
+    assert_eq!(keys, again, "generated values are kept");
+
+    // The same commit again: every host holds every layer and receives none.
+    let ran = ctr.ferry().run(&["lab", "deploy"]);
+    ran.success();
+    let third = shipped(&ran.stdout);
+    assert_eq!(third, [(0, 0), (0, 0)], "{}", ran.stdout);
+}
+
+#[test]
+fn a_failing_migration_leaves_the_old_container_and_rollback_brings_the_previous_image_back() {
+    let ctr = ContainerLab::start(1);
+    let host = &ctr.targets()[0];
+    ctr.ferry().run(&["lab", "deploy"]).success();
+    let v1 = common::app::current(host).unwrap();
+    ctr.set_version("2");
+    ctr.commit("v2");
+    ctr.ferry().run(&["lab", "deploy"]).success();
+    let v2 = common::app::current(host).unwrap();
+    assert_ne!(v1, v2);
+
+    ctr.write("app/www/index.html", "version 3\n");
+    ctr.write(
+        "app/migrate.sh",
+        &format!(
+            "{} echo 'no such table: lists_item' >&2\nexit 3\n",
+            container::BUSYBOX
+        ),
+    );
+    ctr.commit("v3 with a broken migration");
+    let ran = ctr.ferry().run(&["lab", "deploy"]);
+    assert_ne!(ran.code, 0, "{}", ran.stdout);
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(said.contains("no such table: lists_item"), "{said}");
+    assert_eq!(common::app::current(host).as_deref(), Some(v2.as_str()));
+    assert_eq!(running(host), [format!("shop-app-{v2}")]);
+    assert_eq!(
+        serving(host.addr(), "/index.html").unwrap().1,
+        "version 2\n"
+    );
+
+    let ran = ctr.ferry().run(&["lab", "rollback"]);
+    ran.success();
+    assert_eq!(common::app::current(host).as_deref(), Some(v1.as_str()));
+    assert_eq!(running(host), [format!("shop-app-{v1}")]);
+    assert_eq!(
+        serving(host.addr(), "/index.html").unwrap().1,
+        "version 1\n"
+    );
+    // The images of both releases are still on the host, tagged with their ids.
+    let tags = docker(host, "image ls shop --format {{.Tag}}");
+    assert!(tags.contains(&v1) && tags.contains(&v2), "{tags}");
+    assert_eq!(PORT, 8000);
+}

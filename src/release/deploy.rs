@@ -11,7 +11,8 @@ use super::Layout;
 use super::artifact::{self, Artifact};
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
-use crate::config::{DeployDef, OnDeploy, Probe, Serial};
+use crate::config::{ContainerDef, DeployDef, OnDeploy, Probe, Serial};
+use crate::container::{self, Image};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::TaskCall;
@@ -69,6 +70,8 @@ pub(crate) struct DeployPlan {
     pub(crate) hosts: HashMap<String, HostPlan>,
     pub(crate) migrate_host: Option<String>,
     pub(crate) timing: HealthTiming,
+    /// A container release's image, built on this machine.
+    pub(crate) image: Option<Image>,
 }
 
 impl DeployPlan {
@@ -97,10 +100,23 @@ impl DeployPlan {
             .get("ref")
             .unwrap_or(&ctx.env.settings.branch)
             .to_string();
-        let artifact = if resume {
-            None
+        if resume && project.deploy.container.is_some() {
+            return Err(Error::usage(
+                "`deploy:resume=yes` does not resume container deploys yet",
+                Some("run `deploy` again: hosts keep the layers they already have".into()),
+            ));
+        }
+        let (artifact, image) = if resume {
+            (None, None)
         } else {
-            Some(build_artifact(&project.root, &project.deploy, &reference)?)
+            let artifact = build_artifact(&project.root, &project.deploy, &reference)?;
+            match &project.deploy.container {
+                Some(def) => {
+                    let (artifact, image) = build_image(artifact, def)?;
+                    (Some(artifact), Some(image))
+                }
+                None => (Some(artifact), None),
+            }
         };
         let mut plan = Self {
             mode,
@@ -112,6 +128,7 @@ impl DeployPlan {
             deploy: project.deploy.clone(),
             reference,
             artifact,
+            image,
             keep: ctx.env.settings.keep_releases as usize,
             serial: project.deploy.serial,
             timeout: project.deploy.timeout,
@@ -155,9 +172,40 @@ pub(crate) fn build_artifact(
     })
 }
 
+/// The image of a container release, built from the release's files; the release
+/// itself then holds only the image's id.
+fn build_image(artifact: Artifact, def: &ContainerDef) -> Result<(Artifact, Image), Error> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::usage(
+            format!("cannot build the image: {e}"),
+            Some("nothing was sent to any host".into()),
+        )
+    };
+    let context = tempfile::tempdir().map_err(|e| failed(&e))?;
+    artifact
+        .unpack_into(context.path())
+        .map_err(|e| failed(&e))?;
+    let revision = match &artifact.revision {
+        Some(revision) => revision.clone(),
+        None => artifact.manifest.digest(),
+    };
+    let image = container::build(context.path(), def, &revision).map_err(|e| failed(&e))?;
+    let id = format!("{}\n", image.id);
+    let artifact = artifact
+        .replaced_by(&[(container::IMAGE_FILE, id.into_bytes())])
+        .map_err(|e| failed(&e))?;
+    Ok((artifact, image))
+}
+
 /// The first selected host of `migrate_role` (any host without one).
 fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
-    if ctx.project.deploy.migrate.is_empty() {
+    let container_migrates = ctx
+        .project
+        .deploy
+        .container
+        .as_ref()
+        .is_some_and(|c| !c.migrate.is_empty());
+    if ctx.project.deploy.migrate.is_empty() && !container_migrates {
         return Ok(None);
     }
     let role = ctx.project.deploy.migrate_role.as_ref();
@@ -198,6 +246,18 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    if let Some(def) = &deploy.container {
+        let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());
+        if let Some(command) = container::migrate(def, env_file) {
+            plan.migrate
+                .steps
+                .push(("migrate in a one-off container".into(), command));
+        }
+        let name = container_name(&ctx.project.app, host);
+        plan.restarts
+            .steps
+            .push((format!("run {name}"), container::up(def, &name, env_file)));
+    }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         let action = match service.on_deploy {
             OnDeploy::Restart => Action::Restart,
@@ -236,6 +296,23 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         plan.dotenv = Some(dotenv_plan(ctx, dotenv, &values)?);
     }
     Ok(plan)
+}
+
+/// `<app>-<role>`: the host's containers of the app are named for it and the release.
+fn container_name(app: &str, host: &Host) -> String {
+    let role = host.roles.iter().next().map_or("app", String::as_str);
+    let clean = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    format!("{}-{}", clean(app), clean(role))
 }
 
 fn label(step: &str) -> String {

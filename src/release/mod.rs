@@ -27,6 +27,7 @@ mod preview;
 mod record;
 mod resume;
 mod rollback;
+mod ship;
 mod steps;
 mod survey;
 mod upload;
@@ -72,6 +73,7 @@ impl Layout {
         let mut script = Script::new();
         script
             .library(&HELPERS)
+            .library(&crate::container::HELPERS)
             .set("D", Word::lit(&self.deploy_to))
             .code(LOCK);
         script
