@@ -104,7 +104,6 @@ fn the_books_flow_on_two_hosts_then_a_one_line_change_ships_one_layer() {
     let ran = ctr.ferry().run(&["lab", "deploy"]);
     ran.success();
     let second = shipped(&ran.stdout);
-    eprintln!("one-line change, per host (layers, bytes): {second:?}; first deploy: {first:?}");
     for (host, (layers, bytes)) in ctr.targets().iter().zip(&second) {
         assert_eq!(*layers, 1, "{}", ran.stdout);
         assert!(*bytes < 10_000, "{bytes} bytes for a one-line change");
@@ -128,7 +127,8 @@ fn the_books_flow_on_two_hosts_then_a_one_line_change_ships_one_layer() {
 }
 
 #[test]
-fn a_failing_migration_leaves_the_old_container_and_rollback_brings_the_previous_image_back() {
+fn a_failing_migration_or_health_check_leaves_the_old_container_and_rollback_brings_the_previous_image_back()
+ {
     let ctr = ContainerLab::start(1);
     let host = &ctr.targets()[0];
     ctr.ferry().run(&["lab", "deploy"]).success();
@@ -170,5 +170,29 @@ fn a_failing_migration_leaves_the_old_container_and_rollback_brings_the_previous
     // The images of both releases are still on the host, tagged with their ids.
     let tags = docker(host, "image ls shop --format {{.Tag}}");
     assert!(tags.contains(&v1) && tags.contains(&v2), "{tags}");
+
+    // A new container that never answers: the old one keeps serving, current goes back.
+    ctr.set_version("4");
+    ctr.write(
+        "app/start.sh",
+        &format!("{} echo 'cannot bind' >&2\nexit 1\n", container::BUSYBOX),
+    );
+    ctr.commit("v4 that does not start");
+    let ran = ctr.ferry().run(&["lab", "deploy"]);
+    assert_ne!(ran.code, 0, "{}", ran.stdout);
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(said.contains("does not answer on port"), "{said}");
+    assert_eq!(common::app::current(host).as_deref(), Some(v1.as_str()));
+    assert_eq!(running(host), [format!("shop-app-{v1}")]);
+    assert_eq!(
+        serving(host.addr(), "/index.html").unwrap().1,
+        "version 1\n"
+    );
+    let failed = common::app::releases(host).into_iter().max().unwrap();
+    let record = read(
+        host,
+        &format!("/srv/app/releases/{failed}/.ferry/release.json"),
+    );
+    assert!(record.contains("\"failed\""), "{record}");
     assert_eq!(PORT, 8000);
 }

@@ -160,3 +160,76 @@ fn port(file: &SourceFile, raw: &Spanned<u16>) -> Result<u16, Diagnostic> {
             .label("ferry uses this port and the next")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConfigError, parse};
+    use crate::diagnostic::SourceFile;
+
+    fn error_of(text: &str) -> (String, String) {
+        let file = SourceFile::new(std::path::Path::new("ferry.toml"), text.into());
+        match parse(file) {
+            Err(ConfigError::Invalid(d)) => (d.location(), d.message().to_string()),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("accepted:\n{text}"),
+        }
+    }
+
+    #[test]
+    fn mounts_live_in_shared_and_are_made_like_shared_paths() {
+        let text = "[container]\nimage = \"shop\"\nport = 8000\n\
+                    files = { \"db.sqlite3\" = \"/app/db.sqlite3\" }\ndirs = { media = \"/app/media\" }\n";
+        let file = SourceFile::new(std::path::Path::new("ferry.toml"), text.into());
+        let project = parse(file).unwrap();
+        assert_eq!(project.deploy.shared_files, ["db.sqlite3"]);
+        assert_eq!(project.deploy.shared_dirs, ["media"]);
+        let def = project.deploy.container.unwrap();
+        assert_eq!(
+            (def.dockerfile.as_str(), def.context.as_str()),
+            ("Dockerfile", ".")
+        );
+        assert_eq!((def.port, def.health.as_str()), (8000, "/"));
+    }
+
+    #[test]
+    fn bad_values_point_at_themselves() {
+        let base = "[container]\nimage = \"shop\"\nport = 8000\n";
+        let cases = [
+            (
+                "[container]\nimage = \"Shop:v1\"\nport = 8000\n",
+                "ferry.toml:2:9",
+                "not an image name",
+            ),
+            (
+                &format!("{base}health = \"health\"\n"),
+                "ferry.toml:4:10",
+                "URL path",
+            ),
+            (
+                &format!("{base}files = {{ \"../db\" = \"/db\" }}\n"),
+                "ferry.toml:4:11",
+                "`..`",
+            ),
+            (
+                &format!("{base}dirs = {{ media = \"media\" }}\n"),
+                "ferry.toml:4:18",
+                "absolute path",
+            ),
+            (
+                "[container]\nimage = \"shop\"\nport = 65535\n",
+                "ferry.toml:3:8",
+                "between 1 and 65534",
+            ),
+            (
+                &format!("{base}\n[deploy]\nmigrate = [\"python manage.py migrate\"]\n"),
+                "ferry.toml:6:12",
+                "runs no commands on the hosts",
+            ),
+        ];
+        for (text, location, message) in cases {
+            let (at, said) = error_of(text);
+            assert_eq!(at, location, "{said}");
+            assert!(said.contains(message), "{said}");
+        }
+    }
+}

@@ -79,8 +79,9 @@ ferry_ctr_up() {
     fi
     ferry_deadline=$(($(date +%s) + ferry_dl))
     until ferry_probe_url "http://127.0.0.1:$ferry_new$ferry_path" ""; do
-        ferry_running=$(docker inspect -f '{{.State.Running}}' "$ferry_name" 2>/dev/null) || :
-        if [ "$ferry_running" != true ] || [ "$(date +%s)" -ge "$ferry_deadline" ]; then
+        # A container that exited once (and was restarted since) has failed.
+        ferry_state=$(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$ferry_name" 2>/dev/null) || :
+        if [ "$ferry_state" != "true 0" ] || [ "$(date +%s)" -ge "$ferry_deadline" ]; then
             echo "$ferry_name does not answer on port $ferry_new ($ferry_body); its last lines:" >&2
             docker logs --tail 20 "$ferry_name" >&2 2>&1 || :
             docker rm -f "$ferry_name" >/dev/null 2>&1 || :

@@ -139,3 +139,38 @@ fn build_switch_restart_finish_and_rollback() {
 fn check() {
     shellcheck("check", &layout().script().code("ferry_check").build());
 }
+
+#[test]
+fn container_release() {
+    let raw = r#"
+[container]
+image = "shop"
+port = 8000
+migrate = ["python", "manage.py", "migrate"]
+files = { "db.sqlite3" = "/app/db.sqlite3" }
+dirs = { "media" = "/app/media" }
+user = "1000:1000"
+"#;
+    let file = crate::diagnostic::SourceFile::new(std::path::Path::new("ferry.toml"), raw.into());
+    let project = crate::config::parse(file).expect("a valid config");
+    let def = project.deploy.container.expect("[container]");
+    let mut script = layout().script();
+    crate::container::probe_layers(&mut script, "sha256:ab");
+    shellcheck("container layers", &script.build());
+    let mut script = layout().script();
+    crate::container::load(&mut script, "sha256:ab", "shop", "20260102T000000Z");
+    shellcheck("container load", &script.build());
+    let migrate = crate::container::migrate(&def, Some(".env")).expect("a migration");
+    let commands = Commands {
+        steps: vec![("migrate".into(), migrate)],
+    };
+    let mut script = layout().script();
+    steps::in_release(&mut script, "20260102T000000Z", &secrets(), &commands, None);
+    shellcheck("container migrate", &script.build());
+    let up = Commands {
+        steps: vec![("run".into(), crate::container::up(&def, "shop-app", None))],
+    };
+    let mut script = layout().script();
+    steps::restart(&mut script, &secrets(), &up, None);
+    shellcheck("container up", &script.build());
+}

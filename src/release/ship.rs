@@ -40,7 +40,7 @@ impl<'h> Run<'_, 'h> {
         if asked.status != Status::Ok {
             return (asked, ());
         }
-        let has_image = ran.markers.iter().any(|m| *m == Marker::HasImage);
+        let has_image = ran.markers.contains(&Marker::HasImage);
         let stacks: Vec<Vec<String>> = ran
             .markers
             .iter()
