@@ -95,6 +95,17 @@ fn the_books_flow_on_two_hosts_then_a_one_line_change_ships_one_layer() {
         read(&ctr.targets()[0], "/srv/app/shared/db.sqlite3"),
         "migrated 1\n"
     );
+    // `run` runs in the live container, which sees the data file.
+    let ran = ctr.ferry().run(&[
+        "lab",
+        "run",
+        "--",
+        container::BUSYBOX,
+        "cat",
+        "/data/db.sqlite3",
+    ]);
+    ran.success();
+    assert_eq!(ran.lines_of(&ctr.targets()[0].target()), ["migrated 1"]);
     let key = |h: &common::hosts::Host| read(h, "/srv/app/shared/.env");
     let keys: Vec<String> = ctr.targets().iter().map(key).collect();
 

@@ -103,3 +103,15 @@ ferry_ctr_up() {
         fi
     done
 }
+
+# ferry_ctr_exec CURRENT NAME ARG...: ARG... in the live container of NAME,
+# the one of the release CURRENT points at.
+ferry_ctr_exec() {
+    ferry_rel=$(readlink "$1") || {
+        echo "no live release at $1" >&2
+        exit 1
+    }
+    ferry_name="$2-${ferry_rel##*/}"
+    shift 2
+    docker exec "$ferry_name" "$@"
+}

@@ -3,6 +3,7 @@
 //! the switch from the old container to the new one.
 
 use crate::config::ContainerDef;
+use crate::inventory::Host;
 use crate::shell::{Command, Script, Word};
 
 /// Reports the layer stacks of every image the host's engine holds, or that it holds
@@ -62,4 +63,29 @@ fn run_options(def: &ContainerDef, env_file: Option<&str>) -> Vec<Word> {
         words.extend([Word::lit("--user"), Word::lit(user)]);
     }
     words
+}
+
+/// `<app>-<role>`: the host's containers of the app are named for it and the release.
+pub(crate) fn name(app: &str, host: &Host) -> String {
+    let role = host.roles.iter().next().map_or("app", String::as_str);
+    let clean = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    format!("{}-{}", clean(app), clean(role))
+}
+
+/// `command` in the live container of `name` (`docker exec`), the live release read
+/// from `current`.
+pub(crate) fn exec(current: &str, name: &str, command: &[String]) -> Command {
+    let mut words = vec![Word::lit(current), Word::lit(name)];
+    words.extend(command.iter().map(|w| Word::lit(w)));
+    Command::words("ferry_ctr_exec", words)
 }

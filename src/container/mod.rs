@@ -14,7 +14,7 @@ mod ship;
 use std::sync::LazyLock;
 
 pub(crate) use build::{Image, build};
-pub(crate) use host::{load, migrate, probe_layers, up};
+pub(crate) use host::{exec, load, migrate, name, probe_layers, up};
 
 use crate::shell::Library;
 

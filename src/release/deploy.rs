@@ -253,7 +253,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 .steps
                 .push(("migrate in a one-off container".into(), command));
         }
-        let name = container_name(&ctx.project.app, host);
+        let name = container::name(&ctx.project.app, host);
         plan.restarts
             .steps
             .push((format!("run {name}"), container::up(def, &name, env_file)));
@@ -296,23 +296,6 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         plan.dotenv = Some(dotenv_plan(ctx, dotenv, &values)?);
     }
     Ok(plan)
-}
-
-/// `<app>-<role>`: the host's containers of the app are named for it and the release.
-fn container_name(app: &str, host: &Host) -> String {
-    let role = host.roles.iter().next().map_or("app", String::as_str);
-    let clean = |text: &str| -> String {
-        text.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect()
-    };
-    format!("{}-{}", clean(app), clean(role))
 }
 
 fn label(step: &str) -> String {

@@ -173,4 +173,11 @@ user = "1000:1000"
     let mut script = layout().script();
     steps::restart(&mut script, &secrets(), &up, None);
     shellcheck("container up", &script.build());
+    let command =
+        crate::container::exec("/srv/app/current", "shop-app", &["ls".into(), "-l".into()]);
+    let mut script = Script::new();
+    script
+        .library(&crate::container::HELPERS)
+        .step(1, "ls", &command);
+    shellcheck("container exec", &script.build());
 }
