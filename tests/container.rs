@@ -144,6 +144,25 @@ fn a_failing_migration_or_health_check_leaves_the_old_container_and_rollback_bri
     let host = &ctr.targets()[0];
     ctr.ferry().run(&["lab", "deploy"]).success();
     let v1 = common::app::current(host).unwrap();
+    // `logs` follows the live container, prefixed with its host, until Ctrl-C.
+    let mut child = ctr.ferry().spawn(&["lab", "logs"]);
+    let stdout = child.stdout.take().unwrap();
+    // Should the line never come, Ctrl-C ends the wait (and the test) after a while.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+    });
+    let wanted = format!("{} | serving on port {PORT}", host.target());
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let seen = lines.find(|line| {
+        let line = line.as_deref().unwrap_or_default();
+        line.split_once(" | ")
+            .is_some_and(|(h, rest)| format!("{} | {rest}", h.trim_end()) == wanted)
+    });
+    assert!(seen.is_some(), "no `{wanted}` in the logs");
+    common::ferry::interrupt(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
     ctr.set_version("2");
     ctr.commit("v2");
     ctr.ferry().run(&["lab", "deploy"]).success();

@@ -42,6 +42,17 @@ pub(crate) fn plan(
     ctx: &Context<'_>,
 ) -> Result<(Vec<Host>, Plan), Error> {
     let args = Args::parse(entry, call)?;
+    // A container release without [services]: its logs are its live container's.
+    if entry.task == Builtin::Logs && ctx.project.services.is_empty() {
+        if let Some(plan) = logs::containers(ctx, args.lines) {
+            return Ok((
+                ctx.hosts.to_vec(),
+                Plan {
+                    kind: Kind::Logs(plan),
+                },
+            ));
+        }
+    }
     let services = select(entry, call, ctx, &args.services)?;
     let hosts: Vec<Host> = ctx
         .hosts

@@ -96,6 +96,7 @@ impl ContainerLab {
             "app/start.sh",
             &format!(
                 "{BUSYBOX} echo \"$GREETING\" >/app/www/greeting.txt\n\
+                 {BUSYBOX} echo \"serving on port $PORT\" >&2\n\
                  exec {BUSYBOX} httpd -f -p \"$PORT\" -h /app/www\n"
             ),
         );
