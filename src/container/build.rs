@@ -114,7 +114,7 @@ fn docker(args: &[String], dir: &Path) -> Result<Vec<u8>, ContainerError> {
 }
 
 /// The layers `manifest.json` lists, with the diff ids of the image's config.
-fn read_layers(archive: &[u8]) -> Result<Vec<Layer>, ContainerError> {
+pub(super) fn read_layers(archive: &[u8]) -> Result<Vec<Layer>, ContainerError> {
     let bad = |what: &str| ContainerError::Archive(what.to_string());
     let mut files = std::collections::HashMap::new();
     let mut sizes = std::collections::HashMap::new();

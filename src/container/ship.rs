@@ -97,6 +97,76 @@ fn sha256(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::build::read_layers;
+
+    /// A `docker save` archive (legacy layout) of two layers, `base` below `app`.
+    fn archive() -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, body: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, path, body).unwrap();
+        };
+        add("b1/layer.tar", &[1; 4096]);
+        add("b1/json", b"{}");
+        add("a2/layer.tar", &[2; 512]);
+        add(
+            "cfg.json",
+            br#"{"rootfs":{"diff_ids":["sha256:base","sha256:app"]}}"#,
+        );
+        add(
+            "manifest.json",
+            br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["b1/layer.tar","a2/layer.tar"]}]"#,
+        );
+        tar.into_inner().unwrap()
+    }
+
+    fn image() -> Image {
+        let archive = archive();
+        Image {
+            id: "sha256:cfg".into(),
+            tag: "shop:abc".into(),
+            layers: read_layers(&archive).unwrap(),
+            archive,
+        }
+    }
+
+    /// The paths in a shipment's (gzipped) archive.
+    fn paths(shipment: &Shipment) -> Vec<String> {
+        let gz = flate2::read::GzDecoder::new(shipment.payload.as_slice());
+        let mut archive = tar::Archive::new(gz);
+        let entries = archive.entries().unwrap();
+        entries
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn only_the_layers_a_host_lacks_go_with_manifest_and_config() {
+        let image = image();
+        assert_eq!(image.layers[0].diff_id, "sha256:base");
+        assert_eq!(image.layers[1].size, 512);
+        let all = image.shipment(&[]);
+        assert_eq!((all.layers_sent, all.layer_bytes), (2, 4608));
+        assert_eq!(paths(&all).len(), 5);
+        // The host has an image on the same base: only the app's layer goes.
+        let other = vec!["sha256:base".to_string(), "sha256:old".to_string()];
+        let some = image.shipment(&[other]);
+        assert_eq!((some.layers_sent, some.layer_bytes), (1, 512));
+        assert_eq!(
+            paths(&some),
+            ["b1/json", "a2/layer.tar", "cfg.json", "manifest.json"]
+        );
+        // The app's layer on another base is another layer: both go.
+        let elsewhere = vec!["sha256:other".to_string(), "sha256:app".to_string()];
+        assert_eq!(image.shipment(&[elsewhere]).layers_sent, 2);
+        // Every layer held: manifest and config alone.
+        let held = vec!["sha256:base".to_string(), "sha256:app".to_string()];
+        let none = image.shipment(&[held]);
+        assert_eq!((none.layers_sent, none.layer_bytes), (0, 0));
+        assert_eq!(paths(&none), ["b1/json", "cfg.json", "manifest.json"]);
+    }
 
     #[test]
     fn chain_ids_follow_the_stack_below() {
