@@ -197,6 +197,18 @@ fn a_failing_migration_or_health_check_leaves_the_old_container_and_rollback_bri
         serving(host.addr(), "/index.html").unwrap().1,
         "version 1\n"
     );
+    // `status` and `restart` work on the live container.
+    let ran = ctr.ferry().run(&["lab", "status"]);
+    ran.success();
+    let said = ran.lines_of(&host.target()).join("\n");
+    assert!(
+        said.starts_with(&format!("shop-app-{v1}: running since ")),
+        "{said}"
+    );
+    ctr.ferry().run(&["lab", "restart"]).success();
+    common::app::wait_for("the app after restart", || {
+        serving(host.addr(), "/index.html").is_some_and(|(_, page)| page == "version 1\n")
+    });
     // The images of both releases are still on the host, tagged with their ids.
     let tags = docker(host, "image ls shop --format {{.Tag}}");
     assert!(tags.contains(&v1) && tags.contains(&v2), "{tags}");

@@ -115,3 +115,28 @@ ferry_ctr_exec() {
     shift 2
     docker exec "$ferry_name" "$@"
 }
+
+# ferry_ctr_status CURRENT NAME: the live container's state; fails unless it runs.
+ferry_ctr_status() {
+    ferry_rel=$(readlink "$1") || {
+        echo "no live release at $1" >&2
+        exit 1
+    }
+    ferry_name="$2-${ferry_rel##*/}"
+    ferry_state=$(docker inspect -f '{{.State.Status}} since {{.State.StartedAt}}, port {{index .Config.Labels "ferry.port"}}, image {{.Image}}' "$ferry_name" 2>&1) || {
+        echo "$ferry_name: $ferry_state" >&2
+        exit 1
+    }
+    echo "$ferry_name: $ferry_state"
+    case "$ferry_state" in running*) ;; *) exit 1 ;; esac
+}
+
+# ferry_ctr_restart CURRENT NAME: `docker restart` of the live container (it
+# does not answer while it restarts).
+ferry_ctr_restart() {
+    ferry_rel=$(readlink "$1") || {
+        echo "no live release at $1" >&2
+        exit 1
+    }
+    docker restart "$2-${ferry_rel##*/}"
+}

@@ -180,4 +180,15 @@ user = "1000:1000"
         .library(&crate::container::HELPERS)
         .step(1, "ls", &command);
     shellcheck("container exec", &script.build());
+    for function in ["ferry_ctr_status", "ferry_ctr_restart"] {
+        let command = Command::words(
+            function,
+            ["/srv/app/current", "shop-app"].map(crate::shell::Word::lit),
+        );
+        let mut script = Script::new();
+        script
+            .library(&crate::container::HELPERS)
+            .step(1, function, &command);
+        shellcheck(function, &script.build());
+    }
 }
