@@ -14,12 +14,17 @@ use crate::event::{Event, Events};
 use crate::exit::ExitStatus;
 use crate::fanout::Fanout;
 use crate::inventory::{self, Host};
+use crate::pipeline::{self, Gate, Stage};
 use crate::plan::{self, TaskCall};
 use crate::secret::Redactor;
 use crate::tasks::{self, Plan};
 use crate::transport::{Pool, SshOptions};
 use crate::usage::UsageError;
 use crate::{demo, init, signal, ui};
+
+mod walk;
+
+use walk::Walk;
 
 pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     match cli.command()? {
@@ -33,6 +38,12 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
             }
         },
         Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
+        Command::Promote { from, to } => walk::run(cli, &load(cli)?, &[from, to], Walk::Promote),
+        Command::Ship => {
+            let project = load(cli)?;
+            let stages = pipeline::stages(&project, cli.from_branch)?;
+            walk::run(cli, &project, &stages, Walk::Ship)
+        }
     }
 }
 
@@ -74,6 +85,8 @@ fn run_tasks(
     let hosts =
         inventory::select(&env.hosts, &cli.roles, &cli.hosts).map_err(UsageError::Selection)?;
     let calls = with_default(project, calls)?;
+    let ships = !cli.check && calls.iter().any(|c| pipeline::ships_code(&c.name));
+    let gate = Gate::new(project, cli.skip_tests, ships);
     let ctx = plan::Context {
         project,
         env: &env,
@@ -81,6 +94,7 @@ fn run_tasks(
         command: &cli.command,
         check: cli.check,
         diff: cli.diff,
+        tests: gate.history(),
     };
     let plans = calls
         .iter()
@@ -92,7 +106,7 @@ fn run_tasks(
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
     let options = ui::Options::new(cli.json, cli.quiet, cli.verbose);
-    runtime.block_on(execute(&env, &hosts, &plans, options))
+    runtime.block_on(execute(&ctx, &plans, &gate, options))
 }
 
 fn environment(
@@ -129,9 +143,6 @@ fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>
 }
 
 fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> Result<(), Error> {
-    if !env.confirm || cli.yes {
-        return Ok(());
-    }
     let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
     let question = format!(
         "Run {} on {} ({} hosts)?",
@@ -139,7 +150,15 @@ fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> 
         env.name,
         hosts.len()
     );
-    match ui::confirm(&question) {
+    confirm_env(cli, env, &question)
+}
+
+/// Ask `question` when the environment wants confirmation and --yes was not given.
+fn confirm_env(cli: &Cli, env: &Environment, question: &str) -> Result<(), Error> {
+    if !env.confirm || cli.yes {
+        return Ok(());
+    }
+    match ui::confirm(question) {
         Some(true) => Ok(()),
         Some(false) => Err(UsageError::NotConfirmed.into()),
         None => Err(UsageError::NoTerminal {
@@ -150,11 +169,12 @@ fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> 
 }
 
 async fn execute(
-    env: &Environment,
-    hosts: &[Host],
+    ctx: &plan::Context<'_>,
     plans: &[Plan],
+    gate: &Gate,
     options: ui::Options,
 ) -> Result<ExitStatus, Error> {
+    let (env, hosts) = (ctx.env, ctx.hosts);
     let (events, receiver) = Events::channel(Redactor::new(&env.secrets));
     let renderer = ui::spawn(options, receiver);
     let cancel = CancellationToken::new();
@@ -180,18 +200,14 @@ async fn execute(
         settings.on_failure,
         cancel,
     );
-    for plan in plans {
-        if fanout.is_cancelled() {
-            break;
-        }
-        if let Some(host) = fanout.stopped_by() {
-            events.warn(format!(
-                "not starting `{}`: {host} failed and on_failure = \"stop\"",
-                plan.name
-            ));
-            break;
-        }
-        plan.execute(&fanout).await;
+    let stage = Stage {
+        ctx,
+        fanout: &fanout,
+    };
+    if let Err(problem) = gate.pass(ctx.project, &events).await {
+        fanout.fail(problem);
+    } else {
+        run_plans(&stage, plans).await;
     }
     let summary = fanout.finish().await;
     signals.abort();
@@ -204,6 +220,36 @@ async fn execute(
     } else {
         ExitStatus::Success
     })
+}
+
+/// The plans in order; a deploy is wrapped in the pipeline's steps.
+async fn run_plans(stage: &Stage<'_>, plans: &[Plan]) {
+    let fanout = stage.fanout;
+    for plan in plans {
+        if fanout.is_cancelled() {
+            break;
+        }
+        if let Some(host) = fanout.stopped_by() {
+            fanout.events.warn(format!(
+                "not starting `{}`: {host} failed and on_failure = \"stop\"",
+                plan.name
+            ));
+            break;
+        }
+        let followed =
+            pipeline::ships_code(&plan.name) && !stage.ctx.check && pipeline::follows(stage);
+        if !followed {
+            plan.execute(fanout).await;
+            continue;
+        }
+        let facts = pipeline::facts(stage, &plan.name);
+        if !pipeline::before_deploy(stage, &facts).await {
+            break;
+        }
+        plan.execute(fanout).await;
+        // A failure is already recorded in the fan-out, with what it left.
+        let _ = pipeline::after_deploy(stage, facts).await;
+    }
 }
 
 fn ssh_options(env: &Environment, control_dir: tempfile::TempDir) -> SshOptions {

@@ -15,6 +15,8 @@ Examples:
   ferry production manage:cmd=migrate     a project task with an argument
   ferry production run -- python manage.py check
   ferry staging hello -H deploy@10.0.0.5  on another host than ferry.toml says
+  ferry promote staging production        ship what staging runs, unchanged
+  ferry ship                              tests, first stage, functional tests, promote, tag
   ferry -l                                list tasks
 
 Exit codes: 0 success, 1 failed or unreachable on some host, 2 usage or
@@ -93,6 +95,15 @@ pub(crate) struct Cli {
     /// Show only results and errors, not the hosts' output
     #[arg(short, long)]
     pub(crate) quiet: bool,
+
+    /// Deploy without running [pipeline] tests first (the history says so)
+    #[arg(long)]
+    pub(crate) skip_tests: bool,
+
+    /// For `ship`: go as far as the environment [pipeline] branches maps
+    /// the current branch to (or $GITHUB_REF_NAME, $CI_COMMIT_BRANCH)
+    #[arg(long)]
+    pub(crate) from_branch: bool,
 }
 
 fn parse_set(text: &str) -> Result<(String, String), String> {
@@ -113,7 +124,16 @@ pub(crate) enum Command {
         env: String,
         calls: Vec<TaskCall>,
     },
+    /// `ferry promote <from> <to>`: the artifact `from` runs, onto `to`.
+    Promote {
+        from: String,
+        to: String,
+    },
+    /// `ferry ship`: tests, then [pipeline] stages one after the other.
+    Ship,
 }
+
+const PROMOTE_USAGE: &str = "ferry promote <from-env> <to-env>";
 
 impl Cli {
     pub(crate) fn command(&self) -> Result<Command, UsageError> {
@@ -130,6 +150,21 @@ impl Cli {
                 command: first.clone(),
             }),
             "init" => Ok(Command::Init),
+            // Reserved as environment names (config refuses them), so these
+            // words can never mean an environment.
+            "promote" => match &self.words[1..] {
+                [from, to] if !from.contains(':') && !to.contains(':') => Ok(Command::Promote {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                _ => Err(UsageError::PipelineWords {
+                    usage: PROMOTE_USAGE,
+                }),
+            },
+            "ship" if self.words.len() > 1 => Err(UsageError::PipelineWords {
+                usage: "ferry ship [--from-branch] [--yes] [--skip-tests]",
+            }),
+            "ship" => Ok(Command::Ship),
             "tasks" => Ok(Command::List),
             _ if self.list => Ok(Command::List),
             env => Ok(Command::Run {
@@ -174,5 +209,20 @@ mod tests {
             })
         );
         assert_eq!(run.command, vec!["ls", "-la"]);
+        assert_eq!(
+            cli(&["promote", "staging", "production"]).command(),
+            Ok(Command::Promote {
+                from: "staging".into(),
+                to: "production".into()
+            })
+        );
+        assert!(cli(&["promote", "staging"]).command().is_err());
+        assert!(
+            cli(&["promote", "staging", "deploy:ref=x"])
+                .command()
+                .is_err()
+        );
+        assert_eq!(cli(&["ship", "--from-branch"]).command(), Ok(Command::Ship));
+        assert!(cli(&["ship", "production"]).command().is_err());
     }
 }

@@ -318,6 +318,12 @@ impl Fanout {
         tokio::spawn(async move { run_script(&pool, &events, &host, request).await })
     }
 
+    /// Whether anything failed so far: a host, or the run as a whole.
+    pub(crate) fn any_failure(&self) -> bool {
+        let state = self.state.lock().expect("not poisoned");
+        state.failed || !state.dropped.is_empty()
+    }
+
     /// The run failed as a whole, beyond any one host's outcome: say why,
     /// and make the exit code say so.
     pub(crate) fn fail(&self, message: String) {

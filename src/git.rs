@@ -57,6 +57,29 @@ impl Repo {
         run(&self.top, &["archive", "--format=tar", &tree])
     }
 
+    /// Point tag `name` at `commit`, moving it if it exists.
+    pub(crate) fn tag(&self, name: &str, commit: &str) -> Result<(), GitError> {
+        run(
+            &self.top,
+            &["tag", "--force", "--end-of-options", name, commit],
+        )
+        .map(drop)
+    }
+
+    /// Push these tags to `remote`, moving the ones that moved here.
+    pub(crate) fn push_tags(&self, remote: &str, tags: &[String]) -> Result<(), GitError> {
+        let refs: Vec<String> = tags.iter().map(|t| format!("+refs/tags/{t}")).collect();
+        let mut args = vec!["push", "--quiet", "--end-of-options", remote];
+        args.extend(refs.iter().map(String::as_str));
+        run(&self.top, &args).map(drop)
+    }
+
+    /// The branch checked out, if any.
+    pub(crate) fn branch(&self) -> Option<String> {
+        let out = run(&self.top, &["symbolic-ref", "--quiet", "--short", "HEAD"]).ok()?;
+        Some(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
     /// Paths with uncommitted changes (a deploy ships the commit, not these).
     pub(crate) fn dirty(&self) -> Result<Vec<String>, GitError> {
         let out = run(
@@ -75,6 +98,8 @@ fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
         .arg("-C")
         .arg(dir)
         .args(args)
+        // A push from CI must fail, not wait for a password nobody types.
+        .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(GitError::Spawn)?;
     if output.status.success() {

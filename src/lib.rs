@@ -16,6 +16,7 @@ mod fanout;
 mod git;
 mod init;
 mod inventory;
+mod pipeline;
 mod plan;
 mod protocol;
 mod provision;

@@ -108,6 +108,8 @@ pub(crate) enum Marker {
     HasImage,
     /// The layers of one image the host's engine holds: diff ids, bottom first.
     Layers(Vec<String>),
+    /// A release's files as a tar stream (promotion fetches them).
+    Archive(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +302,7 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
             line: f.get(2).cloned().unwrap_or_default(),
         },
         "alive" => Marker::Alive,
+        "archive" => Marker::Archive(body.to_vec()),
         other => return Err(ProtocolError::new(format!("unknown report `{other}`"))),
     })
 }

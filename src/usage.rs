@@ -24,6 +24,9 @@ pub(crate) enum UsageError {
     NoTerminal { env: String },
     #[error("{} already exists; not overwriting it", .0.display())]
     AlreadyExists(PathBuf),
+    /// `promote` and `ship` take their environments from their own words.
+    #[error("usage: {usage}")]
+    PipelineWords { usage: &'static str },
 }
 
 impl UsageError {
@@ -36,6 +39,9 @@ impl UsageError {
             UsageError::NoTask => "`ferry -l` lists the tasks",
             UsageError::NoTerminal { .. } => "pass --yes to confirm from a script or CI",
             UsageError::AlreadyExists(_) => "edit it, or remove it to start over",
+            UsageError::PipelineWords { .. } => {
+                "`promote` and `ship` come first, with no environment before them"
+            }
             UsageError::ExtraWords { .. } | UsageError::Selection(_) | UsageError::NotConfirmed => {
                 return None;
             }

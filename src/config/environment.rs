@@ -21,6 +21,12 @@ pub(crate) struct Environment {
     pub(crate) secrets: Vec<Secret>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) confirm: bool,
+    /// Where the environment's app answers (`FERRY_URL` for functional tests).
+    pub(crate) url: Option<String>,
+    /// Local commands run against the environment after a deploy.
+    pub(crate) functional_tests: Vec<String>,
+    /// Roll the environment back when its functional tests fail.
+    pub(crate) rollback_on_failure: bool,
 }
 
 /// What the command line and the process environment add on top of the file.
@@ -54,10 +60,19 @@ pub(crate) fn resolve(
     apply_set(&mut settings, &mut vars, overrides.set)?;
     let mut secrets = secrets(&project.raw.secrets, &interp)?;
     secrets.extend(self::secrets(&raw.secrets, &interp)?);
+    let pipeline = project.pipeline.clone().unwrap_or_default();
     Ok(Environment {
         name: name.to_string(),
         hosts: hosts(project, name, raw, &interp, overrides.hosts)?,
         confirm: raw.confirm.unwrap_or(false),
+        url: raw.url.as_ref().map(|u| interp.string(u)).transpose()?,
+        functional_tests: match &raw.functional_tests {
+            Some(list) => list.iter().map(|c| c.get_ref().clone()).collect(),
+            None => pipeline.functional_tests,
+        },
+        rollback_on_failure: raw
+            .rollback_on_failure
+            .unwrap_or(pipeline.rollback_on_failure),
         settings,
         vars,
         secrets,

@@ -9,6 +9,7 @@ mod deploy;
 mod environment;
 mod error;
 mod interpolate;
+mod pipeline;
 mod provision;
 mod raw;
 mod service;
@@ -21,6 +22,7 @@ pub(crate) use container::ContainerDef;
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
+pub(crate) use pipeline::{Pipeline, TagPatterns, tag_name};
 pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
@@ -48,6 +50,8 @@ pub(crate) struct Project {
     pub(crate) deploy: DeployDef,
     /// `[provision]`, when ferry.toml has one.
     pub(crate) provision: Option<Provision>,
+    /// `[pipeline]`, when ferry.toml has one.
+    pub(crate) pipeline: Option<Pipeline>,
     raw: raw::RawConfig,
 }
 
@@ -103,6 +107,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         root: &root,
         services: &services,
     })?;
+    let pipeline = pipeline::resolve(&file, &raw)?;
     let project = Project {
         default_task: raw.default_task.as_ref().map(|t| t.get_ref().clone()),
         file,
@@ -112,6 +117,7 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
         services,
         deploy,
         provision,
+        pipeline,
         raw,
     };
     project.check()?;
@@ -283,10 +289,37 @@ fn plain_types(message: &str) -> String {
 
 /// A template's syntax, checked when ferry.toml loads.
 fn check_template(file: &SourceFile, source: &toml::Spanned<String>) -> Result<(), Diagnostic> {
+    use crate::template::TemplateError;
     crate::template::check_syntax(source.get_ref(), crate::template::Kind::Shell).map_err(|e| {
-        file.error(source.span(), format!("template error: {e}"))
-            .label("in this template")
+        let (span, label) = match &e {
+            TemplateError::Unsafe { span, refusal, .. } => {
+                (slot_span(file, source, span), format!("a value {refusal}"))
+            }
+            _ => (source.span(), "in this template".to_string()),
+        };
+        file.error(span, format!("template error: {e}"))
+            .label(label)
+            .help(e.hint())
     })
+}
+
+/// Where a `{{ … }}` of a string value is in the file: found by its text
+/// (escapes in a TOML string shift offsets), else the whole string.
+fn slot_span(
+    file: &SourceFile,
+    source: &toml::Spanned<String>,
+    slot: &std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    let value = source.get_ref();
+    let needle = &value[slot.clone()];
+    let nth = value[..slot.start].matches(needle).count();
+    let span = source.span();
+    file.text
+        .get(span.clone())
+        .and_then(|raw| raw.match_indices(needle).nth(nth))
+        .map_or(span.clone(), |(at, _)| {
+            span.start + at..span.start + at + needle.len()
+        })
 }
 
 /// A name a shell variable can have: `${VAR}`s, secrets, .env keys.

@@ -95,6 +95,7 @@ with_settings! {
         deploy: Option<RawDeploy>,
         container: Option<RawContainer>,
         provision: Option<RawProvision>,
+        pipeline: Option<RawPipeline>,
     }
 }
 
@@ -111,7 +112,37 @@ with_settings! {
         vars: Table<Spanned<toml::Value>>,
         #[serde(default)]
         secrets: Table<Spanned<String>>,
+        /// Where the environment's app answers, for functional tests (`FERRY_URL`).
+        url: Option<Spanned<String>>,
+        functional_tests: Option<Vec<Spanned<String>>>,
+        rollback_on_failure: Option<bool>,
     }
+}
+
+/// `[pipeline]`: the way code travels — tests before a deploy, functional
+/// tests after it, stages to promote through, git tags and local hooks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPipeline {
+    #[serde(default)]
+    pub(crate) tests: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) functional_tests: Vec<Spanned<String>>,
+    pub(crate) rollback_on_failure: Option<bool>,
+    #[serde(default)]
+    pub(crate) stages: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) branches: Table<Spanned<String>>,
+    pub(crate) tags: Option<bool>,
+    pub(crate) live_tag: Option<Spanned<String>>,
+    pub(crate) deployed_tag: Option<Spanned<String>>,
+    pub(crate) push_tags: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) pre_deploy: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) post_deploy: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) on_failure: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

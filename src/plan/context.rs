@@ -23,6 +23,8 @@ pub(crate) struct Context<'a> {
     pub(crate) check: bool,
     /// `--diff`: with changes to files, show them.
     pub(crate) diff: bool,
+    /// How the test gate went, for a deploy's history: `passed`, `skipped`.
+    pub(crate) tests: Option<&'static str>,
 }
 
 impl Context<'_> {
@@ -56,6 +58,16 @@ impl Context<'_> {
             ("args", template::value(args)),
         ]);
         template::context(entries)
+    }
+
+    /// `export` lines that hand every `[vars]` value and every argument of
+    /// `args` to a script's steps as environment variables.
+    pub(crate) fn value_exports(
+        &self,
+        args: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        template::exports(&self.env.vars, args)
+            .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
     }
 
     /// Render a shell template from ferry.toml; an error points at it.
@@ -94,7 +106,7 @@ impl Context<'_> {
                     "secret `{name}` is not rendered into commands; the step sees it as the environment variable ${name}"
                 ))
             }
-            other => other.hint().map(str::to_string),
+            other => other.hint(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use minijinja::Value;
 
+use super::format::{self, Format};
 use super::render::Failure;
 use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource};
 use crate::error::Error;
@@ -20,6 +21,7 @@ pub(crate) fn render(
     ctx: &Context<'_>,
     host: &Host,
     file: &FileDef,
+    target: &str,
     source: &TemplateSource,
     service: Option<&ServiceDef>,
 ) -> Result<String, Failure> {
@@ -44,6 +46,19 @@ pub(crate) fn render(
     ]);
     let text = template::render(&source.text, Kind::Text, &values)
         .map_err(|error| template_failure(ctx, source, &error))?;
+    if let Some(format) = Format::of(&source.name, target) {
+        let names = template::used_names(&source.text, Kind::Text)
+            .map_err(|error| template_failure(ctx, source, &error))?;
+        format::check(format, &names, &values).map_err(|refused| {
+            Failure::new(
+                format!("template {}: {}", source.name, refused.message),
+                Some(format!(
+                    "a value rendered into this file cannot hold what its syntax reads; change `{}` (see \"Values in config files\" in the README)",
+                    refused.key
+                )),
+            )
+        })?;
+    }
     if text.contains('\0') {
         return Err(Failure::new(
             format!("template {} renders a NUL byte", source.name),
@@ -69,6 +84,7 @@ fn template_failure(ctx: &Context<'_>, source: &TemplateSource, error: &Template
     let line = match error {
         TemplateError::Undefined { name, .. } => line_of(&source.text, name),
         TemplateError::Invalid(e) => e.line(),
+        _ => None,
     };
     let at = line.map_or_else(String::new, |n| format!(", line {n}"));
     let hint = match error {
@@ -80,7 +96,7 @@ fn template_failure(ctx: &Context<'_>, source: &TemplateSource, error: &Template
         TemplateError::Undefined { hint: None, .. } => {
             Some("define it in [vars] or in this file's `vars`".into())
         }
-        other => other.hint().map(str::to_string),
+        other => other.hint(),
     };
     Failure::new(format!("template {}{at}: {error}", source.name), hint)
 }

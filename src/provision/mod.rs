@@ -14,6 +14,7 @@
 
 mod content;
 mod diff;
+mod format;
 mod handler;
 mod render;
 mod report;

@@ -99,7 +99,7 @@ pub(crate) fn steps(
                 if let Some(service) = service.filter(|s| s.manager == Manager::Systemd) {
                     units.push(service.unit.clone());
                 }
-                let rendered = content::render(ctx, host, file, source, service)
+                let rendered = content::render(ctx, host, file, &target, source, service)
                     .map_err(|f| Failure::new(format!("file {target}: {}", f.message), f.hint))?;
                 let mut attrs = file.attrs.clone();
                 if attrs.mode.is_none() && content::holds_secret(source, &rendered, ctx) {
@@ -154,12 +154,8 @@ pub(crate) fn steps(
 
 /// A path from ferry.toml, rendered for the host: absolute, one line.
 fn render_path(source: &str, values: &Value) -> Result<String, Failure> {
-    let path = template::render(source, Kind::Text, values).map_err(|e| {
-        Failure::new(
-            format!("path `{source}`: {e}"),
-            e.hint().map(str::to_string),
-        )
-    })?;
+    let path = template::render(source, Kind::Text, values)
+        .map_err(|e| Failure::new(format!("path `{source}`: {e}"), e.hint()))?;
     if !path.starts_with('/') || path.chars().any(char::is_control) {
         return Err(Failure::new(
             format!("path `{source}` is `{path}` here, not an absolute path on one line"),

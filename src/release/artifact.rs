@@ -103,6 +103,30 @@ fn summarize(paths: &[String]) -> String {
 }
 
 fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
+    read_tar(bytes, Some(filter), false)
+}
+
+/// The artifact a release on a host is made of, from a gzipped tar of the
+/// files its manifest lists (`ferry_pack`): nothing filtered, modes kept as
+/// they are, so the manifest — and its digest — come out as the host has them.
+pub(crate) fn from_release(gzipped: &[u8], reference: &str) -> Result<Artifact, ArtifactError> {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(gzipped)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ArtifactError::Read {
+            path: "the release's files".into(),
+            source,
+        })?;
+    let mut artifact = read_tar(&bytes, None, true)?;
+    artifact.reference = reference.to_string();
+    Ok(artifact)
+}
+
+fn read_tar(
+    bytes: &[u8],
+    filter: Option<&Filter<'_>>,
+    exact_modes: bool,
+) -> Result<Artifact, ArtifactError> {
     let mut artifact = Artifact::empty("");
     let mut archive = tar::Archive::new(bytes);
     let read_error = |source| ArtifactError::Read {
@@ -114,14 +138,18 @@ fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError
         let path = utf8_path(&entry.path_bytes())?
             .trim_end_matches('/')
             .to_string();
-        if path.is_empty() || path == "." || path == "pax_global_header" || !filter.keeps(&path) {
+        if path.is_empty()
+            || path == "."
+            || path == "pax_global_header"
+            || filter.is_some_and(|f| !f.keeps(&path))
+        {
             continue;
         }
         let header = entry.header();
         let (mode, mtime) = (header.mode().unwrap_or(0o644), header.mtime().unwrap_or(0));
         let kind = header.entry_type();
         if kind.is_dir() {
-            artifact.add_dir(&path, 0o755)?;
+            artifact.add_dir(&path, if exact_modes { mode & 0o7777 } else { 0o755 })?;
         } else if kind.is_symlink() {
             let target = entry
                 .link_name()
@@ -133,12 +161,12 @@ fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError
             let mut body = Vec::new();
             entry.read_to_end(&mut body).map_err(read_error)?;
             // git records only "executable or not"; its tar.umask would add group write.
-            artifact.add_file(
-                &path,
-                if mode & 0o111 != 0 { 0o755 } else { 0o644 },
-                body,
-                mtime,
-            )?;
+            let mode = match (exact_modes, mode & 0o111 != 0) {
+                (true, _) => mode & 0o7777,
+                (false, true) => 0o755,
+                (false, false) => 0o644,
+            };
+            artifact.add_file(&path, mode, body, mtime)?;
         }
     }
     Ok(artifact)
@@ -396,6 +424,24 @@ mod tests {
         assert!(excluded("docs/*.md", "docs/intro.md"));
         assert!(!excluded("docs/*.md", "docs/sub/intro.md"));
         assert!(!excluded("*.pyc", "app/x.py"));
+    }
+
+    #[test]
+    fn a_release_packed_on_a_host_reads_back_with_the_same_digest() {
+        let mut artifact = Artifact::empty("main");
+        artifact.add_dir("bin", 0o750).unwrap();
+        artifact
+            .add_file("bin/run", 0o700, b"#!/bin/sh\n".to_vec(), 0)
+            .unwrap();
+        artifact
+            .add_file("app.py", 0o644, b"print()\n".to_vec(), 0)
+            .unwrap();
+        artifact.add_link("latest", "app.py".into()).unwrap();
+        // What `ferry_pack` sends: a gzipped tar of the manifest's paths.
+        let gz = artifact.payload(["app.py", "bin/run"]);
+        let back = from_release(&gz, "main").unwrap();
+        assert_eq!(back.manifest.text(), artifact.manifest.text());
+        assert_eq!(back.manifest.digest(), artifact.manifest.digest());
     }
 
     #[test]

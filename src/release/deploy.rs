@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::artifact::{self, Artifact};
+use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
 use crate::config::{ContainerDef, DeployDef, OnDeploy, Probe, Serial};
@@ -72,6 +73,8 @@ pub(crate) struct DeployPlan {
     pub(crate) timing: HealthTiming,
     /// A container release's image, built on this machine.
     pub(crate) image: Option<Image>,
+    /// Kept in the deploy's history entry (the test gate, a promotion's source).
+    pub(crate) facts: HistoryFacts,
 }
 
 impl DeployPlan {
@@ -118,6 +121,38 @@ impl DeployPlan {
                 None => (Some(artifact), None),
             }
         };
+        let mut plan = Self::with_artifact(mode, resume, reference, artifact, ctx)?;
+        plan.image = image;
+        Ok(plan)
+    }
+
+    /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
+    /// the very files another environment runs.
+    pub(crate) fn promoting(
+        ctx: &Context<'_>,
+        artifact: Artifact,
+        from: String,
+    ) -> Result<Self, Error> {
+        if ctx.project.deploy.container.is_some() {
+            return Err(Error::usage(
+                "`promote` does not ship container images yet",
+                Some("deploy the commit to the environment instead".into()),
+            ));
+        }
+        let reference = artifact.reference.clone();
+        let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
+        plan.facts.promoted_from = Some(from);
+        Ok(plan)
+    }
+
+    fn with_artifact(
+        mode: Mode,
+        resume: bool,
+        reference: String,
+        artifact: Option<Artifact>,
+        ctx: &Context<'_>,
+    ) -> Result<Self, Error> {
+        let project = ctx.project;
         let mut plan = Self {
             mode,
             resume,
@@ -128,7 +163,7 @@ impl DeployPlan {
             deploy: project.deploy.clone(),
             reference,
             artifact,
-            image,
+            image: None,
             keep: ctx.env.settings.keep_releases as usize,
             serial: project.deploy.serial,
             timeout: project.deploy.timeout,
@@ -146,6 +181,10 @@ impl DeployPlan {
                     .health
                     .as_ref()
                     .map_or(1, |h| h.interval.as_secs()),
+            },
+            facts: HistoryFacts {
+                tests: ctx.tests.map(str::to_string),
+                promoted_from: None,
             },
         };
         for host in ctx.hosts {
@@ -226,6 +265,7 @@ fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
 pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<HostPlan, Error> {
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
+    let exports = ctx.value_exports(&Default::default())?;
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {
@@ -235,7 +275,10 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 steps.push((label(source.get_ref()), Command::user(command)));
             }
         }
-        Ok(Commands { steps })
+        Ok(Commands {
+            steps,
+            exports: exports.clone(),
+        })
     };
     let mut plan = HostPlan {
         build: if mode == Mode::Hotfix {
@@ -246,6 +289,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    plan.restarts.exports.clone_from(&exports);
     if let Some(def) = &deploy.container {
         let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());
         if let Some(command) = container::migrate(def, env_file) {

@@ -167,6 +167,7 @@ impl<'h> Run<'_, 'h> {
             who: who(),
             result: result.to_string(),
             detail: detail.map(str::to_string),
+            facts: self.plan.facts.clone(),
         }
         .json()
     }

@@ -410,3 +410,18 @@ ferry_check() {
     fi
     exit "$ferry_s"
 }
+
+# ferry_pack ID: the files of release ID that its manifest lists, as one
+# gzipped tar report (promotion rebuilds the artifact from it and checks its
+# digest). Written to a private temporary file, never into the layout.
+ferry_pack() {
+    [ -f "$D/releases/$1/.ferry/manifest" ] || ferry_fail "release $1 has no manifest on this host"
+    ferry_t=$(mktemp -d) || ferry_fail "cannot create a temporary directory"
+    awk -F'\t' '{ print $5 }' "$D/releases/$1/.ferry/manifest" | tr '\n' '\0' >"$ferry_t/list"
+    if ! tar -czf "$ferry_t/tar" -C "$D/releases/$1" --no-recursion --null -T "$ferry_t/list"; then
+        rm -rf "$ferry_t"
+        ferry_fail "cannot pack the files of release $1"
+    fi
+    ferry_say_file archive "$ferry_t/tar"
+    rm -rf "$ferry_t"
+}

@@ -196,6 +196,7 @@ impl History {
                         .flatten()
                         .filter_map(|line| serde_json::from_str(line).ok())
                         .collect();
+                    let mut live: Option<&str> = None;
                     for entry in &entries {
                         let from = entry
                             .from
@@ -205,18 +206,19 @@ impl History {
                             .detail
                             .as_deref()
                             .map_or(String::new(), |d| format!(": {d}"));
-                        let revision = entry
-                            .revision
-                            .as_deref()
-                            .map_or("", |r| &r[..r.len().min(10)]);
+                        let revision = range(live, entry.revision.as_deref());
+                        let facts = facts(entry);
                         fanout.events.output(
                             &host.label,
                             Stream::Stdout,
                             format!(
-                                "{}  {:<13} {} {revision}{from}  {}  {}{detail}",
+                                "{}  {:<13} {} {revision}{from}  {}  {}{facts}{detail}",
                                 entry.at, entry.event, entry.release, entry.who, entry.result
                             ),
                         );
+                        if entry.result == "ok" && entry.revision.is_some() {
+                            live = entry.revision.as_deref();
+                        }
                     }
                     if entries.is_empty() && outcome.status == Status::Ok {
                         fanout
@@ -227,5 +229,39 @@ impl History {
                 }
             })
             .await;
+    }
+}
+
+/// `old..new` when a deploy changed the revision the history last saw live
+/// (what `git log old..new` lists), else the revision alone.
+fn range(live: Option<&str>, revision: Option<&str>) -> String {
+    let short = |r: &str| r[..r.len().min(10)].to_string();
+    match (live, revision) {
+        (Some(old), Some(new)) if old != new => format!("{}..{}", short(old), short(new)),
+        (_, Some(new)) => short(new),
+        (_, None) => String::new(),
+    }
+}
+
+/// What the pipeline recorded: the test gate, a promotion's source.
+fn facts(entry: &HistoryEntry) -> String {
+    let mut facts = String::new();
+    if let Some(tests) = &entry.facts.tests {
+        facts.push_str(&format!(" (tests {tests})"));
+    }
+    if let Some(from) = &entry.facts.promoted_from {
+        facts.push_str(&format!(" (promoted from {from})"));
+    }
+    facts
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_deploy_shows_the_range_since_the_last_live_revision() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        assert_eq!(super::range(Some(&a), Some(&b)), "aaaaaaaaaa..bbbbbbbbbb");
+        assert_eq!(super::range(Some(&a), Some(&a)), "aaaaaaaaaa");
+        assert_eq!(super::range(None, Some(&b)), "bbbbbbbbbb");
     }
 }

@@ -30,6 +30,7 @@ mod rollback;
 mod ship;
 mod steps;
 mod survey;
+mod travel;
 mod upload;
 
 #[cfg(test)]
@@ -41,7 +42,9 @@ pub(crate) use cleanup::Cleanup;
 pub(crate) use deploy::{DeployPlan, Mode};
 pub(crate) use keeper::Unlock;
 pub(crate) use listing::{History, Releases};
+pub(crate) use record::{ReleaseRecord, State};
 pub(crate) use rollback::Rollback;
+pub(crate) use travel::{fetch, live, mark_failed};
 
 use std::sync::LazyLock;
 

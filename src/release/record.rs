@@ -134,6 +134,20 @@ pub(crate) struct HistoryEntry {
     pub(crate) result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) detail: Option<String>,
+    /// What the pipeline adds: the test gate, where a promotion came from.
+    #[serde(flatten)]
+    pub(crate) facts: HistoryFacts,
+}
+
+/// A deploy's facts from the pipeline, kept in its history entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct HistoryFacts {
+    /// `passed` or `skipped` (`--skip-tests`); absent without [pipeline] tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tests: Option<String>,
+    /// `<env> <release>` a promotion took its artifact from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promoted_from: Option<String>,
 }
 
 impl HistoryEntry {

@@ -142,6 +142,7 @@ impl Rollback {
                 who: who(),
                 result: "ok".into(),
                 detail: None,
+                facts: Default::default(),
             };
             steps::append_history(&mut script, &history.json());
             let plan = &self.hosts[&host.label];

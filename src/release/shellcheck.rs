@@ -6,7 +6,7 @@ use super::record::LockInfo;
 use super::steps::{self, Commands, Health, HealthTiming};
 use super::survey::{self, Options, Survey};
 use super::upload::{self, Dotenv, Extras, Payloads};
-use super::{Layout, keeper, listing};
+use super::{Layout, keeper, listing, travel};
 use crate::secret::Secret;
 use crate::shell::tests::shellcheck;
 use crate::shell::{Command, Script};
@@ -27,6 +27,7 @@ fn commands() -> Commands {
                 Command::user("venv/bin/python manage.py migrate"),
             ),
         ],
+        exports: vec![("FERRY_VAR_GREETING".into(), "it's $(x)".into())],
     }
 }
 
@@ -141,6 +142,23 @@ fn check() {
 }
 
 #[test]
+fn promotion_and_functional_test_verdicts() {
+    shellcheck("pack", &travel::pack_script(&layout(), "20261201T000000Z"));
+    let record: super::record::ReleaseRecord = serde_json::from_str(
+        r#"{"id":"20261201T000000Z","ref":"main","digest":"d","who":"a@b","at":"t","state":"deployed"}"#,
+    )
+    .unwrap();
+    shellcheck(
+        "mark failed",
+        &travel::mark_script(
+            &layout(),
+            &record,
+            "functional test `curl 'x'` exited with 1",
+        ),
+    );
+}
+
+#[test]
 fn container_release() {
     let raw = r#"
 [container]
@@ -163,12 +181,14 @@ user = "1000:1000"
     let migrate = crate::container::migrate(&def, Some(".env")).expect("a migration");
     let commands = Commands {
         steps: vec![("migrate".into(), migrate)],
+        ..Commands::default()
     };
     let mut script = layout().script();
     steps::in_release(&mut script, "20260102T000000Z", &secrets(), &commands, None);
     shellcheck("container migrate", &script.build());
     let up = Commands {
         steps: vec![("run".into(), crate::container::up(&def, "shop-app", None))],
+        ..Commands::default()
     };
     let mut script = layout().script();
     steps::restart(&mut script, &secrets(), &up, None);

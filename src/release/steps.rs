@@ -11,6 +11,8 @@ use crate::shell::{Command, Script, Word};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Commands {
     pub(crate) steps: Vec<(String, Command)>,
+    /// `FERRY_VAR_…`/`FERRY_ARG_…` values the steps see (`template::exports`).
+    pub(crate) exports: Vec<(String, String)>,
 }
 
 impl Commands {
@@ -47,6 +49,7 @@ pub(crate) fn in_release(
 ) {
     script.call("ferry_in_release", [Word::lit(id)]);
     script.exports(secrets);
+    script.values(&commands.exports);
     for (index, (label, command)) in commands.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
@@ -94,6 +97,7 @@ pub(crate) fn restart(
 ) {
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
+    script.values(&restarts.exports);
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }

@@ -165,6 +165,14 @@ impl Script {
         self
     }
 
+    /// Values handed to steps as environment variables (`FERRY_VAR_…`).
+    pub(crate) fn values(&mut self, values: &[(String, String)]) -> &mut Self {
+        for (name, value) in values {
+            self.export(name, Word::lit(value));
+        }
+        self
+    }
+
     /// `function word…`: one operation of a helper file.
     pub(crate) fn call(
         &mut self,

@@ -64,7 +64,9 @@ pub(crate) fn plan(
     for host in &hosts {
         let values = ctx.host_values(host, &args);
         let mut script = Script::new();
-        script.exports(&ctx.env.secrets);
+        script
+            .exports(&ctx.env.secrets)
+            .values(&ctx.value_exports(&args)?);
         if let Some(dir) = &def.dir {
             let dir = ctx.render(&what, dir, &values)?;
             script.run(&Command::user(format!("cd {dir} || exit")));

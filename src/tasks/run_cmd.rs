@@ -19,6 +19,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     let current = format!("{}/current", ctx.env.settings.deploy_to);
     let label = ctx.command.join(" ");
     let container = ctx.project.deploy.container.is_some();
+    let exports = ctx.value_exports(&Default::default())?;
     Ok(Scripts::one_per_host(ctx.hosts, None, |host| {
         let mut script = Script::new();
         if container {
@@ -31,6 +32,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
         }
         script
             .exports(&ctx.env.secrets)
+            .values(&exports)
             .set("ferry_here", Word::lit(&current))
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);

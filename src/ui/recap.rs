@@ -46,6 +46,11 @@ pub(super) fn table(
         seconds(duration),
         if interrupted { ", interrupted" } else { "" }
     );
+    if rows.is_empty() {
+        // A stage `ship` or `promote` never reached: say so, not an empty table.
+        out.push_str("no host was touched\n");
+        return out;
+    }
     let _ = writeln!(
         out,
         "{:<width$}  {:>3}  {:>7}  {:>6}  {:>11}  {:>7}  {:>7}",

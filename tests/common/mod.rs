@@ -5,4 +5,5 @@ pub mod container;
 pub mod ferry;
 pub mod hosts;
 pub mod http;
+pub mod pipeline;
 pub mod release;

@@ -243,7 +243,8 @@ fn project_file(
     if let Err(error) = template::check_syntax(&text, Kind::Text) {
         let span = match &error {
             TemplateError::Invalid(e) => e.range().unwrap_or(0..0),
-            TemplateError::Undefined { .. } => 0..0,
+            TemplateError::Unsafe { span, .. } => span.clone(),
+            _ => 0..0,
         };
         return Err(SourceFile::new(shown, text)
             .error(span, format!("template error: {error}"))

@@ -1,0 +1,194 @@
+//! The way code travels, around one deploy, on real hosts and a real git
+//! repository: the test gate (and `ship` stopped by it), functional tests
+//! that roll an environment back, and local hooks. Promotion and `ship` end
+//! to end are in promote.rs.
+
+mod common;
+
+use common::ferry::Ferry;
+use common::hosts::Lab;
+use common::pipeline::{commit, environment, ferry, git, history, record, small_project};
+
+#[test]
+fn a_failing_test_command_stops_ship_before_any_host_changes_and_skip_tests_is_recorded() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let tail = format!(
+        "{}{}\n[pipeline]\ntests = [\"echo collecting\", \"echo 'test_login FAILED' >&2; exit 3\"]\nstages = [\"staging\", \"production\"]\nbranches = {{ develop = \"staging\" }}\n",
+        environment("staging", &[host], "/srv/staging", ""),
+        environment("production", &[host], "/srv/app", "confirm = true"),
+    );
+    let dir = small_project(&lab, &tail);
+    // Production asks first, and there is no terminal to ask on: nothing runs.
+    let ran = ferry(&lab, &dir, &["ship"]);
+    ran.code(2);
+    assert!(
+        ran.stderr
+            .contains("environment `production` asks for confirmation"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.lines_of("local").is_empty(), "{}", ran.stdout);
+    // --from-branch goes as far as the branch's environment, and no further.
+    let ran = Ferry::lab(&lab).env("GITHUB_REF_NAME", "develop").run(&[
+        "--config",
+        dir.join("ferry.toml").to_str().unwrap(),
+        "ship",
+        "--from-branch",
+    ]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("ship stopped at tests; staging: untouched\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = ferry(&lab, &dir, &["ship", "--from-branch"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("branch `main` maps to no environment"),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = ferry(&lab, &dir, &["ship", "--yes"]);
+    ran.code(1);
+    let local = ran.lines_of("local");
+    assert_eq!(local, ["collecting", "test_login FAILED"], "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("error: tests failed, nothing was deployed: `echo 'test_login FAILED' >&2; exit 3` exited with 3"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("ship stopped at tests; staging: untouched; production: untouched"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!host.path("/srv/staging").exists() && !host.path("/srv/app").exists());
+    let recap = ran
+        .stdout
+        .split("RECAP production: ship")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(recap.contains("no host was touched"), "{}", ran.stdout);
+
+    // A plain deploy is gated too; --skip-tests goes on and says so in the history.
+    ferry(&lab, &dir, &["staging", "deploy"]).code(1);
+    assert!(!host.path("/srv/staging").exists());
+    let ran = ferry(&lab, &dir, &["staging", "deploy", "--skip-tests"]);
+    ran.success();
+    assert!(
+        ran.stdout.contains("warning: --skip-tests"),
+        "{}",
+        ran.stdout
+    );
+    let history = history(host, "/srv/staging");
+    assert!(history.contains("\"tests\":\"skipped\""), "{history}");
+}
+
+#[test]
+fn a_failing_functional_test_rolls_the_environment_back_when_asked() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let fail = lab.dir().join("functional-fails");
+    let tail = format!(
+        "{}\n[pipeline]\ntags = false\n",
+        environment(
+            "staging",
+            &[host],
+            "/srv/staging",
+            &format!(
+                "rollback_on_failure = true\nfunctional_tests = [\"test ! -e {}\"]",
+                fail.display()
+            )
+        ),
+    );
+    let dir = small_project(&lab, &tail);
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    let good = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    commit(&dir, "VERSION", "v2\n");
+    std::fs::write(&fail, "").unwrap();
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("functional tests against staging failed"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("is marked failed on every host; rolled back to the previous good release"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(record(host, "/srv/staging")["id"], good.as_str());
+    let releases = std::fs::read_dir(host.path("/srv/staging/releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| *n != good && !n.starts_with('.'))
+        .collect::<Vec<_>>();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    let abandoned = host.path(&format!(
+        "/srv/staging/releases/{}/.ferry/release.json",
+        releases[0]
+    ));
+    let abandoned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(abandoned).unwrap()).unwrap();
+    assert_eq!(abandoned["state"], "failed", "{abandoned}");
+}
+
+#[test]
+fn hooks_run_in_order_with_the_deploys_facts_and_a_failing_pre_deploy_stops_it() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let log = lab.dir().join("hooks.log");
+    let stop = lab.dir().join("stop");
+    let line = "$FERRY_EVENT $FERRY_ENV $FERRY_HOSTS ${FERRY_RELEASE:--} ${FERRY_REVISION:--} ${FERRY_RESULT:--} $FERRY_URL";
+    let tail = format!(
+        "{}\n[pipeline]\ntags = false\npre_deploy = [\"echo \\\"pre {line}\\\" >> {log}\", \"test ! -e {stop}\"]\npost_deploy = [\"echo \\\"post {line}\\\" >> {log}\"]\non_failure = [\"echo \\\"failure {line} $FERRY_ERROR\\\" >> {log}\"]\n",
+        environment(
+            "staging",
+            &[host],
+            "/srv/staging",
+            "url = \"http://staging.example\""
+        ),
+        log = log.display(),
+        stop = stop.display(),
+    );
+    let dir = small_project(&lab, &tail);
+    let revision = git(&dir, &["rev-parse", "HEAD"]);
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    let release = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = host.target().rsplit('@').next().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!(
+            "pre deploy staging {name} - - - http://staging.example\npost deploy staging {name} {release} {revision} ok http://staging.example\n"
+        )
+    );
+
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(&stop, "").unwrap();
+    commit(&dir, "VERSION", "v2\n");
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("pre_deploy hook failed, staging was not deployed"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(record(host, "/srv/staging")["id"], release.as_str());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.starts_with("pre deploy staging"), "{logged}");
+    assert!(logged.contains("\nfailure deploy staging"), "{logged}");
+}
