@@ -29,7 +29,9 @@ use walk::Walk;
 pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     match cli.command()? {
         Command::Init => init::write(&current_dir()?),
-        Command::List => ui::list(listed_project(cli)?.as_ref()),
+        Command::Completions(shell) => Ok(ui::completions(shell)),
+        Command::Man => ui::man(),
+        Command::List => ui::list(listed_project(cli)?.as_ref(), cli.json),
         Command::Demo => match find(cli) {
             Ok(_) => Err(UsageError::NoEnvironment.into()),
             Err(_) => {
@@ -81,9 +83,12 @@ fn run_tasks(
     calls: Vec<TaskCall>,
     extra_set: &[(String, String)],
 ) -> Result<ExitStatus, Error> {
+    if calls.len() == 1 && calls[0].name == "config" {
+        return show_config(cli, project, env_name, extra_set);
+    }
     let env = environment(cli, project, env_name, extra_set)?;
     let hosts =
-        inventory::select(&env.hosts, &cli.roles, &cli.hosts).map_err(UsageError::Selection)?;
+        inventory::select(&env.hosts, &cli.roles, &cli.limit).map_err(UsageError::Selection)?;
     let calls = with_default(project, calls)?;
     let ships = !cli.check && calls.iter().any(|c| pipeline::ships_code(&c.name));
     let gate = Gate::new(project, cli.skip_tests, ships);
@@ -115,18 +120,49 @@ fn environment(
     name: &str,
     extra_set: &[(String, String)],
 ) -> Result<Environment, Error> {
+    let set = overriding_values(cli, extra_set);
+    Ok(project.environment(name, &overrides(cli, &set))?)
+}
+
+/// `--set` values, then `--parallel`, which is one too.
+fn overriding_values(cli: &Cli, extra_set: &[(String, String)]) -> Vec<(String, String)> {
     let mut set = extra_set.to_vec();
     set.extend(cli.set.iter().cloned());
     if let Some(parallel) = cli.parallel {
         set.push(("parallel".into(), parallel.to_string()));
     }
-    let lookup = |name: &str| std::env::var(name).ok();
-    let overrides = Overrides {
-        set: &set,
+    set
+}
+
+fn overrides<'a>(cli: &'a Cli, set: &'a [(String, String)]) -> Overrides<'a> {
+    Overrides {
+        set,
         hosts: (!cli.hosts_override.is_empty()).then_some(cli.hosts_override.as_slice()),
-        env: &lookup,
-    };
-    Ok(project.environment(name, &overrides)?)
+        env: &process_env,
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `ferry <env> config`: resolved as a run would resolve it; no host is touched.
+fn show_config(
+    cli: &Cli,
+    project: &Project,
+    name: &str,
+    extra_set: &[(String, String)],
+) -> Result<ExitStatus, Error> {
+    let set = overriding_values(cli, extra_set);
+    let overrides = overrides(cli, &set);
+    let env = project.environment(name, &overrides)?;
+    let values = config::explain(project, &env, &overrides);
+    Ok(ui::config(
+        &env.name,
+        values,
+        &Redactor::new(&env.secrets),
+        cli.json,
+    ))
 }
 
 fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>, Error> {
@@ -142,13 +178,21 @@ fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>
     }
 }
 
+/// Ask before a run that changes hosts on an environment marked
+/// `confirm = true`; tasks that only read (`releases`, `status`, …) never ask.
 fn confirm(cli: &Cli, env: &Environment, hosts: &[Host], calls: &[TaskCall]) -> Result<(), Error> {
+    let read_only = calls
+        .iter()
+        .all(|call| crate::builtin::find(&call.name).is_some_and(|b| b.read_only));
+    if read_only {
+        return Ok(());
+    }
     let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
     let question = format!(
-        "Run {} on {} ({} hosts)?",
+        "Run {} on {} ({})?",
         names.join(", "),
         env.name,
-        hosts.len()
+        crate::units::plural(hosts.len(), "host")
     );
     confirm_env(cli, env, &question)
 }
@@ -175,7 +219,7 @@ async fn execute(
     options: ui::Options,
 ) -> Result<ExitStatus, Error> {
     let (env, hosts) = (ctx.env, ctx.hosts);
-    let (events, receiver) = Events::channel(Redactor::new(&env.secrets));
+    let (events, receiver) = Events::channel(Redactor::new(&env.secrets), options.verbose);
     let renderer = ui::spawn(options, receiver);
     let cancel = CancellationToken::new();
     let signals = signal::watch(cancel.clone(), events.clone());

@@ -18,6 +18,8 @@ Examples:
   ferry promote staging production        ship what staging runs, unchanged
   ferry ship                              tests, first stage, functional tests, promote, tag
   ferry -l                                list tasks
+  ferry completions bash > ~/.local/share/bash-completion/completions/ferry
+  ferry man > ~/.local/share/man/man1/ferry.1
 
 Exit codes: 0 success, 1 failed or unreachable on some host, 2 usage or
 configuration error (nothing ran), 130 interrupted.";
@@ -57,8 +59,13 @@ pub(crate) struct Cli {
     pub(crate) roles: Vec<String>,
 
     /// Only these hosts (as written in ferry.toml, or their names)
-    #[arg(long, value_name = "HOST,…", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
+    #[arg(
+        long = "limit",
+        visible_alias = "hosts",
+        value_name = "HOST,…",
+        value_delimiter = ','
+    )]
+    pub(crate) limit: Vec<String>,
 
     /// Work on at most N hosts at once
     #[arg(long, value_name = "N")]
@@ -88,7 +95,8 @@ pub(crate) struct Cli {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Show more (what each host is doing)
+    /// Show more: -v what each host is doing, -vv also the command and
+    /// script each host is sent (secrets masked)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub(crate) verbose: u8,
 
@@ -104,6 +112,44 @@ pub(crate) struct Cli {
     /// the current branch to (or $GITHUB_REF_NAME, $CI_COMMIT_BRANCH)
     #[arg(long)]
     pub(crate) from_branch: bool,
+
+    /// Colour the output: auto (a terminal, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE forces it), always or never
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub(crate) color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Make the choice for every stream ferry writes.
+    pub(crate) fn apply(self) {
+        let choice = match self {
+            Color::Auto => anstream::ColorChoice::Auto,
+            Color::Always => anstream::ColorChoice::Always,
+            Color::Never => anstream::ColorChoice::Never,
+        };
+        choice.write_global();
+    }
+}
+
+/// The clap definition, for completions and the man page.
+pub(crate) fn definition() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// Whether `--json` is among the words before `--`: a command line clap
+/// refused still deserves a JSON error when the caller asked for JSON.
+pub(crate) fn wants_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 fn parse_set(text: &str) -> Result<(String, String), String> {
@@ -120,6 +166,10 @@ pub(crate) enum Command {
     Demo,
     Init,
     List,
+    /// `ferry completions SHELL`: a completion script on stdout.
+    Completions(clap_complete::Shell),
+    /// `ferry man`: the man page (roff) on stdout.
+    Man,
     Run {
         env: String,
         calls: Vec<TaskCall>,
@@ -146,9 +196,17 @@ impl Cli {
             });
         };
         match first.as_str() {
-            "init" | "tasks" if self.words.len() > 1 => Err(UsageError::ExtraWords {
+            "completions" => match self.words.get(1..).unwrap_or_default() {
+                [shell] => shell
+                    .parse()
+                    .map(Command::Completions)
+                    .map_err(|_| UsageError::NoShell),
+                _ => Err(UsageError::NoShell),
+            },
+            "init" | "tasks" | "man" if self.words.len() > 1 => Err(UsageError::ExtraWords {
                 command: first.clone(),
             }),
+            "man" => Ok(Command::Man),
             "init" => Ok(Command::Init),
             // Reserved as environment names (config refuses them), so these
             // words can never mean an environment.
@@ -200,6 +258,17 @@ mod tests {
         assert_eq!(cli(&["-l"]).command(), Ok(Command::List));
         assert_eq!(cli(&["tasks"]).command(), Ok(Command::List));
         assert_eq!(cli(&["init"]).command(), Ok(Command::Init));
+        assert_eq!(cli(&["man"]).command(), Ok(Command::Man));
+        assert_eq!(
+            cli(&["completions", "zsh"]).command(),
+            Ok(Command::Completions(clap_complete::Shell::Zsh))
+        );
+        assert_eq!(
+            cli(&["completions", "tcsh"]).command(),
+            Err(UsageError::NoShell)
+        );
+        assert_eq!(cli(&["x", "--hosts", "a,b"]).limit, ["a", "b"]);
+        assert_eq!(cli(&["x", "--limit", "a"]).limit, ["a"]);
         let run = cli(&["staging", "a", "b:x=1", "--", "ls", "-la"]);
         assert_eq!(
             run.command(),

@@ -90,6 +90,10 @@ impl Diagnostic {
         &self.0.message
     }
 
+    pub(crate) fn help_text(&self) -> Option<&str> {
+        self.0.help.as_deref()
+    }
+
     /// `path:line:column`, for one-line mentions (JSON events, logs).
     pub(crate) fn location(&self) -> String {
         let (line, col) = self.0.file.line_col(self.0.span.start);

@@ -177,6 +177,8 @@ struct State {
     /// The run failed as a whole (a deploy stopped, a lock refused).
     failed: bool,
     recap: Vec<RecapRow>,
+    /// The release the run made live or prepared last.
+    release: Option<String>,
 }
 
 pub(crate) struct Fanout {
@@ -331,6 +333,15 @@ impl Fanout {
         self.events.emit(Event::Failed { message });
     }
 
+    /// A release went live or was prepared: say so, and remember it for the
+    /// run's last event.
+    pub(crate) fn released(&self, event: Event) {
+        if let Event::Released { release, .. } = &event {
+            self.state.lock().expect("not poisoned").release = Some(release.clone());
+        }
+        self.events.emit(event);
+    }
+
     /// The host whose failure fired the `stop` policy: no further task may start.
     pub(crate) fn stopped_by(&self) -> Option<String> {
         self.state.lock().expect("not poisoned").stopped_by.clone()
@@ -405,6 +416,7 @@ impl Fanout {
         self.events.emit(Event::RunFinished {
             recap,
             interrupted,
+            release: state.release.clone(),
             duration: self.started.elapsed(),
         });
         Summary {
@@ -437,6 +449,13 @@ async fn run_script(pool: &Pool, events: &Events, host: &Host, request: Request)
             }
         }
     };
+    if events.wants_scripts() {
+        events.emit(Event::Script {
+            host: host.label.clone(),
+            command: pool.command_line(host),
+            script: request.script.clone(),
+        });
+    }
     let response = pool.run(host, &request, &sink).await;
     let (markers, tail) = collected.into_inner().expect("not poisoned");
     Ran {

@@ -30,6 +30,7 @@ mod tasks;
 mod template;
 mod transport;
 mod ui;
+mod units;
 mod usage;
 
 use std::process::ExitCode;
@@ -47,19 +48,25 @@ fn run() -> ExitStatus {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            // clap prints help and version itself, and its own usage errors.
-            let _ = error.print();
-            return if error.use_stderr() {
-                ExitStatus::Usage
+            // clap prints help and version itself, and its own usage errors,
+            // unless the caller reads JSON.
+            if !error.use_stderr() {
+                let _ = error.print();
+                return ExitStatus::Success;
+            }
+            if cli::wants_json(std::env::args_os()) {
+                ui::usage_error_json(&error.kind().to_string(), &error.render().to_string());
             } else {
-                ExitStatus::Success
-            };
+                let _ = error.print();
+            }
+            return ExitStatus::Usage;
         }
     };
+    cli.color.apply();
     match app::run(&cli) {
         Ok(status) => status,
         Err(error) => {
-            ui::error(&error);
+            ui::error(&error, cli.json);
             error.status()
         }
     }

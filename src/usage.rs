@@ -13,6 +13,8 @@ pub(crate) enum UsageError {
     MissingTaskName { text: String },
     #[error("which environment?")]
     NoEnvironment,
+    #[error("`ferry completions` takes one shell: bash, zsh, fish, elvish or powershell")]
+    NoShell,
     #[error("no task given and ferry.toml names no default_task")]
     NoTask,
     /// `--roles`/`--hosts` named something the environment does not have.
@@ -37,6 +39,7 @@ impl UsageError {
                 "usage: ferry <env> <task>…; `ferry -l` lists tasks and environments"
             }
             UsageError::NoTask => "`ferry -l` lists the tasks",
+            UsageError::NoShell => "for example `ferry completions bash`",
             UsageError::NoTerminal { .. } => "pass --yes to confirm from a script or CI",
             UsageError::AlreadyExists(_) => "edit it, or remove it to start over",
             UsageError::PipelineWords { .. } => {

@@ -160,8 +160,11 @@ fn config_errors_point_at_file_line_and_column() {
 #[test]
 fn usage_errors_say_what_would_work() {
     let dir = project(LOCAL);
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 9] = [
         &["hre", "greet"],
+        &["deploy"],
+        &["greet"],
+        &["completions"],
         &["here", "gret"],
         &["here", "greet:nme=x"],
         &["here", "run"],
@@ -308,4 +311,226 @@ fn a_config_that_is_not_utf8_points_at_the_first_bad_byte() {
     );
     // `-l` does not quietly list the built-ins alone over a broken file.
     Ferry::new(dir.path()).run(&["-l"]).code(2);
+}
+
+/// Completions and the man page come from the clap definition; the copies
+/// under docs/ must be what this ferry prints (`FERRY_UPDATE_DOCS=1`
+/// rewrites them).
+#[test]
+fn completions_and_the_man_page_are_generated_and_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["completions", "bash"],
+            "completions/ferry.bash",
+            "complete -F",
+        ),
+        (
+            &["completions", "zsh"],
+            "completions/_ferry",
+            "#compdef ferry",
+        ),
+        (
+            &["completions", "fish"],
+            "completions/ferry.fish",
+            "complete -c ferry",
+        ),
+        (&["man"], "ferry.1", ".TH ferry 1"),
+    ];
+    for (args, file, shape) in cases {
+        let ran = Ferry::new(dir.path()).run(args);
+        ran.success();
+        assert!(ran.stdout.contains(shape), "{args:?}:\n{}", ran.stdout);
+        assert!(ran.stdout.contains("limit"), "{args:?} knows --limit");
+        let path = docs.join(file);
+        if std::env::var_os("FERRY_UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &ran.stdout).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == ran.stdout,
+            "docs/{file} is stale: FERRY_UPDATE_DOCS=1 cargo nextest run --test cli"
+        );
+    }
+}
+
+#[test]
+fn color_follows_the_flag_no_color_and_clicolor_force() {
+    let dir = project(LOCAL);
+    let colored = |ran: &Ran| ran.stdout.contains("\x1b[");
+    let run = |set: &[(&str, &str)], args: &[&str]| {
+        let mut ferry = Ferry::new(dir.path());
+        ferry.env_remove("NO_COLOR");
+        for (k, v) in set {
+            ferry.env(k, v);
+        }
+        let ran = ferry.run(&[&["here", "greet"], args].concat());
+        ran.success();
+        ran
+    };
+    assert!(!colored(&run(&[], &[])), "a pipe is not a terminal");
+    assert!(colored(&run(&[], &["--color", "always"])));
+    assert!(colored(&run(&[("CLICOLOR_FORCE", "1")], &[])));
+    assert!(!colored(&run(
+        &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")],
+        &[]
+    )));
+    assert!(!colored(&run(
+        &[("CLICOLOR_FORCE", "1")],
+        &["--color", "never"]
+    )));
+    assert!(colored(&run(&[("NO_COLOR", "1")], &["--color=always"])));
+}
+
+#[test]
+fn very_verbose_shows_each_hosts_command_and_script() {
+    let dir = project(LOCAL);
+    let ran = Ferry::new(dir.path()).run(&["here", "greet", "-vv"]);
+    ran.success();
+    assert!(ran.stdout.contains("local $ sh -c "), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.starts_with("local < ") && l.contains("hello")),
+        "the script's step is shown: {}",
+        ran.stdout
+    );
+    let once = Ferry::new(dir.path()).run(&["here", "greet", "-v"]);
+    assert!(!once.stdout.contains("local $ "), "{}", once.stdout);
+}
+
+/// `confirm = true` guards what changes hosts; looking never asks.
+#[test]
+fn only_tasks_that_change_hosts_ask_for_confirmation() {
+    let dir = project(&LOCAL.replace(
+        "[environments.here]\nhosts = [\"local\"]",
+        "[environments.here]\nhosts = [\"local\"]\nconfirm = true",
+    ));
+    for read_only in [&["releases"][..], &["history", "releases"], &["check"]] {
+        let ran = Ferry::new(dir.path()).run(&[&["here"], read_only].concat());
+        ran.success();
+        assert!(
+            !ran.stderr.contains("confirmation"),
+            "{read_only:?}: {}",
+            ran.stderr
+        );
+    }
+    for changing in [&["greet"][..], &["releases", "greet"], &["cleanup"]] {
+        let ran = Ferry::new(dir.path()).run(&[&["here"], changing].concat());
+        ran.code(2);
+        assert!(
+            ran.stderr
+                .contains("environment `here` asks for confirmation, and there is no terminal"),
+            "{changing:?}: {}",
+            ran.stderr
+        );
+        assert!(ran.stdout.is_empty(), "nothing ran: {}", ran.stdout);
+    }
+}
+
+const CANARY: &str = "canary-7f3a9c1e-not-for-your-eyes";
+
+/// `ferry <env> config`: each value with the layer it came from, and the
+/// secret masked everywhere, even copied into a var.
+#[test]
+fn config_shows_each_values_origin_and_masks_secrets() {
+    let dir = project(
+        r#"app = "demo"
+deploy_to = "/srv/demo"
+keep_releases = 4
+
+[vars]
+who = "world"
+copied = "${APP_TOKEN}"
+
+[secrets]
+APP_TOKEN = "${APP_TOKEN}"
+
+[environments.here]
+hosts = ["local"]
+keep_releases = 3
+confirm = true
+
+[environments.here.vars]
+greeting = "hi"
+"#,
+    );
+    let run = |args: &[&str]| {
+        let ran = Ferry::new(dir.path())
+            .env("APP_TOKEN", CANARY)
+            .env("FERRY_BRANCH", "release")
+            .run(&[&["here", "config", "--set", "who=everyone"], args].concat());
+        ran.success();
+        assert!(!ran.stdout.contains(CANARY), "{}", ran.stdout);
+        assert!(
+            !ran.stdout.contains("canary"),
+            "no piece either: {}",
+            ran.stdout
+        );
+        ran
+    };
+    let ran = run(&[]);
+    insta::assert_snapshot!(filtered(dir.path(), &ran.stdout));
+    let json: serde_json::Value = serde_json::from_str(run(&["--json"]).stdout.trim()).unwrap();
+    assert_eq!(json["event"], "config");
+    let origin = |key: &str| {
+        json["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["key"] == key)
+            .unwrap_or_else(|| panic!("no {key}: {json}"))["origin"]
+            .as_str()
+            .unwrap()
+            .replace(&dir.path().display().to_string(), "[DIR]")
+    };
+    assert_eq!(
+        origin("keep_releases"),
+        "[DIR]/ferry.toml:14",
+        "the environment wins over the base"
+    );
+    assert_eq!(origin("deploy_to"), "[DIR]/ferry.toml:2");
+    assert_eq!(origin("branch"), "env FERRY_BRANCH");
+    assert_eq!(origin("vars.who"), "--set");
+    assert_eq!(origin("parallel"), "default");
+}
+
+/// `ferry init` in a Django project writes a starter for it: its WSGI
+/// module, a virtualenv build, gunicorn, provisioning; and ferry reads it.
+#[test]
+fn init_in_a_django_project_writes_a_django_starter() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("shop");
+    std::fs::create_dir_all(app.join("superlists")).unwrap();
+    std::fs::write(app.join("manage.py"), "#!/usr/bin/env python\n").unwrap();
+    std::fs::write(app.join("requirements.txt"), "django\ngunicorn\n").unwrap();
+    std::fs::write(app.join("superlists/wsgi.py"), "application = None\n").unwrap();
+    let ran = Ferry::new(&app).run(&["init"]);
+    ran.success();
+    assert!(
+        ran.stdout
+            .contains("for a Django app (found manage.py, requirements.txt)"),
+        "{}",
+        ran.stdout
+    );
+    let written = std::fs::read_to_string(app.join("ferry.toml")).unwrap();
+    for expected in [
+        "app = \"shop\"",
+        "\n[deploy]\n",
+        "venv/bin/pip install --quiet -r requirements.txt",
+        "manage.py collectstatic --noinput",
+        "gunicorn --bind 127.0.0.1:8000 superlists.wsgi:application",
+        "\n[provision]\n",
+        "/etc/supervisor/conf.d/shop-web.conf",
+    ] {
+        assert!(written.contains(expected), "{expected}:\n{written}");
+    }
+    let listed = Ferry::new(&app).run(&["-l"]);
+    listed.success();
+    assert!(listed.stdout.contains("manage:cmd=…"), "{}", listed.stdout);
+    let config = Ferry::new(&app).run(&["staging", "config"]);
+    config.success();
+    assert!(config.stdout.contains("/srv/shop"), "{}", config.stdout);
 }

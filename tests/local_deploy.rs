@@ -204,3 +204,53 @@ fn old_releases_leave_at_once_and_are_deleted_after() {
     let trash = dir.path().join("srv/.ferry/trash");
     common::app::wait_for("the trash to be emptied", || !trash.exists());
 }
+
+#[test]
+fn a_directory_source_skips_what_gitignore_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "source = \"dir\"\nexclude = [\"/srv\", \".home\"]",
+    );
+    let write = |path: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x\n").unwrap();
+    };
+    write(".venv/bin/python");
+    write("web/node_modules/react/index.js");
+    write("app/logs/today.log");
+    write("app/logs/keep.log");
+    write("app/data/a/b/cache.bin");
+    write("app/notes.tmp");
+    std::fs::write(
+        dir.path().join(".gitignore"),
+        ".venv/\nnode_modules/\n*.log\n!keep.log\napp/**/cache.bin\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("app/.ignore"), "*.tmp\n").unwrap();
+    Ferry::new(dir.path()).run(&["here", "deploy"]).success();
+    let current = dir.path().join("srv/current");
+    assert!(current.join("app/main.py").exists());
+    assert!(
+        current.join(".gitignore").exists(),
+        "like git, the file ships"
+    );
+    for gone in [
+        ".venv",
+        "web/node_modules",
+        "app/logs/today.log",
+        "app/data/a/b/cache.bin",
+        "app/notes.tmp",
+    ] {
+        assert!(!current.join(gone).exists(), "{gone} shipped");
+    }
+    assert!(
+        current.join("app/logs/keep.log").exists(),
+        "a negation keeps it"
+    );
+    assert!(
+        current.join("app/notes.pyc").exists(),
+        "listed nowhere, shipped"
+    );
+}

@@ -495,7 +495,7 @@ fn check_mode_says_what_would_happen_and_changes_nothing() {
     ran.success();
     let lines = ran.lines_of(&host.target());
     assert!(
-        lines.iter().any(|l| l.starts_with("would send 1 files")),
+        lines.iter().any(|l| l.starts_with("would send 1 file (")),
         "{lines:?}"
     );
     assert!(

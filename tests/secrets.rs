@@ -143,7 +143,14 @@ fn ferry(dir: &Path, key: &str, args: &[&str]) -> Ran {
 fn a_step_printing_a_multi_line_secret_shows_it_masked_in_every_form() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path());
-    for flags in [&[][..], &["-v"], &["--json"], &["-q"]] {
+    for flags in [
+        &[][..],
+        &["-v"],
+        &["-vv"],
+        &["-vv", "--json"],
+        &["--json"],
+        &["-q"],
+    ] {
         let ran = ferry(dir.path(), KEY, &[&["here", "show"], flags].concat());
         ran.success();
         assert_ran_masked(&format!("show {flags:?}"), &ran);

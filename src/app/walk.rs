@@ -34,9 +34,9 @@ pub(super) fn run(
     names: &[String],
     walk: Walk,
 ) -> Result<ExitStatus, Error> {
-    if !cli.roles.is_empty() || !cli.hosts.is_empty() || !cli.hosts_override.is_empty() {
+    if !cli.roles.is_empty() || !cli.limit.is_empty() || !cli.hosts_override.is_empty() {
         return Err(Error::usage(
-            "`promote` and `ship` work on whole environments: --roles, --hosts and -H do not apply",
+            "`promote` and `ship` work on whole environments: --roles, --limit and -H do not apply",
             None,
         ));
     }
@@ -109,7 +109,7 @@ async fn walk_stages(
     options: ui::Options,
 ) -> Result<ExitStatus, Error> {
     let secrets = ctxs.iter().flat_map(|c| c.env.secrets.iter());
-    let (events, receiver) = Events::channel(Redactor::new(secrets));
+    let (events, receiver) = Events::channel(Redactor::new(secrets), options.verbose);
     let renderer = ui::spawn(options, receiver);
     let cancel = CancellationToken::new();
     let signals = signal::watch(cancel.clone(), events.clone());

@@ -84,6 +84,7 @@ fn unknown_environment(project: &Project, name: &str) -> ConfigError {
         name: name.to_string(),
         path: project.file.path.clone(),
         known: project.environment_names().map(str::to_string).collect(),
+        is_task: crate::builtin::is_builtin(name) || project.task(name).is_some(),
     }
 }
 

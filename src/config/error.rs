@@ -26,6 +26,8 @@ pub(crate) enum ConfigError {
         name: String,
         path: PathBuf,
         known: Vec<String>,
+        /// The word names a task: the environment was left out.
+        is_task: bool,
     },
     #[error("environment `{env}` has no hosts")]
     NoHosts { env: String, path: PathBuf },
@@ -64,6 +66,15 @@ impl ConfigError {
             ConfigError::NotFound(_) => {
                 Some("run `ferry init` to write a starter ferry.toml, or pass --config PATH".into())
             }
+            ConfigError::UnknownEnvironment {
+                name,
+                known,
+                is_task: true,
+                ..
+            } => Some(format!(
+                "`{name}` is a task: the environment comes first, `ferry <env> {name}`, as in `ferry {} {name}`",
+                known.first().map_or("staging", String::as_str)
+            )),
             ConfigError::UnknownEnvironment { name, known, .. } => {
                 suggest::hint(name, known.iter().map(String::as_str))
             }

@@ -8,7 +8,10 @@ mod container;
 mod deploy;
 mod environment;
 mod error;
+mod explain;
 mod interpolate;
+#[cfg(test)]
+mod keys;
 mod pipeline;
 mod provision;
 mod raw;
@@ -22,6 +25,7 @@ pub(crate) use container::ContainerDef;
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
+pub(crate) use explain::{Explained, explain};
 pub(crate) use pipeline::{Pipeline, TagPatterns, tag_name};
 pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
@@ -35,8 +39,16 @@ use crate::suggest;
 pub(crate) const FILE_NAME: &str = "ferry.toml";
 
 /// Names that are ferry's own words on the command line.
-pub(crate) const RESERVED_ENVIRONMENTS: &[&str] =
-    &["init", "tasks", "help", "promote", "ship", "local-demo"];
+pub(crate) const RESERVED_ENVIRONMENTS: &[&str] = &[
+    "init",
+    "tasks",
+    "help",
+    "promote",
+    "ship",
+    "local-demo",
+    "completions",
+    "man",
+];
 
 #[derive(Debug)]
 pub(crate) struct Project {
@@ -131,13 +143,21 @@ impl Project {
 
     /// `name` or `name (description)`, for listings.
     pub(crate) fn environment_summaries(&self) -> Vec<String> {
+        self.environments_described()
+            .into_iter()
+            .map(|(name, description)| match description {
+                Some(description) => format!("{name} ({description})"),
+                None => name,
+            })
+            .collect()
+    }
+
+    /// Each environment's name and description, in the file's order.
+    pub(crate) fn environments_described(&self) -> Vec<(String, Option<String>)> {
         self.raw
             .environments
             .iter()
-            .map(|(name, env)| match &env.description {
-                Some(description) => format!("{} ({description})", name.get_ref()),
-                None => name.get_ref().clone(),
-            })
+            .map(|(name, env)| (name.get_ref().clone(), env.description.clone()))
             .collect()
     }
 

@@ -183,37 +183,48 @@ fn utf8_path(bytes: &[u8]) -> Result<&str, ArtifactError> {
     })
 }
 
+/// The directory as it is, minus what its `.gitignore` and `.ignore` files
+/// list (as git would, in a repository or not: negations, `**` and
+/// classes included), `exclude` and shared paths. ferry.toml's own
+/// `exclude` still applies on top.
 fn from_dir(dir: &Path, filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
     let mut artifact = Artifact::empty("dir");
-    walk(dir, "", filter, &mut artifact)?;
-    Ok(artifact)
-}
-
-fn walk(
-    dir: &Path,
-    prefix: &str,
-    filter: &Filter<'_>,
-    artifact: &mut Artifact,
-) -> Result<(), ArtifactError> {
-    let read_error = |source| ArtifactError::Read {
-        path: dir.display().to_string(),
-        source,
-    };
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(read_error)?
-        .collect::<Result<_, _>>()
-        .map_err(read_error)?;
-    names.sort_by_key(|e| e.file_name());
-    for entry in names {
-        let name = utf8_path(entry.file_name().as_encoded_bytes())?.to_string();
-        let path = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if name == ".git" || !filter.keeps(&path) {
+    let root = dir.to_path_buf();
+    let deploy = std::sync::Arc::new(filter.deploy.clone());
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        .require_git(false)
+        .git_global(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(move |entry| {
+            let Ok(path) = entry.path().strip_prefix(&root) else {
+                return true;
+            };
+            let path = path.to_string_lossy();
+            path.is_empty()
+                || (entry.file_name() != ".git" && Filter { deploy: &deploy }.keeps(&path))
+        })
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| ArtifactError::Read {
+            path: dir.display().to_string(),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("cannot walk the directory")),
+        })?;
+        if entry.depth() == 0 {
             continue;
         }
+        let read_error = |source| ArtifactError::Read {
+            path: entry.path().display().to_string(),
+            source,
+        };
+        let relative = entry
+            .path()
+            .strip_prefix(dir)
+            .expect("under the walked directory");
+        let path = utf8_path(relative.as_os_str().as_encoded_bytes())?.to_string();
         let meta = std::fs::symlink_metadata(entry.path()).map_err(read_error)?;
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let mode = meta.permissions().mode() & 0o7777;
@@ -222,13 +233,12 @@ fn walk(
             artifact.add_link(&path, target.to_string_lossy().into_owned())?;
         } else if meta.is_dir() {
             artifact.add_dir(&path, mode)?;
-            walk(&entry.path(), &path, filter, artifact)?;
         } else if meta.is_file() {
             let body = std::fs::read(entry.path()).map_err(read_error)?;
             artifact.add_file(&path, mode, body, u64::try_from(meta.mtime()).unwrap_or(0))?;
         }
     }
-    Ok(())
+    Ok(artifact)
 }
 
 impl Artifact {

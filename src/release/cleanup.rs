@@ -95,8 +95,8 @@ impl Cleanup {
                 );
                 if remove.is_empty() {
                     return Outcome::new(Status::Ok).message(format!(
-                        "{} releases, none to remove",
-                        survey.releases.len()
+                        "{}, none to remove",
+                        crate::units::plural(survey.releases.len(), "release")
                     ));
                 }
                 let mut script = self.layout.script();

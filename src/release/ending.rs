@@ -143,17 +143,13 @@ impl<'h> Run<'_, 'h> {
             }
         }
         if self.advance(done, |progress, ()| progress.deployed = true) {
-            let revision = self.record.short_revision();
-            let verb = if setup { "prepared" } else { "live" };
-            let hosts = match self.hosts.len() {
-                1 => "1 host".to_string(),
-                n => format!("{n} hosts"),
-            };
-            self.fanout.events.note(format!(
-                "{} {} ({revision}) is {verb} on {hosts}",
-                self.plan.mode.name(),
-                self.id
-            ));
+            self.fanout.released(crate::event::Event::Released {
+                task: self.plan.mode.name().to_string(),
+                release: self.id.clone(),
+                revision: Some(self.record.short_revision().to_string()),
+                hosts: self.hosts.iter().map(|h| h.label.clone()).collect(),
+                live: !setup,
+            });
         }
     }
 

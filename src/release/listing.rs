@@ -9,12 +9,12 @@ use super::Layout;
 use super::now;
 use super::record::{HistoryEntry, State};
 use super::survey::{self, Lock, Options, Survey};
-use crate::event::Status;
+use crate::event::{Event, HistoryInfo, ReleaseInfo, Status};
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
 use crate::protocol::Marker;
 use crate::shell::Word;
-use crate::transport::{Request, Stream};
+use crate::transport::Request;
 
 pub(crate) struct Releases {
     pub(crate) layout: Layout,
@@ -41,14 +41,14 @@ impl Releases {
                         return outcome;
                     }
                     let survey = survey::parse(&ran.markers);
-                    for line in lines(&survey) {
-                        fanout.events.output(&host.label, Stream::Stdout, line);
-                    }
+                    let count = survey.releases.len();
+                    fanout.events.emit(listed(&host.label, &survey));
                     currents
                         .lock()
                         .expect("not poisoned")
                         .insert(host.label.clone(), survey.current.clone());
-                    Outcome::new(Status::Ok).message(format!("{} releases", survey.releases.len()))
+                    let noun = if count == 1 { "release" } else { "releases" };
+                    Outcome::new(Status::Ok).message(format!("{count} {noun}"))
                 }
             })
             .await;
@@ -56,7 +56,8 @@ impl Releases {
     }
 }
 
-fn lines(survey: &Survey) -> Vec<String> {
+/// A host's releases as an event (the ui makes lines of it).
+fn listed(host: &str, survey: &Survey) -> Event {
     let now = now();
     let live = survey.current.as_deref();
     let previous = live.and_then(|live| {
@@ -69,64 +70,66 @@ fn lines(survey: &Survey) -> Vec<String> {
             })
             .map(|(id, _)| id.as_str())
     });
-    let mut lines = Vec::new();
+    let mut releases = Vec::new();
     for (id, record) in survey.releases.iter().rev() {
+        let is_live = live == Some(id.as_str());
         let Some(record) = record else {
-            lines.push(format!(
-                "{id}  {:<9}  (no release.json: not made by ferry, or incomplete)",
-                if live == Some(id.as_str()) {
-                    "live"
-                } else {
-                    "unknown"
-                }
-            ));
+            releases.push(ReleaseInfo {
+                id: id.clone(),
+                state: if is_live { "live" } else { "unknown" }.into(),
+                pinned_until: None,
+                revision: None,
+                reference: None,
+                who: None,
+                at: None,
+                note: None,
+            });
             continue;
         };
-        let state = if live == Some(id.as_str()) {
-            "live".to_string()
+        let pinned = !is_live && record.state != State::Failed && record.is_pinned(&now);
+        let state = if is_live {
+            "live"
         } else if record.state == State::Failed {
-            "failed".to_string()
-        } else if record.is_pinned(&now) {
-            format!(
-                "pinned until {}",
-                record.keep_until.as_deref().unwrap_or("")
-            )
+            "failed"
+        } else if pinned {
+            "pinned"
         } else if previous == Some(id.as_str()) {
-            "previous".to_string()
+            "previous"
         } else {
             match record.state {
-                State::Uploaded => "incomplete".into(),
-                State::Built => "prepared".into(),
-                _ => "good".into(),
+                State::Uploaded => "incomplete",
+                State::Built => "prepared",
+                _ => "good",
             }
         };
-        let note = record
-            .note
-            .as_deref()
-            .map_or(String::new(), |n| format!("  ({n})"));
-        lines.push(format!(
-            "{id}  {state:<9}  {:<10}  {}  {}  {}{note}",
-            record.short_revision(),
-            record.origin.reference,
-            record.origin.who,
-            record.origin.at
-        ));
+        releases.push(ReleaseInfo {
+            id: id.clone(),
+            state: state.into(),
+            pinned_until: pinned.then(|| record.keep_until.clone().unwrap_or_default()),
+            revision: Some(record.short_revision().to_string()),
+            reference: Some(record.origin.reference.clone()),
+            who: Some(record.origin.who.clone()),
+            at: Some(record.origin.at.clone()),
+            note: record.note.clone(),
+        });
     }
-    if lines.is_empty() {
-        lines.push("no releases".into());
-    }
-    match &survey.lock {
-        Lock::Held(Some(info)) => lines.push(format!("locked by {}", info.describe())),
-        Lock::Stale(Some(info)) => lines.push(format!("stale lock of {}", info.describe())),
-        _ => {}
-    }
-    if let Some(pending) = &survey.pending {
-        lines.push(format!(
-            "unfinished {} of {} by {} since {} (deploy:resume=yes finishes it)",
+    let lock = match &survey.lock {
+        Lock::Held(Some(info)) => Some(format!("locked by {}", info.describe())),
+        Lock::Stale(Some(info)) => Some(format!("stale lock of {}", info.describe())),
+        _ => None,
+    };
+    let pending = survey.pending.as_ref().map(|pending| {
+        format!(
+            "unfinished {} of {} by {} since {}",
             pending.kind, pending.release, pending.origin.who, pending.origin.at
-        ));
+        )
+    });
+    Event::Releases {
+        host: host.to_string(),
+        releases,
+        lock,
+        pending,
     }
-    lines
 }
 
 /// One sentence on whether every host runs the same release.
@@ -196,34 +199,11 @@ impl History {
                         .flatten()
                         .filter_map(|line| serde_json::from_str(line).ok())
                         .collect();
-                    let mut live: Option<&str> = None;
-                    for entry in &entries {
-                        let from = entry
-                            .from
-                            .as_deref()
-                            .map_or(String::new(), |f| format!(" from {f}"));
-                        let detail = entry
-                            .detail
-                            .as_deref()
-                            .map_or(String::new(), |d| format!(": {d}"));
-                        let revision = range(live, entry.revision.as_deref());
-                        let facts = facts(entry);
-                        fanout.events.output(
-                            &host.label,
-                            Stream::Stdout,
-                            format!(
-                                "{}  {:<13} {} {revision}{from}  {}  {}{facts}{detail}",
-                                entry.at, entry.event, entry.release, entry.who, entry.result
-                            ),
-                        );
-                        if entry.result == "ok" && entry.revision.is_some() {
-                            live = entry.revision.as_deref();
-                        }
-                    }
-                    if entries.is_empty() && outcome.status == Status::Ok {
-                        fanout
-                            .events
-                            .output(&host.label, Stream::Stdout, "no history yet".into());
+                    if outcome.status == Status::Ok {
+                        fanout.events.emit(Event::History {
+                            host: host.label.clone(),
+                            entries: entries.into_iter().map(history_info).collect(),
+                        });
                     }
                     outcome
                 }
@@ -232,36 +212,17 @@ impl History {
     }
 }
 
-/// `old..new` when a deploy changed the revision the history last saw live
-/// (what `git log old..new` lists), else the revision alone.
-fn range(live: Option<&str>, revision: Option<&str>) -> String {
-    let short = |r: &str| r[..r.len().min(10)].to_string();
-    match (live, revision) {
-        (Some(old), Some(new)) if old != new => format!("{}..{}", short(old), short(new)),
-        (_, Some(new)) => short(new),
-        (_, None) => String::new(),
-    }
-}
-
-/// What the pipeline recorded: the test gate, a promotion's source.
-fn facts(entry: &HistoryEntry) -> String {
-    let mut facts = String::new();
-    if let Some(tests) = &entry.facts.tests {
-        facts.push_str(&format!(" (tests {tests})"));
-    }
-    if let Some(from) = &entry.facts.promoted_from {
-        facts.push_str(&format!(" (promoted from {from})"));
-    }
-    facts
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_deploy_shows_the_range_since_the_last_live_revision() {
-        let (a, b) = ("a".repeat(40), "b".repeat(40));
-        assert_eq!(super::range(Some(&a), Some(&b)), "aaaaaaaaaa..bbbbbbbbbb");
-        assert_eq!(super::range(Some(&a), Some(&a)), "aaaaaaaaaa");
-        assert_eq!(super::range(None, Some(&b)), "bbbbbbbbbb");
+fn history_info(entry: HistoryEntry) -> HistoryInfo {
+    HistoryInfo {
+        at: entry.at,
+        kind: entry.event,
+        release: entry.release,
+        revision: entry.revision,
+        from: entry.from,
+        who: entry.who,
+        result: entry.result,
+        detail: entry.detail,
+        tests: entry.facts.tests,
+        promoted_from: entry.facts.promoted_from,
     }
 }

@@ -244,8 +244,9 @@ impl<'a, 'h> Run<'a, 'h> {
                         .await
                         .outcome(&[], Status::Changed);
                     let sent = format!(
-                        "{} changed files, {} bytes before compression",
-                        upload.files_sent, upload.bytes_of_files
+                        "{}, {} before compression",
+                        crate::units::plural(upload.files_sent, "changed file"),
+                        crate::units::bytes(upload.bytes_of_files)
                     );
                     (with_message(outcome, sent), *state)
                 },

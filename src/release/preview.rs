@@ -58,7 +58,10 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey) -> Vec<String> {
             artifact.reference
         ),
         format!(
-            "would send {send} files ({bytes} bytes before compression) and copy {kept} unchanged files"
+            "would send {} ({} before compression) and copy {}",
+            crate::units::plural(send, "file"),
+            crate::units::bytes(bytes),
+            crate::units::plural(kept, "unchanged file")
         ),
     ];
     if let Lock::Held(_) | Lock::Stale(_) = survey.lock {

@@ -164,9 +164,13 @@ impl Rollback {
             })
             .await;
         if done.iter().all(|d| d.status == Status::Changed) {
-            fanout
-                .events
-                .note(format!("rolled back to {target} on {} hosts", done.len()));
+            fanout.released(crate::event::Event::Released {
+                task: "rollback".into(),
+                release: target.to_string(),
+                revision: None,
+                hosts: done.iter().map(|d| d.host.label.clone()).collect(),
+                live: true,
+            });
         } else {
             fanout.fail(format!("rollback to {target} did not finish on every host; `releases` shows where each one is"));
         }

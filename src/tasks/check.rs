@@ -51,7 +51,16 @@ async fn show_ssh_config(host: &Host, fanout: &Fanout) {
     };
     let options = fanout.pool.options();
     let user = user.as_deref().or(options.default_user.as_deref());
-    match effective_config(user, name, *port, options.config_file.as_deref()).await {
+    let ssh_options = fanout.pool.ssh_options();
+    match effective_config(
+        user,
+        name,
+        *port,
+        options.config_file.as_deref(),
+        &ssh_options,
+    )
+    .await
+    {
         Ok(config) => {
             let shown: Vec<String> = config
                 .lines()

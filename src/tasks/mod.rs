@@ -69,6 +69,13 @@ fn plan_builtin(
             no_args(call)?;
             (all(), Kind::Check(ctx.env.settings.deploy_to.clone()))
         }
+        Builtin::Config => {
+            // `app` answers `ferry <env> config` alone, without hosts.
+            return Err(Error::usage(
+                "`config` runs on its own, not among other tasks",
+                Some(format!("ferry {} config", ctx.env.name)),
+            ));
+        }
         Builtin::Run => {
             no_args(call)?;
             no_check_mode(call, ctx)?;

@@ -74,7 +74,7 @@ pub(crate) struct Response {
     pub(crate) bytes_sent: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Stream {
     /// What a host printed (its stdout and stderr, merged in the order it

@@ -96,6 +96,50 @@ impl Pool {
         }
     }
 
+    /// The command line a host's script runs under, as the user could type
+    /// it (for `-vv`): the script itself goes on its stdin. Over SSH, the
+    /// options ferry gives the master connection, then the remote command.
+    pub(crate) fn command_line(&self, host: &Host) -> Vec<String> {
+        let mut words: Vec<String> = Vec::new();
+        if let Address::Ssh { user, name, port } = &host.address {
+            let options = &self.options;
+            words.push("ssh".into());
+            if let Some(config) = &options.config_file {
+                words.extend(["-F".into(), config.display().to_string()]);
+            }
+            if let Some(user) = user.as_ref().or(options.default_user.as_ref()) {
+                words.extend(["-l".into(), user.clone()]);
+            }
+            if let Some(port) = port {
+                words.extend(["-p".into(), port.to_string()]);
+            }
+            words.extend(self.ssh_options());
+            words.extend(["-o".into(), "ControlMaster=auto".into()]);
+            words.extend(["--".into(), name.clone()]);
+        }
+        words.extend(["sh".into(), "-c".into(), super::BOOTSTRAP.into()]);
+        words
+    }
+
+    /// The `-o` options ferry's connections are made with, so that what
+    /// `check` shows (`ssh -G`) and `-vv` prints is what ferry uses.
+    pub(crate) fn ssh_options(&self) -> Vec<String> {
+        let options = &self.options;
+        let checking = match options.host_key_checking {
+            HostKeyChecking::Strict => "yes",
+            HostKeyChecking::AcceptNew => "accept-new",
+            HostKeyChecking::Off => "no",
+        };
+        [
+            format!("StrictHostKeyChecking={checking}"),
+            format!("ConnectTimeout={}", options.connect_timeout),
+            format!("ServerAliveInterval={}", options.keepalive),
+        ]
+        .into_iter()
+        .flat_map(|option| ["-o".to_string(), option])
+        .collect()
+    }
+
     pub(crate) fn options(&self) -> &SshOptions {
         &self.options
     }
@@ -140,5 +184,33 @@ impl Pool {
         }
         // A master that is already gone has nothing left to close.
         while closing.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_shown_at_vv_is_the_one_ssh_gets() {
+        let pool = Pool::new(SshOptions {
+            host_key_checking: HostKeyChecking::Strict,
+            connect_timeout: 7,
+            keepalive: 9,
+            config_file: Some(PathBuf::from("/etc/ferry/ssh_config")),
+            default_user: Some("deploy".into()),
+            control_dir: SshOptions::control_dir().unwrap(),
+        });
+        let host = Host::parse("web1.example.com:2222", Default::default()).unwrap();
+        let line = pool.command_line(&host).join(" ");
+        assert!(
+            line.starts_with(
+                "ssh -F /etc/ferry/ssh_config -l deploy -p 2222 -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ServerAliveInterval=9"
+            ),
+            "{line}"
+        );
+        assert!(line.contains(" -- web1.example.com sh -c "), "{line}");
+        let local = Host::parse("local", Default::default()).unwrap();
+        assert_eq!(pool.command_line(&local)[..2], ["sh", "-c"]);
     }
 }

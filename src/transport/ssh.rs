@@ -78,15 +78,17 @@ impl Transport for Ssh {
     }
 }
 
-/// `ssh -G`: what the user's ssh_config makes of this host, for `check`.
+/// `ssh -G`: what the user's ssh_config makes of this host, for `check`,
+/// with ferry's own `options` (`Pool::ssh_options`) given as it gives them.
 pub(crate) async fn effective_config(
     user: Option<&str>,
     name: &str,
     port: Option<u16>,
     config_file: Option<&std::path::Path>,
+    options: &[String],
 ) -> std::io::Result<String> {
     let mut command = tokio::process::Command::new("ssh");
-    command.arg("-G");
+    command.arg("-G").args(options);
     if let Some(config) = config_file {
         command.arg("-F").arg(config);
     }
@@ -140,4 +142,21 @@ fn classify(error: &openssh::Error, name: &str) -> TransportError {
 
 fn last_line(text: &str) -> &str {
     text.trim().lines().last().unwrap_or(text).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn ssh_g_shows_the_host_key_checking_ferry_uses() {
+        let options = ["-o".to_string(), "StrictHostKeyChecking=yes".to_string()];
+        let shown =
+            super::effective_config(Some("deploy"), "web1.invalid", Some(2222), None, &options)
+                .await
+                .unwrap();
+        assert!(
+            shown.lines().any(|l| l == "stricthostkeychecking true"),
+            "{shown}"
+        );
+        assert!(shown.lines().any(|l| l == "port 2222"), "{shown}");
+    }
 }

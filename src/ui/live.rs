@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::plain::Lines;
 use super::{Options, Render};
-use crate::event::Event;
+use crate::event::{Event, Stamped};
 
 pub(super) struct Live {
     lines: Lines,
@@ -31,11 +31,13 @@ impl Live {
         let style =
             ProgressStyle::with_template("{spinner:.cyan} {prefix} {elapsed:>4} {wide_msg}")
                 .expect("valid template");
+        // Host names padded to the longest, so elapsed times and phases align.
+        let width = hosts.iter().map(|h| h.chars().count()).max().unwrap_or(0);
         for host in hosts {
             let bar = self
                 .bars
                 .add(ProgressBar::new_spinner().with_style(style.clone()));
-            bar.set_prefix(host.clone());
+            bar.set_prefix(format!("{host:<width$}"));
             bar.set_message("waiting");
             bar.enable_steady_tick(Duration::from_millis(100));
             self.hosts.insert(host.clone(), bar);
@@ -51,8 +53,19 @@ impl Live {
     }
 }
 
+/// However the run ends (Ctrl-C included), no spinner is left on the screen.
+impl Drop for Live {
+    fn drop(&mut self) {
+        for (_, bar) in self.hosts.drain() {
+            bar.finish_and_clear();
+        }
+        let _ = self.bars.clear();
+    }
+}
+
 impl Render for Live {
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, stamped: &Stamped) {
+        let event = &stamped.event;
         match event {
             Event::TaskStarted { hosts, .. } => self.start(hosts),
             Event::Activity { host, activity } => {

@@ -4,6 +4,7 @@
 //! prompts. No other module prints.
 
 mod json;
+mod listing;
 mod live;
 mod plain;
 mod recap;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::event::{Event, Status};
+use crate::event::{Event, Stamped, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -49,11 +50,11 @@ impl Options {
 }
 
 trait Render: Send {
-    fn event(&mut self, event: &Event);
+    fn event(&mut self, stamped: &Stamped);
 }
 
 /// Render events until the channel closes (when the run drops its sender).
-pub(crate) fn spawn(options: Options, mut events: UnboundedReceiver<Event>) -> JoinHandle<()> {
+pub(crate) fn spawn(options: Options, mut events: UnboundedReceiver<Stamped>) -> JoinHandle<()> {
     let mut renderer: Box<dyn Render> = match options.mode {
         Mode::Live => Box::new(live::Live::new(options)),
         Mode::Plain => Box::new(plain::Plain::new(options)),
@@ -66,8 +67,12 @@ pub(crate) fn spawn(options: Options, mut events: UnboundedReceiver<Event>) -> J
     })
 }
 
-/// The one error printer: `error: …`, `caused by: …` lines, `hint: …` lines.
-pub(crate) fn error(error: &Error) {
+/// The one error printer: `error: …`, `caused by: …` lines, `hint: …` lines
+/// on stderr; with `--json`, one `error` event on stdout instead.
+pub(crate) fn error(error: &Error, json: bool) {
+    if json {
+        return json::print(&error_event(error));
+    }
     let mut err = anstream::stderr().lock();
     if let Some(diagnostic) = error.diagnostic() {
         let _ = writeln!(err, "{}", diagnostic.render(color_stderr()));
@@ -84,6 +89,43 @@ pub(crate) fn error(error: &Error) {
     }
 }
 
+fn error_event(error: &Error) -> Event {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let diagnostic = error.diagnostic();
+    let mut hints = error.hints();
+    hints.extend(diagnostic.and_then(|d| d.help_text()).map(str::to_string));
+    Event::Error {
+        message: diagnostic.map_or_else(|| error.to_string(), |d| d.message().to_string()),
+        causes,
+        hints,
+        location: diagnostic.map(|d| d.location()),
+        exit_code: error.status().code().into(),
+    }
+}
+
+/// clap's own usage error (an unknown flag, a missing value) with `--json`:
+/// the same `error` event as any other early error.
+pub(crate) fn usage_error_json(kind: &str, rendered: &str) {
+    // clap's rendering starts with `error: ` and ends with its usage line.
+    let message = rendered
+        .lines()
+        .next()
+        .map(|l| l.trim_start_matches("error: ").to_string())
+        .unwrap_or_else(|| kind.to_string());
+    json::print(&Event::Error {
+        message,
+        causes: Vec::new(),
+        hints: vec!["`ferry --help` shows the options".into()],
+        location: None,
+        exit_code: crate::exit::ExitStatus::Usage.code().into(),
+    });
+}
+
 /// A line for the user that is not part of a run's output (stderr).
 pub(crate) fn note(message: &str) {
     let _ = writeln!(anstream::stderr().lock(), "{message}");
@@ -94,6 +136,62 @@ pub(crate) fn out(text: &str) {
     let mut out = anstream::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// `ferry <env> config`: a table of key, value, origin on stdout (or one
+/// `config` event). Values pass the redactor: a var that holds a secret's
+/// value is masked as well as the secrets themselves.
+pub(crate) fn config(
+    environment: &str,
+    values: Vec<crate::config::Explained>,
+    redactor: &crate::secret::Redactor,
+    json: bool,
+) -> crate::exit::ExitStatus {
+    let values: Vec<crate::event::ConfigValue> = values
+        .into_iter()
+        .map(|v| crate::event::ConfigValue {
+            key: v.key,
+            value: redactor.redact(&v.value).into_owned(),
+            origin: redactor.redact(&v.origin).into_owned(),
+        })
+        .collect();
+    if json {
+        json::print(&Event::Config {
+            environment: environment.to_string(),
+            values,
+        });
+    } else {
+        let rows: Vec<Vec<String>> = values
+            .into_iter()
+            .map(|v| vec![v.key, v.value, v.origin])
+            .collect();
+        let columns = ["key", "value", "origin"].map(String::from);
+        let title = format!("CONFIG {environment}");
+        out(&format!(
+            "{}\n",
+            recap::grid(&title, &columns, &rows).trim_start()
+        ));
+    }
+    crate::exit::ExitStatus::Success
+}
+
+/// `ferry completions SHELL`: the completion script, generated from the
+/// same clap definition that parses the command line.
+pub(crate) fn completions(shell: clap_complete::Shell) -> crate::exit::ExitStatus {
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::definition(), "ferry", &mut text);
+    out(&String::from_utf8_lossy(&text));
+    crate::exit::ExitStatus::Success
+}
+
+/// `ferry man`: the man page in roff, from the clap definition.
+pub(crate) fn man() -> Result<crate::exit::ExitStatus, Error> {
+    let mut text = Vec::new();
+    clap_mangen::Man::new(crate::cli::definition())
+        .render(&mut text)
+        .map_err(|e| Error::io("cannot render the man page", e))?;
+    out(&String::from_utf8_lossy(&text));
+    Ok(crate::exit::ExitStatus::Success)
 }
 
 /// Ask a yes/no question on the terminal; `None` when there is no terminal
@@ -142,8 +240,13 @@ fn status_style(status: Status) -> Style {
 /// `ferry -l`: built-in tasks, the project's tasks, its environments.
 pub(crate) fn list(
     project: Option<&crate::config::Project>,
+    json: bool,
 ) -> Result<crate::exit::ExitStatus, Error> {
     use std::fmt::Write as _;
+    if json {
+        json::print(&tasks_event(project));
+        return Ok(crate::exit::ExitStatus::Success);
+    }
     let mut rows: Vec<(String, String)> = crate::builtin::TABLE
         .iter()
         .map(|b| (b.usage.to_string(), b.description.to_string()))
@@ -182,6 +285,37 @@ pub(crate) fn list(
     }
     out(&text);
     Ok(crate::exit::ExitStatus::Success)
+}
+
+fn tasks_event(project: Option<&crate::config::Project>) -> Event {
+    use crate::event::TaskInfo;
+    let builtins = crate::builtin::TABLE.iter().map(|b| TaskInfo {
+        name: b.name.into(),
+        usage: b.usage.into(),
+        description: b.description.into(),
+        builtin: true,
+        read_only: b.read_only,
+    });
+    let own = project
+        .into_iter()
+        .flat_map(|p| &p.tasks)
+        .map(|task| TaskInfo {
+            name: task.name.clone(),
+            usage: task_usage(task),
+            description: task_description(task),
+            builtin: false,
+            read_only: false,
+        });
+    Event::Tasks {
+        tasks: builtins.chain(own).collect(),
+        environments: project
+            .map(|p| p.environments_described())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, description)| crate::event::EnvironmentInfo { name, description })
+            .collect(),
+        default_task: project.and_then(|p| p.default_task.clone()),
+    }
 }
 
 fn task_usage(task: &crate::config::TaskDef) -> String {

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use super::{Options, Render, recap};
-use crate::event::Event;
+use super::{Options, Render, listing, recap};
+use crate::event::{Event, Stamped};
 
 pub(super) struct Plain {
     lines: Lines,
@@ -19,8 +19,8 @@ impl Plain {
 }
 
 impl Render for Plain {
-    fn event(&mut self, event: &Event) {
-        if let Some(text) = self.lines.line(event) {
+    fn event(&mut self, stamped: &Stamped) {
+        if let Some(text) = self.lines.line(&stamped.event) {
             let mut out = anstream::stdout().lock();
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
@@ -69,27 +69,63 @@ impl Lines {
             }
             Event::HostFinished(result) => Some(recap::result_line(result, width)),
             Event::Warning { message } => Some(format!("warning: {message}")),
-            Event::Table {
-                title,
-                columns,
-                rows,
-            } => Some(recap::grid(title, columns, rows)),
+            Event::Services { services } => Some(listing::services(services)),
+            Event::Releases {
+                host,
+                releases,
+                lock,
+                pending,
+            } => Some(prefixed(
+                host,
+                width,
+                &listing::releases(releases, lock, pending),
+            )),
+            Event::History { host, entries } => {
+                Some(prefixed(host, width, &listing::history(entries)))
+            }
+            Event::Released {
+                task,
+                release,
+                revision,
+                hosts,
+                live,
+            } => Some(format!(
+                "==> {}",
+                listing::released(task, release, revision.as_deref(), hosts.len(), *live)
+            )),
+            Event::Script {
+                host,
+                command,
+                script,
+            } if self.options.verbose > 1 => Some(listing::script(host, command, script)),
             Event::Note { message } => Some(format!("==> {message}")),
             Event::Failed { message } => Some(format!("error: {message}")),
             Event::RunFinished {
                 recap: rows,
                 interrupted,
                 duration,
+                ..
             } => Some(recap::table(&self.title, rows, *interrupted, *duration)),
-            Event::Output { .. } | Event::Activity { .. } | Event::TaskFinished { .. } => None,
+            Event::Output { .. }
+            | Event::Activity { .. }
+            | Event::Script { .. }
+            | Event::TaskFinished { .. }
+            | Event::Error { .. }
+            | Event::Config { .. }
+            | Event::Tasks { .. } => None,
         }
     }
 }
 
 fn count(hosts: usize) -> String {
-    if hosts == 1 {
-        "1 host".into()
-    } else {
-        format!("{hosts} hosts")
-    }
+    listing::plural(hosts, "host")
+}
+
+/// Lines of a host's listing, each prefixed as its output would be.
+fn prefixed(host: &str, width: usize, lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|line| format!("{host:<width$} | {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -111,6 +111,11 @@ impl Ferry {
         self
     }
 
+    pub fn env_remove(&mut self, key: &str) -> &mut Self {
+        self.command.env_remove(key);
+        self
+    }
+
     pub fn run(&mut self, args: &[&str]) -> Ran {
         let output = self.command.args(args).output().expect("ferry runs");
         Ran {

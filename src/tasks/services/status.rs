@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::OnHost;
 use crate::config::{Manager, ServiceDef};
 use crate::error::Error;
-use crate::event::{Event, Status};
+use crate::event::{Event, ServiceState, Status};
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::Host;
 use crate::plan::Context;
@@ -102,13 +102,21 @@ pub(super) async fn execute(plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
         .flatten()
         .collect();
     if !rows.is_empty() {
-        fanout.events.emit(Event::Table {
-            title: "STATUS".into(),
-            columns: ["host", "service", "manager", "state", "detail"]
-                .map(String::from)
-                .to_vec(),
-            rows,
-        });
+        let services = rows
+            .into_iter()
+            .map(|row| {
+                let [host, service, manager, state, detail] =
+                    <[String; 5]>::try_from(row).expect("five cells a row");
+                ServiceState {
+                    host,
+                    service,
+                    manager,
+                    state,
+                    detail,
+                }
+            })
+            .collect();
+        fanout.events.emit(Event::Services { services });
     }
 }
 

@@ -1,0 +1,161 @@
+//! The text of structured results: `releases`, `history`, `status`, a
+//! release going live, a host's script at `-vv`. The events carry the data
+//! (as `--json` shows it); these are the lines a person reads.
+
+use crate::event::{HistoryInfo, ReleaseInfo, ServiceState};
+
+pub(super) use crate::units::plural;
+
+pub(super) fn releases(
+    releases: &[ReleaseInfo],
+    lock: &Option<String>,
+    pending: &Option<String>,
+) -> Vec<String> {
+    let mut lines: Vec<String> = releases.iter().map(release).collect();
+    if lines.is_empty() {
+        lines.push("no releases".into());
+    }
+    lines.extend(lock.iter().cloned());
+    lines.extend(
+        pending
+            .iter()
+            .map(|p| format!("{p} (deploy:resume=yes finishes it)")),
+    );
+    lines
+}
+
+fn release(release: &ReleaseInfo) -> String {
+    let id = &release.id;
+    let Some(revision) = &release.revision else {
+        return format!(
+            "{id}  {:<9}  (no release.json: not made by ferry, or incomplete)",
+            release.state
+        );
+    };
+    let state = match &release.pinned_until {
+        Some(until) => format!("pinned until {until}"),
+        None => release.state.clone(),
+    };
+    let note = release
+        .note
+        .as_deref()
+        .map_or(String::new(), |n| format!("  ({n})"));
+    let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    format!(
+        "{id}  {state:<9}  {revision:<10}  {}  {}  {}{note}",
+        field(&release.reference),
+        field(&release.who),
+        field(&release.at),
+    )
+}
+
+pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
+    if entries.is_empty() {
+        return vec!["no history yet".into()];
+    }
+    let mut live: Option<&str> = None;
+    let mut lines = Vec::new();
+    for entry in entries {
+        let from = entry
+            .from
+            .as_deref()
+            .map_or(String::new(), |f| format!(" from {f}"));
+        let detail = entry
+            .detail
+            .as_deref()
+            .map_or(String::new(), |d| format!(": {d}"));
+        let revision = range(live, entry.revision.as_deref());
+        let facts = facts(entry);
+        lines.push(format!(
+            "{}  {:<13} {} {revision}{from}  {}  {}{facts}{detail}",
+            entry.at, entry.kind, entry.release, entry.who, entry.result
+        ));
+        if entry.result == "ok" && entry.revision.is_some() {
+            live = entry.revision.as_deref();
+        }
+    }
+    lines
+}
+
+/// `old..new` when a deploy changed the revision the history last saw live
+/// (what `git log old..new` lists), else the revision alone.
+fn range(live: Option<&str>, revision: Option<&str>) -> String {
+    let short = |r: &str| r[..r.len().min(10)].to_string();
+    match (live, revision) {
+        (Some(old), Some(new)) if old != new => format!("{}..{}", short(old), short(new)),
+        (_, Some(new)) => short(new),
+        (_, None) => String::new(),
+    }
+}
+
+/// What the pipeline recorded: the test gate, a promotion's source.
+fn facts(entry: &HistoryInfo) -> String {
+    let mut facts = String::new();
+    if let Some(tests) = &entry.tests {
+        facts.push_str(&format!(" (tests {tests})"));
+    }
+    if let Some(from) = &entry.promoted_from {
+        facts.push_str(&format!(" (promoted from {from})"));
+    }
+    facts
+}
+
+pub(super) fn services(services: &[ServiceState]) -> String {
+    let columns = ["host", "service", "manager", "state", "detail"].map(String::from);
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.host.clone(),
+                s.service.clone(),
+                s.manager.clone(),
+                s.state.clone(),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    super::recap::grid("STATUS", &columns, &rows)
+}
+
+pub(super) fn released(
+    task: &str,
+    release: &str,
+    revision: Option<&str>,
+    hosts: usize,
+    live: bool,
+) -> String {
+    let hosts = plural(hosts, "host");
+    match (task, revision) {
+        ("rollback", _) => format!("rolled back to {release} on {hosts}"),
+        (_, revision) => format!(
+            "{task} {release}{} is {} on {hosts}",
+            revision.map_or(String::new(), |r| format!(" ({r})")),
+            if live { "live" } else { "prepared" }
+        ),
+    }
+}
+
+/// `-vv`: the command a host was sent and the script on its stdin.
+pub(super) fn script(host: &str, command: &[String], script: &str) -> String {
+    let command: Vec<String> = command
+        .iter()
+        .map(|word| shlex::try_quote(word).map_or_else(|_| word.clone(), |w| w.into_owned()))
+        .collect();
+    let mut text = format!("{host} $ {}\n", command.join(" "));
+    for line in script.lines() {
+        text.push_str(&format!("{host} < {line}\n"));
+    }
+    text.pop();
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_deploy_shows_the_range_since_the_last_live_revision() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        assert_eq!(super::range(Some(&a), Some(&b)), "aaaaaaaaaa..bbbbbbbbbb");
+        assert_eq!(super::range(Some(&a), Some(&a)), "aaaaaaaaaa");
+        assert_eq!(super::range(None, Some(&b)), "bbbbbbbbbb");
+    }
+}
