@@ -262,6 +262,9 @@ pub(crate) struct HistoryInfo {
     pub(crate) from: Option<String>,
     pub(crate) who: String,
     pub(crate) result: String,
+    /// Where a failed deploy stopped: upload, build, migrate, switch, restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) phase: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) detail: Option<String>,
     /// `passed` or `skipped` (`--skip-tests`), when [pipeline] has tests.
@@ -316,6 +319,9 @@ pub(crate) struct RecapRow {
     #[schemars(with = "f64")]
     pub(crate) duration: Duration,
     pub(crate) bytes_sent: u64,
+    /// After a deploy: the release the host reports live, and what it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) live: Option<String>,
 }
 
 impl RecapRow {
@@ -589,6 +595,7 @@ mod tests {
                     from: None,
                     who: s("ana@laptop"),
                     result: s("ok"),
+                    phase: None,
                     detail: None,
                     tests: Some(s("passed")),
                     promoted_from: Some(s("staging 20251231T090000Z")),

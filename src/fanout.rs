@@ -333,6 +333,15 @@ impl Fanout {
         self.events.emit(Event::Failed { message });
     }
 
+    /// What the recap's `live` column says for `host` (set at the end of a
+    /// deploy, from what the host reported).
+    pub(crate) fn set_live(&self, host: &str, text: String) {
+        let mut state = self.state.lock().expect("not poisoned");
+        if let Some(row) = state.recap.iter_mut().find(|row| row.host == host) {
+            row.live = Some(text);
+        }
+    }
+
     /// A release went live or was prepared: say so, and remember it for the
     /// run's last event.
     pub(crate) fn released(&self, event: Event) {

@@ -47,6 +47,9 @@ pub(crate) enum Marker {
     Missing(Vec<String>),
     /// The deploy lock as the host found it.
     Lock(LockReport),
+    /// A stale lock left by an earlier run of the same deploy (the release
+    /// it names) was taken over.
+    TookOver(String),
     /// Where `current` points.
     Current(String),
     /// A release directory and its release.json (empty when unreadable).
@@ -236,6 +239,7 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
             "stale" => LockReport::Stale(f.get(1).cloned().unwrap_or_default()),
             other => return Err(ProtocolError::new(format!("lock `{other}`"))),
         }),
+        "took-over" => Marker::TookOver(field(0)?.to_string()),
         "current" => Marker::Current(field(0)?.to_string()),
         "release" => Marker::Release {
             id: field(0)?.to_string(),

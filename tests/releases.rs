@@ -309,9 +309,15 @@ fn a_host_cut_off_during_the_switch_leaves_no_broken_current_and_resume_finishes
     assert_ne!(v2, v1);
     assert_eq!(on[1], on[0]);
     assert!(ran.stdout.contains("hosts are split"), "{}", ran.stdout);
+    // Its switch was under way when the link went: the script may still
+    // rename `current` there, so ferry cannot say where it points.
     assert!(
+        ran.stdout.contains(&format!("{} unknown", cut.target())),
+        "{}",
         ran.stdout
-            .contains(&format!("{} on {v1} (as before)", cut.target())),
+    );
+    assert!(
+        ran.stdout.contains("`ferry lab releases` shows it"),
         "{}",
         ran.stdout
     );

@@ -74,7 +74,7 @@ impl Cleanup {
             &self.layout,
             &self.env,
             "cleanup",
-            false,
+            super::survey::Takeover::No,
             false,
         )
         .await

@@ -15,6 +15,17 @@ ferry_history() {
     printf '%s\n' "$1" >>"$D/.ferry/history.jsonl" || ferry_fail "cannot append to $D/.ferry/history.jsonl"
 }
 
+# ferry_history_once EVENT ID JSON: ferry_history JSON, unless the history
+# already says EVENT of release ID succeeded: a finish run again by resume
+# (its first run was cut) writes its line once.
+ferry_history_once() {
+    if [ -f "$D/.ferry/history.jsonl" ] &&
+        grep -F "\"event\":\"$1\",\"release\":\"$2\"" "$D/.ferry/history.jsonl" | grep -qF '"result":"ok"'; then
+        return 0
+    fi
+    ferry_history "$3"
+}
+
 # ferry_tools: the tools release scripts need that the host lacks, in
 # $ferry_missing (space-separated).
 ferry_tools() {
@@ -64,8 +75,9 @@ ferry_lock_state() {
 }
 
 # ferry_lock INFO TAKEOVER: take the lock with INFO (JSON) as its record, or
-# stop with 75. With TAKEOVER, a lock left by the unfinished deploy that
-# this run resumes is ours to take over.
+# stop with 75. With TAKEOVER (`stale` for rollback, `resume`), a stale lock
+# left by the deploy that is pending here, or by one that finished but for
+# its lock, is ours to take over.
 ferry_lock() {
     ferry_tries=0
     while :; do
@@ -76,17 +88,23 @@ ferry_lock() {
         fi
         ferry_s=0
         ferry_lock_state 3>/dev/null || ferry_s=$?
+        # Ours: the lock names the deploy pending here, or one whose finish
+        # got as far as clearing the pending record (its release is live).
         ferry_mine=
-        if [ -n "$2" ] && [ -f "$L/release" ] &&
-            [ "$(cat "$L/release")" = "$(cat "$D/.ferry/deploy.release" 2>/dev/null)" ]; then
+        ferry_held=$(cat "$L/release" 2>/dev/null)
+        if [ -n "$2" ] && [ -n "$ferry_held" ] && {
+            [ "$ferry_held" = "$(cat "$D/.ferry/deploy.release" 2>/dev/null)" ] ||
+                [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ferry_held" ]
+        }; then
             ferry_mine=yes
         fi
         if [ "$ferry_s" -eq 2 ] && [ -n "$ferry_mine" ]; then
             rm -rf "$L"
+            ferry_say took-over "$ferry_held"
             continue
         fi
         # Our own earlier run's keeper notices the lost connection in three keepalives.
-        if [ "$ferry_s" -eq 1 ] && [ -n "$ferry_mine" ] && [ "$ferry_tries" -lt 60 ]; then
+        if [ "$ferry_s" -eq 1 ] && [ -n "$ferry_mine" ] && [ "$2" = resume ] && [ "$ferry_tries" -lt 60 ]; then
             ferry_tries=$((ferry_tries + 1))
             sleep 1
             continue
@@ -112,26 +130,35 @@ ferry_listing() {
 
 # ferry_sums: digests and modes of the live release's files as they are on
 # disk, not as recorded (a file edited in place on the host is sent again),
-# and the files its manifest lists that are gone. File names never hold a
-# newline or a tab (ferry refuses them), so the manifest is one per line;
-# what crosses to ferry is NUL-ended.
+# and the files its manifest lists that are gone. Nothing is written: the
+# lists are held in variables, one file a line (file names never hold a
+# newline or a tab: ferry refuses them), and each crosses to ferry as the
+# fields of one report. `--check` runs this, and must change nothing.
 ferry_sums() {
     [ -n "$ferry_c" ] && [ -f "$D/current/.ferry/manifest" ] || return 0
-    ferry_s="$D/.ferry/survey.$$"
-    (
-        cd "$D/current/" || exit 1
-        awk -F'\t' '$1 == "f" { print $5 }' .ferry/manifest >"$ferry_s.list"
-        tr '\n' '\0' <"$ferry_s.list" | xargs -0 -r sha256sum -z -- >"$ferry_s.sums" 2>/dev/null
-        tr '\n' '\0' <"$ferry_s.list" | xargs -0 -r stat --printf '%a %n\0' -- >"$ferry_s.modes" 2>/dev/null
-        while IFS= read -r ferry_p; do
-            [ -f "$ferry_p" ] || printf '%s\0' "$ferry_p"
-        done <"$ferry_s.list" >"$ferry_s.gone"
-        :
-    ) || ferry_fail "cannot read the live release's files"
-    ferry_say_file sums "$ferry_s.sums"
-    ferry_say_file modes "$ferry_s.modes"
-    ferry_say_file gone "$ferry_s.gone"
-    rm -f "$ferry_s.list" "$ferry_s.sums" "$ferry_s.modes" "$ferry_s.gone"
+    ferry_list=$(cd "$D/current/" && awk -F'\t' '$1 == "f" { print $5 }' .ferry/manifest) ||
+        ferry_fail "cannot read the live release's manifest"
+    ferry_sum_list=
+    ferry_mode_list=
+    ferry_gone_list=
+    if [ -n "$ferry_list" ]; then
+        ferry_sum_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r sha256sum -z -- 2>/dev/null | tr '\0' '\n')
+        ferry_mode_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r stat --printf '%a %n\n' -- 2>/dev/null)
+        ferry_gone_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | while IFS= read -r ferry_p; do
+            [ -f "$ferry_p" ] || printf '%s\n' "$ferry_p"
+        done)
+    fi
+    set -f
+    IFS='
+'
+    # shellcheck disable=SC2086 # split on newlines only: one field a file
+    {
+        ferry_say sums $ferry_sum_list
+        ferry_say modes $ferry_mode_list
+        if [ -n "$ferry_gone_list" ]; then ferry_say gone $ferry_gone_list; fi
+    }
+    unset IFS
+    set +f
 }
 
 # ferry_upload_begin ID PENDING: the deploy of release ID is under way

@@ -26,7 +26,7 @@ impl Releases {
             &self.layout,
             &Options {
                 lock: None,
-                takeover: false,
+                takeover: survey::Takeover::No,
                 sums: false,
             },
         );
@@ -119,9 +119,21 @@ fn listed(host: &str, survey: &Survey) -> Event {
         _ => None,
     };
     let pending = survey.pending.as_ref().map(|pending| {
+        // Resume refuses a release marked failed: say so where it is listed.
+        let failed = survey
+            .record(&pending.release)
+            .is_some_and(|r| r.state == State::Failed);
         format!(
-            "unfinished {} of {} by {} since {}",
-            pending.kind, pending.release, pending.origin.who, pending.origin.at
+            "unfinished {} of {} by {} since {}{}",
+            pending.kind,
+            pending.release,
+            pending.origin.who,
+            pending.origin.at,
+            if failed {
+                ", marked failed: a new deploy replaces it"
+            } else {
+                ""
+            }
         )
     });
     Event::Releases {
@@ -221,6 +233,7 @@ fn history_info(entry: HistoryEntry) -> HistoryInfo {
         from: entry.from,
         who: entry.who,
         result: entry.result,
+        phase: entry.phase,
         detail: entry.detail,
         tests: entry.facts.tests,
         promoted_from: entry.facts.promoted_from,

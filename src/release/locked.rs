@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::keeper::Keepers;
 use super::record::LockInfo;
-use super::survey::{self, Lock, Survey};
+use super::survey::{self, Lock, Survey, Takeover};
 use super::{Layout, now, who};
 use crate::event::Status;
 use crate::fanout::{Fanout, Gate, Outcome};
@@ -31,7 +31,7 @@ impl<'h> Locked<'h> {
         layout: &Layout,
         env: &str,
         what: &str,
-        takeover: bool,
+        takeover: Takeover,
         sums: bool,
     ) -> Option<Locked<'h>> {
         let info = LockInfo {
@@ -99,7 +99,7 @@ pub(crate) fn survey_outcome(ran: crate::fanout::Ran, env: &str) -> (Outcome, Su
             (Lock::Held(info), _) => Outcome::failed(format!("locked by {}", describe(info)))
                 .hint(Some(format!("wait for that run to finish; if it is gone, `ferry {env} unlock` removes the lock"))),
             (Lock::Stale(info), _) => Outcome::failed(format!("a stale lock: the run of {} is gone", describe(info)))
-                .hint(Some(format!("`ferry {env} unlock` removes it, or `ferry {env} deploy:resume=yes` finishes that deploy"))),
+                .hint(Some(stale_hint(info, env))),
             (_, 0) if !survey.missing_tools.is_empty() => {
                 Outcome::failed(format!("missing tools on the host: {}", survey.missing_tools.join(", ")))
             }
@@ -107,6 +107,24 @@ pub(crate) fn survey_outcome(ran: crate::fanout::Ran, env: &str) -> (Outcome, Su
         },
     };
     (outcome, survey)
+}
+
+/// What gets past a stale lock: a deploy's is taken over by its resume
+/// (which finishes it, refuses a failed one, or just lets go of it);
+/// anything else's needs `unlock`.
+fn stale_hint(info: &Option<LockInfo>, env: &str) -> String {
+    let deploy = info.as_ref().is_some_and(|i| {
+        ["deploy", "hotfix", "setup_release"]
+            .iter()
+            .any(|k| i.what.starts_with(k))
+    });
+    if deploy {
+        format!(
+            "`ferry {env} deploy:resume=yes` takes it over and finishes that deploy (`releases` shows where it stopped), or `ferry {env} unlock` removes it"
+        )
+    } else {
+        format!("`ferry {env} unlock` removes it (`releases` shows the hosts' state)")
+    }
 }
 
 fn describe(info: &Option<LockInfo>) -> String {

@@ -32,6 +32,7 @@ mod steps;
 mod survey;
 mod travel;
 mod upload;
+mod whereabouts;
 
 #[cfg(test)]
 mod shellcheck;

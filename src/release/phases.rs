@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use super::artifact::Artifact;
 
@@ -16,8 +17,9 @@ use super::locked::Locked;
 use super::record::{Pending, ReleaseRecord, State};
 use super::resume::{new_pending, progress_of, resumable, resume_artifact};
 use super::steps;
-use super::survey::Survey;
+use super::survey::{Survey, Takeover};
 use super::upload::{self, Extras, Payloads};
+use super::whereabouts::{Fault, Seen};
 use super::{days_from_now, new_release_id};
 use crate::event::Status;
 use crate::fanout::{Done, Fanout, Gate, Outcome};
@@ -41,7 +43,11 @@ impl DeployPlan {
             &self.layout,
             &self.env,
             &what,
-            self.resume,
+            if self.resume {
+                Takeover::Resume
+            } else {
+                Takeover::No
+            },
             true,
         )
         .await
@@ -64,11 +70,16 @@ pub(super) struct Progress {
     pub(super) uploaded: bool,
     pub(super) built: bool,
     pub(super) migrated: bool,
-    /// Where `current` points now.
+    /// Where `current` points now, as the host last reported.
     pub(super) current: Option<String>,
+    /// A script that moves `current` lost its connection before it said
+    /// where it points: only the host can tell now.
+    pub(super) unknown: bool,
     /// Where it pointed before this deploy.
     pub(super) previous: Option<String>,
     pub(super) deployed: bool,
+    /// Deployed, and its finish written: nothing left pending for it here.
+    pub(super) finished: bool,
 }
 
 pub(super) struct Run<'a, 'h> {
@@ -81,6 +92,10 @@ pub(super) struct Run<'a, 'h> {
     pub(super) record: ReleaseRecord,
     pub(super) pending: Pending,
     pub(super) progress: BTreeMap<String, Progress>,
+    /// What scripts reported about `current`, until `settle` takes it in.
+    pub(super) seen: Mutex<BTreeMap<String, Seen>>,
+    /// Every host's failures, in the order they came.
+    pub(super) faults: Mutex<Vec<Fault>>,
 }
 
 impl<'a, 'h> Run<'a, 'h> {
@@ -88,7 +103,7 @@ impl<'a, 'h> Run<'a, 'h> {
     fn begin(plan: &'a DeployPlan, locked: &'a Locked<'h>, fanout: &'a Fanout) -> Option<Self> {
         let surveys = &locked.surveys;
         let (artifact, pending) = if plan.resume {
-            let pending = resumable(surveys, fanout)?;
+            let pending = resumable(plan, surveys, fanout)?;
             (
                 Cow::Owned(resume_artifact(plan, &pending, fanout)?),
                 pending,
@@ -130,19 +145,21 @@ impl<'a, 'h> Run<'a, 'h> {
             record,
             pending,
             progress,
+            seen: Mutex::default(),
+            faults: Mutex::default(),
         })
     }
 
     async fn go(&mut self) {
         if !(self.upload().await && self.ship().await && self.build().await && self.migrate().await)
         {
-            return self.stopped("current is unchanged on every host");
+            return self.stopped().await;
         }
         if let Mode::Setup { .. } = self.plan.mode {
             return self.finish().await;
         }
         if !self.switch().await {
-            return self.stopped(&self.whereabouts());
+            return self.stopped().await;
         }
         if self.restart().await {
             self.finish().await;
@@ -176,6 +193,7 @@ impl<'a, 'h> Run<'a, 'h> {
         done: Vec<Done<'h, T>>,
         apply: impl Fn(&mut Progress, T),
     ) -> bool {
+        self.settle();
         let mut ok = true;
         for d in done {
             match (d.status, d.data) {
@@ -227,30 +245,24 @@ impl<'a, 'h> Run<'a, 'h> {
             );
             uploads.insert(host.label.clone(), (upload, state));
         }
-        let (uploads, fanout) = (&uploads, self.fanout);
+        let (uploads, fanout, this, task) = (&uploads, self.fanout, &*self, &self.task("upload"));
         let done = fanout
-            .collect(
-                &self.task("upload"),
-                &hosts,
-                Gate::Policy,
-                |host| async move {
-                    let (upload, state) = &uploads[&host.label];
-                    let request = Request {
-                        payload: Payload::Bytes(upload.payload.clone()),
-                        ..Request::script(upload.script.clone())
-                    };
-                    let outcome = fanout
-                        .script(host, request)
-                        .await
-                        .outcome(&[], Status::Changed);
-                    let sent = format!(
-                        "{}, {} before compression",
-                        crate::units::plural(upload.files_sent, "changed file"),
-                        crate::units::bytes(upload.bytes_of_files)
-                    );
-                    (with_message(outcome, sent), *state)
-                },
-            )
+            .collect(task, &hosts, Gate::Policy, |host| async move {
+                let (upload, state) = &uploads[&host.label];
+                let request = Request {
+                    payload: Payload::Bytes(upload.payload.clone()),
+                    ..Request::script(upload.script.clone())
+                };
+                let ran = fanout.script(host, request).await;
+                let outcome = ran.outcome(&[], Status::Changed);
+                this.witness(task, host, &ran, &outcome);
+                let sent = format!(
+                    "{}, {} before compression",
+                    crate::units::plural(upload.files_sent, "changed file"),
+                    crate::units::bytes(upload.bytes_of_files)
+                );
+                (with_message(outcome, sent), *state)
+            })
             .await;
         self.advance(done, |progress, state| {
             progress.uploaded = true;
@@ -412,10 +424,10 @@ impl<'a, 'h> Run<'a, 'h> {
                     timeout,
                     ..Request::script(script.clone())
                 };
-                (
-                    fanout.script(host, request).await.outcome(labels, success),
-                    (),
-                )
+                let ran = fanout.script(host, request).await;
+                let outcome = ran.outcome(labels, success);
+                self.witness(task, host, &ran, &outcome);
+                (outcome, ())
             })
             .await
     }

@@ -16,7 +16,7 @@ pub(crate) async fn run(plan: &DeployPlan, hosts: &[&Host], fanout: &Fanout) {
         &plan.layout,
         &Options {
             lock: None,
-            takeover: false,
+            takeover: survey::Takeover::No,
             sums: true,
         },
     );

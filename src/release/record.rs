@@ -132,6 +132,9 @@ pub(crate) struct HistoryEntry {
     pub(crate) from: Option<String>,
     pub(crate) who: String,
     pub(crate) result: String,
+    /// Where a failed deploy stopped: upload, build, migrate, switch, restart, finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) detail: Option<String>,
     /// What the pipeline adds: the test gate, where a promotion came from.

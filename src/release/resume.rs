@@ -19,18 +19,27 @@ pub(super) fn progress_of(survey: &Survey, id: &str) -> Progress {
         Some(pending) if pending.release == id => pending.previous.clone(),
         _ => survey.current.clone().filter(|c| c != id),
     };
+    let deployed = state == Some(State::Deployed) && survey.current.as_deref() == Some(id);
     Progress {
         uploaded: survey.releases.contains_key(id),
         built: matches!(state, Some(State::Built | State::Deployed)),
         migrated: record.is_some_and(|r| r.migrated),
         current: survey.current.clone(),
+        unknown: false,
         previous,
-        deployed: state == Some(State::Deployed) && survey.current.as_deref() == Some(id),
+        deployed,
+        finished: deployed && survey.pending.as_ref().is_none_or(|p| p.release != id),
     }
 }
 
-/// The deploy to resume: the one pending on the hosts (they must agree).
-pub(super) fn resumable(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) -> Option<Pending> {
+/// The deploy to resume: the one pending on the hosts (they must agree),
+/// unless it was marked failed — resuming it would bring it back — or it
+/// finished everywhere but for the lock a cut left (taken over and released).
+pub(super) fn resumable(
+    plan: &DeployPlan,
+    surveys: &BTreeMap<String, Survey>,
+    fanout: &Fanout,
+) -> Option<Pending> {
     let mut pending: Vec<&Pending> = surveys
         .values()
         .filter_map(|s| s.pending.as_ref())
@@ -39,10 +48,16 @@ pub(super) fn resumable(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) -> 
     pending.dedup_by(|a, b| a.release == b.release);
     match pending.as_slice() {
         [] => {
-            fanout.fail("nothing to resume: no host has an unfinished deploy".into());
+            finished_but_for_the_lock(surveys, fanout);
             None
         }
-        [one] => Some((*one).clone()),
+        [one] => match refusal(&plan.env, surveys, one) {
+            Some(message) => {
+                fanout.fail(message);
+                None
+            }
+            None => Some((*one).clone()),
+        },
         many => {
             let ids: Vec<&str> = many.iter().map(|p| p.release.as_str()).collect();
             fanout.fail(format!(
@@ -52,6 +67,68 @@ pub(super) fn resumable(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) -> 
             None
         }
     }
+}
+
+/// Nothing pending: either there is nothing to resume, or a deploy's finish
+/// completed on a host whose lock its cut connection left (taken over by
+/// this run's survey, and released at its end).
+fn finished_but_for_the_lock(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) {
+    let taken: Vec<(&str, &str)> = surveys
+        .iter()
+        .filter_map(|(host, s)| Some((host.as_str(), s.took_over.as_deref()?)))
+        .collect();
+    match taken.first() {
+        Some((_, release)) => {
+            let hosts: Vec<&str> = taken.iter().map(|(h, _)| *h).collect();
+            fanout.events.note(format!(
+                "nothing left to resume: the deploy of {release} had finished, but for its lock on {}, now released",
+                hosts.join(", ")
+            ));
+        }
+        None => fanout.fail("nothing to resume: no host has an unfinished deploy".into()),
+    }
+}
+
+/// Why the pending deploy must not be resumed: its release was marked
+/// failed (a put-back after a failed health check, or a rollback).
+fn refusal(env: &str, surveys: &BTreeMap<String, Survey>, pending: &Pending) -> Option<String> {
+    let id = pending.release.as_str();
+    let failed: Vec<&str> = surveys
+        .iter()
+        .filter(|(_, s)| s.record(id).is_some_and(|r| r.state == State::Failed))
+        .map(|(host, _)| host.as_str())
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let live: Vec<String> = surveys
+        .iter()
+        .map(|(host, s)| match s.current.as_deref() {
+            Some(c) if c == id => format!("{host} on {c}, the failed release"),
+            Some(c) => format!("{host} on {c}"),
+            None => format!("{host} on no release"),
+        })
+        .collect();
+    let stuck: Vec<&str> = surveys
+        .iter()
+        .filter(|(_, s)| s.current.as_deref() == Some(id))
+        .map(|(host, _)| host.as_str())
+        .collect();
+    let mut message = format!(
+        "cannot resume {id}: it failed and is marked failed on {}, and resuming would bring it back. Live now: {}",
+        failed.join(", "),
+        live.join("; ")
+    );
+    if !stuck.is_empty() {
+        message.push_str(&format!(
+            "\nhint: `ferry {env} rollback` puts {} back on the release before {id}",
+            stuck.join(", ")
+        ));
+    }
+    message.push_str(&format!(
+        "\nhint: to ship a fix, commit it and run `ferry {env} deploy`"
+    ));
+    Some(message)
 }
 
 pub(super) fn new_pending(plan: &DeployPlan, artifact: &Artifact, id: String) -> Pending {
@@ -94,5 +171,52 @@ pub(super) fn resume_artifact(
             fanout.fail(format!("cannot resume {}: {error}", pending.release));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::record::ReleaseRecord;
+    use crate::release::survey::parse;
+
+    fn survey(current: &str, failed: bool, pending: Option<&Pending>) -> Survey {
+        let mut survey = parse(&[]);
+        survey.current = Some(current.into());
+        let mut record: ReleaseRecord = sample().record(None);
+        record.state = if failed { State::Failed } else { State::Built };
+        survey.releases.insert("new".into(), Some(record));
+        survey.pending = pending.cloned();
+        survey
+    }
+
+    fn sample() -> Pending {
+        Pending {
+            release: "new".into(),
+            origin: Origin {
+                revision: None,
+                reference: "main".into(),
+                digest: "d".into(),
+                who: "a@b".into(),
+                at: "t".into(),
+            },
+            kind: "deploy".into(),
+            previous: Some("old".into()),
+        }
+    }
+
+    #[test]
+    fn a_release_marked_failed_anywhere_is_not_resumed() {
+        let pending = sample();
+        let surveys = BTreeMap::from([
+            ("web1".to_string(), survey("old", true, None)),
+            ("web2".to_string(), survey("new", false, Some(&pending))),
+        ]);
+        let message = refusal("prod", &surveys, &pending).expect("refused");
+        assert!(message.contains("cannot resume new: it failed and is marked failed on web1"));
+        assert!(message.contains("web1 on old; web2 on new, the failed release"));
+        assert!(message.contains("`ferry prod rollback` puts web2 back"));
+        let fine = BTreeMap::from([("web1".to_string(), survey("old", false, Some(&pending)))]);
+        assert!(refusal("prod", &fine, &pending).is_none());
     }
 }

@@ -10,7 +10,7 @@ use super::deploy::{HostPlan, Mode, host_plan};
 use super::locked::Locked;
 use super::record::{HistoryEntry, State};
 use super::steps::{self, HealthTiming};
-use super::survey::Survey;
+use super::survey::{Survey, Takeover};
 use super::{Layout, now, who};
 use crate::error::Error;
 use crate::event::Status;
@@ -65,7 +65,9 @@ impl Rollback {
             &self.layout,
             &self.env,
             "rollback",
-            false,
+            // A stale lock that a cut deploy left (the deploy pending on that
+            // host) is no reason to refuse the way back from it.
+            Takeover::Stale,
             false,
         )
         .await
@@ -141,10 +143,20 @@ impl Rollback {
                 from: abandoned[host.label.as_str()].map(str::to_string),
                 who: who(),
                 result: "ok".into(),
+                phase: None,
                 detail: None,
                 facts: Default::default(),
             };
             steps::append_history(&mut script, &history.json());
+            // The deploy that made the abandoned release is over: resume must
+            // not bring it back, nor `releases` offer to.
+            if survey
+                .pending
+                .as_ref()
+                .is_some_and(|p| Some(p.release.as_str()) == abandoned[host.label.as_str()])
+            {
+                script.code("ferry_done");
+            }
             let plan = &self.hosts[&host.label];
             let health = plan.health.as_ref().map(|h| (h, &self.timing));
             steps::restart(&mut script, &self.secrets, &plan.restarts, health);

@@ -44,7 +44,10 @@ fn surveys_and_locks() {
         what: "deploy of main".into(),
         release: String::new(),
     };
-    for (lock, takeover, sums) in [(None, false, false), (Some(&info), true, true)] {
+    for (lock, takeover, sums) in [
+        (None, survey::Takeover::No, false),
+        (Some(&info), survey::Takeover::Resume, true),
+    ] {
         let options = Options {
             lock,
             takeover,
@@ -69,6 +72,7 @@ fn upload() {
         gone: vec![],
         missing_tools: vec![],
         error: None,
+        took_over: None,
     };
     let dotenv = Dotenv {
         file: ".env".into(),
@@ -134,6 +138,17 @@ fn build_switch_restart_finish_and_rollback() {
     let remove = ["20250101T000000Z".to_string()];
     steps::finish(&mut finish, "20260102T000000Z", Some("{}"), "{}", &remove);
     shellcheck("finish", &finish.build());
+
+    let mut again = layout().script();
+    super::ending::finish_again(
+        &mut again,
+        "deploy",
+        "20260102T000000Z",
+        "{}",
+        "{}",
+        &remove,
+    );
+    shellcheck("finish again", &again.build());
 }
 
 #[test]

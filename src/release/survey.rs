@@ -16,11 +16,23 @@ pub(crate) const LOCKED: i32 = 75;
 pub(crate) struct Options<'a> {
     /// Take the deploy lock with this record.
     pub(crate) lock: Option<&'a LockInfo>,
-    /// A resumed deploy may take over the lock its own earlier run left
-    /// (the pending deploy's release names it).
-    pub(crate) takeover: bool,
+    /// Whose stale lock this run may take over.
+    pub(crate) takeover: Takeover,
     /// Report digests and modes of the live release's files (deploys diff against them).
     pub(crate) sums: bool,
+}
+
+/// A stale lock left by a deploy that is pending on the host (or that
+/// finished but for its lock) can be taken over by the runs that deal with
+/// that deploy; every other run is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Takeover {
+    No,
+    /// Rollback: the way back from a cut deploy.
+    Stale,
+    /// `deploy:resume=yes`: also waits (up to a minute) for the keeper of
+    /// its own earlier run to notice that run is gone.
+    Resume,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +58,8 @@ pub(crate) struct Survey {
     pub(crate) gone: Vec<String>,
     pub(crate) missing_tools: Vec<String>,
     pub(crate) error: Option<String>,
+    /// The release whose deploy left the stale lock this survey took over.
+    pub(crate) took_over: Option<String>,
 }
 
 impl Survey {
@@ -66,7 +80,14 @@ pub(crate) fn script(layout: &Layout, options: &Options<'_>) -> String {
             let info = serde_json::to_string(info).expect("serializable");
             script.code("ferry_prepare").call(
                 "ferry_lock",
-                [Word::lit(&info), Word::flag(options.takeover)],
+                [
+                    Word::lit(&info),
+                    Word::lit(match options.takeover {
+                        Takeover::No => "",
+                        Takeover::Stale => "stale",
+                        Takeover::Resume => "resume",
+                    }),
+                ],
             );
         }
         None => {
@@ -90,6 +111,7 @@ pub(crate) fn parse(markers: &[Marker]) -> Survey {
         gone: Vec::new(),
         missing_tools: Vec::new(),
         error: None,
+        took_over: None,
     };
     let mut modes = HashMap::new();
     for marker in markers {
@@ -101,6 +123,7 @@ pub(crate) fn parse(markers: &[Marker]) -> Survey {
                     .insert(id.clone(), serde_json::from_str(record).ok());
             }
             Marker::Lock(report) => survey.lock = lock(report),
+            Marker::TookOver(release) => survey.took_over = Some(release.clone()),
             Marker::Pending(json) => survey.pending = serde_json::from_str(json).ok(),
             Marker::Missing(tools) => survey.missing_tools = tools.clone(),
             Marker::Error(text) => survey.error = Some(text.clone()),

@@ -37,7 +37,7 @@ pub(crate) async fn live(
         layout,
         &survey::Options {
             lock: None,
-            takeover: false,
+            takeover: survey::Takeover::No,
             sums: false,
         },
     );
@@ -162,6 +162,7 @@ pub(super) fn mark_script(layout: &Layout, record: &ReleaseRecord, note: &str) -
         from: None,
         who: who(),
         result: "failed".into(),
+        phase: None,
         detail: Some(note.to_string()),
         facts: Default::default(),
     };

@@ -234,6 +234,7 @@ mod tests {
             gone: gone.iter().map(|g| g.to_string()).collect(),
             missing_tools: Vec::new(),
             error: None,
+            took_over: None,
         }
     }
 

@@ -68,7 +68,12 @@ impl Transport for Ssh {
             .stderr(Stdio::piped())
             .spawn()
             .await
-            .map_err(|e| TransportError::Lost(e.to_string()))?;
+            // No session was opened, so the command never started: the host
+            // is out of reach, and nothing it holds changed.
+            .map_err(|e| TransportError::Unreachable {
+                message: format!("the connection is gone; the command did not start: {e}"),
+                hint: None,
+            })?;
         Ok(Child {
             stdin: Box::pin(child.stdin().take().expect("piped")),
             stdout: Box::pin(child.stdout().take().expect("piped")),

@@ -16,11 +16,14 @@ pub(super) fn releases(
         lines.push("no releases".into());
     }
     lines.extend(lock.iter().cloned());
-    lines.extend(
-        pending
-            .iter()
-            .map(|p| format!("{p} (deploy:resume=yes finishes it)")),
-    );
+    // A pending deploy of a failed release is not resumed (its text says so).
+    lines.extend(pending.iter().map(|p| {
+        if p.contains("marked failed") {
+            p.clone()
+        } else {
+            format!("{p} (deploy:resume=yes finishes it)")
+        }
+    }));
     lines
 }
 
@@ -60,6 +63,10 @@ pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
             .from
             .as_deref()
             .map_or(String::new(), |f| format!(" from {f}"));
+        let phase = entry
+            .phase
+            .as_deref()
+            .map_or(String::new(), |p| format!(" at {p}"));
         let detail = entry
             .detail
             .as_deref()
@@ -67,7 +74,7 @@ pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
         let revision = range(live, entry.revision.as_deref());
         let facts = facts(entry);
         lines.push(format!(
-            "{}  {:<13} {} {revision}{from}  {}  {}{facts}{detail}",
+            "{}  {:<13} {} {revision}{from}  {}  {}{facts}{phase}{detail}",
             entry.at, entry.kind, entry.release, entry.who, entry.result
         ));
         if entry.result == "ok" && entry.revision.is_some() {

@@ -51,10 +51,19 @@ pub(super) fn table(
         out.push_str("no host was touched\n");
         return out;
     }
+    // The live release, after a deploy: what each host reported at the end.
+    let live = rows.iter().any(|r| r.live.is_some());
     let _ = writeln!(
         out,
-        "{:<width$}  {:>3}  {:>7}  {:>6}  {:>11}  {:>7}  {:>7}",
-        "host", "ok", "changed", "failed", "unreachable", "skipped", "time"
+        "{:<width$}  {:>3}  {:>7}  {:>6}  {:>11}  {:>7}  {:>7}{}",
+        "host",
+        "ok",
+        "changed",
+        "failed",
+        "unreachable",
+        "skipped",
+        "time",
+        if live { "  live" } else { "" }
     );
     for row in rows {
         let cells = [
@@ -74,7 +83,11 @@ pub(super) fn table(
             };
             let _ = write!(out, "  {text}");
         }
-        let _ = writeln!(out, "  {:>7}", seconds(row.duration));
+        let _ = write!(out, "  {:>7}", seconds(row.duration));
+        if let Some(text) = row.live.as_deref().filter(|_| live) {
+            let _ = write!(out, "  {text}");
+        }
+        out.push('\n');
     }
     out
 }
