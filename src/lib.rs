@@ -6,6 +6,7 @@ mod app;
 mod builtin;
 mod cli;
 mod config;
+mod container;
 mod demo;
 mod diagnostic;
 mod error;

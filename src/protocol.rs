@@ -107,6 +107,10 @@ pub(crate) enum Marker {
     },
     /// The logs follower is still connected.
     Alive,
+    /// The host's container engine holds the image already.
+    HasImage,
+    /// The layers of one image the host's engine holds: diff ids, bottom first.
+    Layers(Vec<String>),
     /// A release's files as a tar stream (promotion fetches them).
     Archive(Vec<u8>),
 }
@@ -262,6 +266,8 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
         "was" => Marker::Was(field(0)?.to_string()),
         "now" => Marker::Now(field(0)?.to_string()),
         "healthy" => Marker::Healthy,
+        "has-image" => Marker::HasImage,
+        "layers" => Marker::Layers(f),
         "unhealthy" => Marker::Unhealthy(text()),
         "removed" => Marker::Removed(field(0)?.to_string()),
         "released" => Marker::Released,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::container::ContainerDef;
 use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, SourceKind};
 use crate::diagnostic::{Diagnostic, SourceFile};
 
@@ -28,6 +29,8 @@ pub(crate) struct DeployDef {
     pub(crate) timeout: Option<Duration>,
     pub(crate) health: Option<HealthDef>,
     pub(crate) dotenv: Option<DotenvDef>,
+    /// `[container]`: the release is an image.
+    pub(crate) container: Option<ContainerDef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +101,36 @@ impl Default for DeployDef {
             timeout: None,
             health: None,
             dotenv: None,
+            container: None,
         }
     }
 }
 
 pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagnostic> {
+    let container = raw
+        .container
+        .as_ref()
+        .map(|c| super::container::resolve(file, c, raw.deploy.as_ref()))
+        .transpose()?;
+    let mut def = resolve_deploy(file, raw)?;
+    if let Some(container) = &container {
+        // What the container mounts lives in shared/, made when missing like shared paths.
+        for mount in &container.mounts {
+            let list = if mount.dir {
+                &mut def.shared_dirs
+            } else {
+                &mut def.shared_files
+            };
+            if !list.contains(&mount.shared) {
+                list.push(mount.shared.clone());
+            }
+        }
+    }
+    def.container = container;
+    Ok(def)
+}
+
+fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagnostic> {
     let Some(deploy) = &raw.deploy else {
         return Ok(DeployDef::default());
     };
@@ -146,6 +174,7 @@ pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, D
             .map(|h| health(file, h, &known_roles))
             .transpose()?,
         dotenv,
+        container: None,
     })
 }
 

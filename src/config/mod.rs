@@ -4,6 +4,7 @@
 //! only for the environment a run selects, so a missing production secret
 //! does not stop a staging run.
 
+mod container;
 mod deploy;
 mod environment;
 mod error;
@@ -20,6 +21,7 @@ mod task;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use container::ContainerDef;
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;

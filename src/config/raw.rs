@@ -93,6 +93,7 @@ with_settings! {
         #[serde(default)]
         services: Table<RawService>,
         deploy: Option<RawDeploy>,
+        container: Option<RawContainer>,
         provision: Option<RawProvision>,
         pipeline: Option<RawPipeline>,
     }
@@ -262,6 +263,37 @@ pub(crate) struct RawDeploy {
     pub(crate) timeout: Option<Spanned<u32>>,
     pub(crate) health: Option<RawHealth>,
     pub(crate) dotenv: Option<RawDotenv>,
+}
+
+/// `[container]`: the release is an image built from a Dockerfile on this
+/// machine, shipped to hosts without a registry and run there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContainer {
+    /// The image's name on the hosts (a repository name, no tag).
+    pub(crate) image: Spanned<String>,
+    /// Relative to `context`.
+    pub(crate) dockerfile: Option<Spanned<String>>,
+    /// The build context, a directory of the release's files.
+    pub(crate) context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) build_args: Table<Spanned<String>>,
+    /// Where the app listens, given to it in `PORT` (this one or the next).
+    pub(crate) port: Spanned<u16>,
+    /// The path probed on the new container before the old one stops.
+    pub(crate) health: Option<Spanned<String>>,
+    /// Seconds the new container has to answer.
+    pub(crate) health_deadline: Option<Spanned<u32>>,
+    /// Run in a one-off container of the new image before the switch (exec form).
+    #[serde(default)]
+    pub(crate) migrate: Vec<Spanned<String>>,
+    /// shared/<key> mounted at the path given, created when missing.
+    #[serde(default)]
+    pub(crate) files: Table<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) dirs: Table<Spanned<String>>,
+    /// `docker run --user`, e.g. "1000:1000".
+    pub(crate) user: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -295,6 +295,27 @@ impl Artifact {
         Ok(())
     }
 
+    /// The release's files written out under `dir`: a container image's build context.
+    pub(crate) fn unpack_into(&self, dir: &Path) -> std::io::Result<()> {
+        let files: Vec<&str> = self.manifest.files().map(|e| e.path.as_str()).collect();
+        let payload = self.payload(files);
+        tar::Archive::new(flate2::read::GzDecoder::new(payload.as_slice())).unpack(dir)
+    }
+
+    /// The same release (revision, reference, warnings) made of `files` only: a
+    /// container release holds no code on the hosts, only which image it runs.
+    pub(crate) fn replaced_by(&self, files: &[(&str, Vec<u8>)]) -> Result<Artifact, ArtifactError> {
+        let mut artifact = Artifact {
+            manifest: Manifest::default(),
+            contents: HashMap::new(),
+            ..self.clone()
+        };
+        for (path, body) in files {
+            artifact.add_file(path, 0o644, body.clone(), 0)?;
+        }
+        Ok(artifact)
+    }
+
     /// A gzipped tar of `files` plus every directory and link (they are
     /// tiny, and sending them always keeps the host side simple).
     pub(crate) fn payload<'a>(&self, files: impl IntoIterator<Item = &'a str>) -> Vec<u8> {

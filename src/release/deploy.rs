@@ -12,7 +12,8 @@ use super::artifact::{self, Artifact};
 use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
-use crate::config::{DeployDef, OnDeploy, Probe, Serial};
+use crate::config::{ContainerDef, DeployDef, OnDeploy, Probe, Serial};
+use crate::container::{self, Image};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::TaskCall;
@@ -74,6 +75,8 @@ pub(crate) struct DeployPlan {
     pub(crate) hosts: HashMap<String, HostPlan>,
     pub(crate) migrate_host: Option<String>,
     pub(crate) timing: HealthTiming,
+    /// A container release's image, built on this machine.
+    pub(crate) image: Option<Image>,
     /// Kept in the deploy's history entry (the test gate, a promotion's source).
     pub(crate) facts: HistoryFacts,
 }
@@ -104,12 +107,27 @@ impl DeployPlan {
             .get("ref")
             .unwrap_or(&ctx.env.settings.branch)
             .to_string();
-        let artifact = if resume {
-            None
+        if resume && project.deploy.container.is_some() {
+            return Err(Error::usage(
+                "`deploy:resume=yes` does not resume container deploys yet",
+                Some("run `deploy` again: hosts keep the layers they already have".into()),
+            ));
+        }
+        let (artifact, image) = if resume {
+            (None, None)
         } else {
-            Some(build_artifact(&project.root, &project.deploy, &reference)?)
+            let artifact = build_artifact(&project.root, &project.deploy, &reference)?;
+            match &project.deploy.container {
+                Some(def) => {
+                    let (artifact, image) = build_image(artifact, def)?;
+                    (Some(artifact), Some(image))
+                }
+                None => (Some(artifact), None),
+            }
         };
-        Self::with_artifact(mode, resume, reference, artifact, ctx)
+        let mut plan = Self::with_artifact(mode, resume, reference, artifact, ctx)?;
+        plan.image = image;
+        Ok(plan)
     }
 
     /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
@@ -119,6 +137,12 @@ impl DeployPlan {
         artifact: Artifact,
         from: String,
     ) -> Result<Self, Error> {
+        if ctx.project.deploy.container.is_some() {
+            return Err(Error::usage(
+                "`promote` does not ship container images yet",
+                Some("deploy the commit to the environment instead".into()),
+            ));
+        }
         let reference = artifact.reference.clone();
         let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
         plan.facts.promoted_from = Some(from);
@@ -143,6 +167,7 @@ impl DeployPlan {
             deploy: project.deploy.clone(),
             reference,
             artifact,
+            image: None,
             keep: ctx.env.settings.keep_releases as usize,
             serial: project.deploy.serial.unwrap_or(Serial::All),
             timeout: project.deploy.timeout,
@@ -190,9 +215,40 @@ pub(crate) fn build_artifact(
     })
 }
 
+/// The image of a container release, built from the release's files; the release
+/// itself then holds only the image's id.
+fn build_image(artifact: Artifact, def: &ContainerDef) -> Result<(Artifact, Image), Error> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::usage(
+            format!("cannot build the image: {e}"),
+            Some("nothing was sent to any host".into()),
+        )
+    };
+    let context = tempfile::tempdir().map_err(|e| failed(&e))?;
+    artifact
+        .unpack_into(context.path())
+        .map_err(|e| failed(&e))?;
+    let revision = match &artifact.revision {
+        Some(revision) => revision.clone(),
+        None => artifact.manifest.digest(),
+    };
+    let image = container::build(context.path(), def, &revision).map_err(|e| failed(&e))?;
+    let id = format!("{}\n", image.id);
+    let artifact = artifact
+        .replaced_by(&[(container::IMAGE_FILE, id.into_bytes())])
+        .map_err(|e| failed(&e))?;
+    Ok((artifact, image))
+}
+
 /// The first selected host of `migrate_role` (any host without one).
 fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
-    if ctx.project.deploy.migrate.is_empty() {
+    let container_migrates = ctx
+        .project
+        .deploy
+        .container
+        .as_ref()
+        .is_some_and(|c| !c.migrate.is_empty());
+    if ctx.project.deploy.migrate.is_empty() && !container_migrates {
         return Ok(None);
     }
     let role = ctx.project.deploy.migrate_role.as_ref();
@@ -238,6 +294,18 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         ..HostPlan::default()
     };
     plan.restarts.exports.clone_from(&exports);
+    if let Some(def) = &deploy.container {
+        let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());
+        if let Some(command) = container::migrate(def, env_file) {
+            plan.migrate
+                .steps
+                .push(("migrate in a one-off container".into(), command));
+        }
+        let name = container::name(&ctx.project.app, host);
+        plan.restarts
+            .steps
+            .push((format!("run {name}"), container::up(def, &name, env_file)));
+    }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {
             continue;

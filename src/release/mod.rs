@@ -27,6 +27,7 @@ mod preview;
 mod record;
 mod resume;
 mod rollback;
+mod ship;
 mod steps;
 mod survey;
 mod travel;
@@ -71,12 +72,15 @@ impl Layout {
     }
 
     /// A script that knows the layout: the prelude, `D=<deploy_to>`, the
-    /// release helpers and the slot helpers (the probe is theirs); operations are calls appended to it.
+    /// release helpers, the slot helpers (the probe is theirs) and the
+    /// container helpers (which probe: they come after); operations are
+    /// calls appended to it.
     pub(crate) fn script(&self) -> Script {
         let mut script = Script::new();
         script
             .library(&HELPERS)
             .library(&crate::switch::HELPERS)
+            .library(&crate::container::HELPERS)
             .set("D", Word::lit(&self.deploy_to))
             .code(LOCK);
         script

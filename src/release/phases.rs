@@ -151,7 +151,8 @@ impl<'a, 'h> Run<'a, 'h> {
     }
 
     async fn go(&mut self) {
-        if !(self.upload().await && self.build().await && self.migrate().await) {
+        if !(self.upload().await && self.ship().await && self.build().await && self.migrate().await)
+        {
             return self.stopped().await;
         }
         if let Mode::Setup { .. } = self.plan.mode {
@@ -441,7 +442,7 @@ impl<'a, 'h> Run<'a, 'h> {
     }
 }
 
-fn with_message(outcome: Outcome, message: String) -> Outcome {
+pub(super) fn with_message(outcome: Outcome, message: String) -> Outcome {
     if outcome.status == Status::Changed {
         outcome.message(message)
     } else {

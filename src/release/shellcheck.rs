@@ -235,3 +235,58 @@ fn promotion_and_functional_test_verdicts() {
         ),
     );
 }
+
+#[test]
+fn container_release() {
+    let raw = r#"
+[container]
+image = "shop"
+port = 8000
+migrate = ["python", "manage.py", "migrate"]
+files = { "db.sqlite3" = "/app/db.sqlite3" }
+dirs = { "media" = "/app/media" }
+user = "1000:1000"
+"#;
+    let file = crate::diagnostic::SourceFile::new(std::path::Path::new("ferry.toml"), raw.into());
+    let project = crate::config::parse(file).expect("a valid config");
+    let def = project.deploy.container.expect("[container]");
+    let mut script = layout().script();
+    crate::container::probe_layers(&mut script, "sha256:ab");
+    shellcheck("container layers", &script.build());
+    let mut script = layout().script();
+    crate::container::load(&mut script, "sha256:ab", "shop", "20260102T000000Z");
+    shellcheck("container load", &script.build());
+    let migrate = crate::container::migrate(&def, Some(".env")).expect("a migration");
+    let commands = Commands {
+        steps: vec![("migrate".into(), migrate)],
+        ..Commands::default()
+    };
+    let mut script = layout().script();
+    steps::in_release(&mut script, "20260102T000000Z", &secrets(), &commands, None);
+    shellcheck("container migrate", &script.build());
+    let up = Commands {
+        steps: vec![("run".into(), crate::container::up(&def, "shop-app", None))],
+        ..Commands::default()
+    };
+    let mut script = layout().script();
+    steps::restart(&mut script, &secrets(), &[], &up, None);
+    shellcheck("container up", &script.build());
+    let command =
+        crate::container::exec("/srv/app/current", "shop-app", &["ls".into(), "-l".into()]);
+    let mut script = Script::new();
+    script
+        .library(&crate::container::HELPERS)
+        .step(1, "ls", &command);
+    shellcheck("container exec", &script.build());
+    for function in ["ferry_ctr_status", "ferry_ctr_restart"] {
+        let command = Command::words(
+            function,
+            ["/srv/app/current", "shop-app"].map(crate::shell::Word::lit),
+        );
+        let mut script = Script::new();
+        script
+            .library(&crate::container::HELPERS)
+            .step(1, function, &command);
+        shellcheck(function, &script.build());
+    }
+}

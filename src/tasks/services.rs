@@ -46,6 +46,17 @@ pub(crate) fn plan(
     ctx: &Context<'_>,
 ) -> Result<(Vec<Host>, Plan), Error> {
     let args = Args::parse(entry, call)?;
+    // A container release without [services]: the live container is the service.
+    if ctx.project.services.is_empty() {
+        if let Some(kind) = containers(entry.task, ctx, &args)? {
+            let plan = Plan {
+                kind,
+                rolling: matches!(entry.task, Builtin::Restart | Builtin::Reload),
+                serial: ctx.project.deploy.serial,
+            };
+            return Ok((ctx.hosts.to_vec(), plan));
+        }
+    }
     let services = select(entry, call, ctx, &args.services)?;
     let hosts: Vec<Host> = ctx
         .hosts
@@ -186,6 +197,36 @@ impl Args {
         }
         Ok(args)
     }
+}
+
+/// `logs`, `status` and `restart` of the live container, for container releases.
+fn containers(task: Builtin, ctx: &Context<'_>, args: &Args) -> Result<Option<Kind>, Error> {
+    if ctx.project.deploy.container.is_none() {
+        return Ok(None);
+    }
+    let (function, label) = match task {
+        Builtin::Logs => return Ok(logs::containers(ctx, args.lines).map(Kind::Logs)),
+        Builtin::Status => ("ferry_ctr_status", "status of the live container"),
+        Builtin::Restart => ("ferry_ctr_restart", "restart of the live container"),
+        _ => return Ok(None),
+    };
+    if ctx.check {
+        return Err(Error::usage(format!("`{label}` has no --check mode"), None));
+    }
+    let current = format!("{}/current", ctx.env.settings.deploy_to);
+    Ok(Some(Kind::Scripts(Scripts::one_per_host(
+        ctx.hosts,
+        None,
+        |host| {
+            let name = crate::container::name(&ctx.project.app, host);
+            let command = Command::words(function, [Word::lit(&current), Word::lit(&name)]);
+            let mut script = Script::new();
+            script
+                .library(&crate::container::HELPERS)
+                .step(1, label, &command);
+            (script.build(), vec![label.to_string()])
+        },
+    ))))
 }
 
 fn action(task: Builtin) -> Action {

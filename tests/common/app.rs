@@ -53,6 +53,14 @@ impl App {
         app
     }
 
+    /// A repository already at `dir`, for its git helpers.
+    pub fn at(dir: &Path) -> App {
+        App {
+            dir: dir.to_path_buf(),
+            db: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn write(&self, path: &str, contents: &str) {
         let path = self.dir.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -13,7 +13,12 @@ pub struct Response {
 
 /// `GET path` on port 80 of `addr`, HTTP/1.0 so the server closes when done.
 pub fn get(addr: Ipv4Addr, path: &str) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&(addr, 80).into(), Duration::from_secs(3))?;
+    get_at(addr, 80, path)
+}
+
+/// `GET path` on `port` of `addr`.
+pub fn get_at(addr: Ipv4Addr, port: u16, path: &str) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(3))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
     let mut raw = String::new();

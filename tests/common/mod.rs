@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod container;
 pub mod ferry;
 pub mod hosts;
 pub mod http;

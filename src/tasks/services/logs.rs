@@ -4,6 +4,8 @@
 //! systemd services without log files through the journal, and with
 //! supervisor its own log too.
 //!
+//! A container release's logs are its live container's (`docker logs -f`).
+//!
 //! Ctrl-C drops the connection; the host side notices on its next
 //! heartbeat (a report on ferry's channel each second) and
 //! stops its followers, so nothing is left running there.
@@ -64,6 +66,45 @@ pub(super) fn plan(
     }
     Ok((following, Plan { scripts }))
 }
+
+/// `docker logs -f` of each host's live container, when the project's releases are
+/// containers.
+pub(super) fn containers(ctx: &Context<'_>, lines: u32) -> Option<Plan> {
+    ctx.project.deploy.container.as_ref()?;
+    let current = format!("{}/current", ctx.env.settings.deploy_to);
+    let scripts = ctx
+        .hosts
+        .iter()
+        .map(|host| {
+            let name = crate::container::name(&ctx.project.app, host);
+            let args = [
+                Word::lit("--"),
+                Word::num(lines),
+                Word::lit(&current),
+                Word::lit(&name),
+            ];
+            let mut script = Script::new();
+            script.call("set", args);
+            script.code("sh -s -- \"$@\" 1>&3 <<'FERRY_FOLLOW'");
+            script.code(FOLLOW_CONTAINER).code("FERRY_FOLLOW");
+            (host.label.clone(), script.build())
+        })
+        .collect();
+    Some(Plan { scripts })
+}
+
+/// Like `FOLLOW`, for the container of the release `current` points at.
+/// Arguments: the lines to show first, `current`, the containers' name.
+const FOLLOW_CONTAINER: &str = r#"ferry_rel=$(readlink "$2") || {
+    echo "no live release at $2" >&2
+    exit 1
+}
+trap 'kill $ferry_pids 2>/dev/null' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+docker logs -f --tail "$1" "$3-${ferry_rel##*/}" >&2 2>&1 &
+ferry_pids=$!
+while printf 'alive 1\n\0' 2>/dev/null; do sleep 1; done
+"#;
 
 /// The followers, under one shell of their own (root's when reading root's
 /// logs), so it can stop them: a user cannot signal root's tail. Its stdout
@@ -142,5 +183,6 @@ mod tests {
                 &super::script(&files, &["app.service".into()], 50, as_root),
             );
         }
+        crate::shell::tests::shellcheck("container logs", super::FOLLOW_CONTAINER);
     }
 }

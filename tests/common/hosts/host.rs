@@ -22,6 +22,9 @@ use super::sys::{ip, keygen, read, run, set_mode, write};
 /// Inside a host: sshd's config and host key, and its log.
 const SSHD_DIR: &str = "/run/ferry-sshd";
 const SSHD_LOG: &str = "/var/log/sshd.log";
+/// The host's Docker Engine: its images and containers, and its log.
+const DOCKER_DATA: &str = "/var/tmp/docker";
+const DOCKERD_LOG: &str = "/var/log/dockerd.log";
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// One test host. Methods that change it take `&self` so tests can share a Lab.
@@ -32,6 +35,8 @@ pub struct Host {
     holder: Option<Child>,
     /// The listening sshd, when running.
     sshd: Mutex<Option<Child>>,
+    /// The host's own Docker Engine, once started (see [`Host::start_docker`]).
+    dockerd: Mutex<Option<Child>>,
 }
 
 impl Host {
@@ -41,6 +46,7 @@ impl Host {
             alias: format!("lab-h{}", index + 1),
             holder: None,
             sshd: Mutex::new(None),
+            dockerd: Mutex::new(None),
         };
         // From here on, a panic drops `host`, which cleans up whatever was made.
         host.make_dirs(client_key);
@@ -157,6 +163,70 @@ impl Host {
         let mut child = spawned.expect("cannot run nsenter");
         self.wait_listening(&mut child);
         *sshd = Some(child);
+    }
+
+    /// Starts a Docker Engine of the host's own, inside its network and mount namespaces,
+    /// and returns once it answers: its images, containers and socket are the host's alone
+    /// (`/var/run/docker.sock` is under the host's private /run, where the deploy user's
+    /// `docker` finds it). It manages no iptables rules and no bridge: dockerd would
+    /// otherwise set the machine's FORWARD policy to DROP and cut hosts off each other;
+    /// containers use the host's network. It dies with the host's other processes.
+    pub fn start_docker(&self) {
+        let mut dockerd = self
+            .dockerd
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if dockerd.is_some() {
+            return;
+        }
+        let mut cmd = self.inside("dockerd");
+        cmd.args([
+            "--data-root",
+            DOCKER_DATA,
+            "--exec-root",
+            "/run/docker",
+            "-H",
+            "unix:///run/docker.sock",
+            "--pidfile",
+            "/run/docker.pid",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            // The socket's group: the deploy user's own, as the docker group would be.
+            "--group",
+            "deploy",
+        ]);
+        let log = File::create(self.path(DOCKERD_LOG)).expect("dockerd log");
+        let spawned = cmd.stdout(Stdio::null()).stderr(log).spawn();
+        *dockerd = Some(spawned.expect("cannot run nsenter"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.exec("docker info >/dev/null 2>&1").status.success() {
+            let child = dockerd.as_mut().expect("just started");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "dockerd of {} exited ({status}):\n{}",
+                    self.alias,
+                    self.dockerd_log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd of {} does not answer:\n{}",
+                self.alias,
+                self.dockerd_log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The socket of the host's Docker Engine, as the machine reaches it: for tests that
+    /// use a host's engine as the one ferry builds with (`DOCKER_HOST=unix://…`).
+    pub fn docker_socket(&self) -> PathBuf {
+        self.path("/run/docker.sock")
+    }
+
+    pub fn dockerd_log(&self) -> String {
+        fs::read_to_string(self.path(DOCKERD_LOG)).unwrap_or_default()
     }
 
     /// A new host key, and sshd restarted with it (open sessions survive), so the Lab's
@@ -349,7 +419,13 @@ impl Host {
             .holder
             .take()
             .into_iter()
-            .chain(self.lock_sshd().take());
+            .chain(self.lock_sshd().take())
+            .chain(
+                self.dockerd
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .take(),
+            );
         for mut child in children {
             let _ = child.kill();
             let _ = child.wait();
