@@ -6,24 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::ferry::{Ferry, lab_config, write_config};
 use common::hosts::Lab;
 
 fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::pipeline::git(dir, args);
 }
 
 fn commit(dir: &Path, message: &str) {

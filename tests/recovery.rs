@@ -8,46 +8,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::app::{App, current, get, stall, supervise, wait_for};
-use common::ferry::{Ferry, Ran};
+use common::app::{App, current, ferry, live, serves, spawn_deploy, stall, wait_for};
+use common::ferry::Ran;
 use common::hosts::{Host, Lab};
 
 fn lab(n: usize) -> (Lab, App) {
-    let lab = Lab::start(n);
-    let app = App::new(&lab, "");
-    for host in lab.hosts() {
-        supervise(host);
-    }
-    (lab, app)
-}
-
-fn ferry(lab: &Lab, app: &App, args: &[&str]) -> Ran {
-    let mut ferry = Ferry::lab(lab);
-    ferry.env("FERRY_CONFIG_DIR", &app.dir);
-    let config = app.dir.join("ferry.toml");
-    ferry.run(&[&["--config", config.to_str().unwrap()], args].concat())
-}
-
-fn spawn_deploy(lab: &Lab, app: &App) -> std::process::Child {
-    let config = app.dir.join("ferry.toml");
-    Ferry::lab(lab).spawn(&["--config", config.to_str().unwrap(), "lab", "deploy"])
-}
-
-/// Every host's live release, which must be one and the same.
-fn live(lab: &Lab) -> String {
-    let ids: Vec<Option<String>> = lab.hosts().iter().map(current).collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] == w[1]),
-        "hosts disagree: {ids:?}"
-    );
-    ids[0].clone().expect("a live release")
-}
-
-fn serves(host: &Host) -> String {
-    let (status, body) =
-        get(host.addr(), "/").unwrap_or_else(|| panic!("{} does not answer", host.target()));
-    assert_eq!(status, 200, "{body}");
-    body
+    common::app::lab(n, "")
 }
 
 /// Every entry under `dirs` on the host: kind, mode, owner, mtime and

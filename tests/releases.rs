@@ -7,53 +7,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::app::{App, current, get, releases, stall, supervise, wait_for};
-use common::ferry::{Ferry, Ran};
+use common::app::{
+    App, current, ferry, lab, live, releases, serves, spawn_deploy, stall, wait_for,
+};
+use common::ferry::Ran;
 use common::hosts::{Host, Lab};
-
-fn lab(n: usize, extra: &str) -> (Lab, App) {
-    let lab = Lab::start(n);
-    let app = App::new(&lab, extra);
-    for host in lab.hosts() {
-        supervise(host);
-    }
-    (lab, app)
-}
-
-fn ferry(lab: &Lab, app: &App, args: &[&str]) -> Ran {
-    let mut ferry = Ferry::lab(lab);
-    ferry.env("FERRY_CONFIG_DIR", &app.dir);
-    ferry.run(
-        &[
-            &["--config", app.dir.join("ferry.toml").to_str().unwrap()],
-            args,
-        ]
-        .concat(),
-    )
-}
-
-/// `ferry lab deploy` in the background, for tests that act while it runs.
-fn spawn_deploy(lab: &Lab, app: &App) -> std::process::Child {
-    let config = app.dir.join("ferry.toml");
-    Ferry::lab(lab).spawn(&["--config", config.to_str().unwrap(), "lab", "deploy"])
-}
-
-/// Every host's live release, which must be one and the same.
-fn live(lab: &Lab) -> String {
-    let ids: Vec<Option<String>> = lab.hosts().iter().map(current).collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] == w[1]),
-        "hosts disagree: {ids:?}"
-    );
-    ids[0].clone().expect("a live release")
-}
-
-fn serves(host: &Host) -> String {
-    let (status, body) =
-        get(host.addr(), "/").unwrap_or_else(|| panic!("{} does not answer", host.target()));
-    assert_eq!(status, 200, "{body}");
-    body
-}
 
 /// Digest and mtime of every file under a release: what must never change.
 fn snapshot(host: &Host, release: &str) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {

@@ -247,3 +247,45 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A Lab of `n` hosts running the example app (with `extra` config) under supervisor.
+pub fn lab(n: usize, extra: &str) -> (Lab, App) {
+    let lab = Lab::start(n);
+    let app = App::new(&lab, extra);
+    for host in lab.hosts() {
+        supervise(host);
+    }
+    (lab, app)
+}
+
+/// `ferry --config <app>/ferry.toml …` against the Lab.
+pub fn ferry(lab: &Lab, app: &App, args: &[&str]) -> super::ferry::Ran {
+    let mut ferry = super::ferry::Ferry::lab(lab);
+    ferry.env("FERRY_CONFIG_DIR", &app.dir);
+    let config = app.dir.join("ferry.toml");
+    ferry.run(&[&["--config", config.to_str().unwrap()], args].concat())
+}
+
+/// `ferry lab deploy` in the background, for tests that act while it runs.
+pub fn spawn_deploy(lab: &Lab, app: &App) -> std::process::Child {
+    let config = app.dir.join("ferry.toml");
+    super::ferry::Ferry::lab(lab).spawn(&["--config", config.to_str().unwrap(), "lab", "deploy"])
+}
+
+/// Every host's live release, which must be one and the same.
+pub fn live(lab: &Lab) -> String {
+    let ids: Vec<Option<String>> = lab.hosts().iter().map(current).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "hosts disagree: {ids:?}"
+    );
+    ids[0].clone().expect("a live release")
+}
+
+/// What the app on `host` answers at `/`, which must be a 200.
+pub fn serves(host: &Host) -> String {
+    let (status, body) =
+        get(host.addr(), "/").unwrap_or_else(|| panic!("{} does not answer", host.target()));
+    assert_eq!(status, 200, "{body}");
+    body
+}
