@@ -6,7 +6,7 @@
 
 use crate::secret::Secret;
 use crate::shell::{Command, Script, Word};
-use crate::switch::Upstream;
+use crate::switch::{self, Probe, Upstream};
 
 /// The commands of a phase as rendered for one host, with their labels.
 #[derive(Debug, Clone, Default)]
@@ -110,22 +110,16 @@ pub(crate) fn restart(
     let Some((health, timing)) = health else {
         return;
     };
-    match health {
-        Health::Url { url, expect } => {
-            script.code("ferry_probe() {");
-            script.call(
-                "ferry_probe_url",
-                [Word::lit(url), Word::lit(expect.as_deref().unwrap_or(""))],
-            );
-            script.code("}");
-        }
-        // The user's command, with ferry's channel closed like any step.
-        Health::Command(command) => {
-            script.code("ferry_probe() {\nferry_body=$( (");
-            script.run(command);
-            script.code(") 2>&1 3>&-)\n}");
-        }
-    }
+    let probe = match health {
+        Health::Url { url, expect } => Probe::Url {
+            url: url.clone(),
+            expect: expect.clone().unwrap_or_default(),
+        },
+        Health::Command(command) => Probe::Command(command.clone()),
+    };
+    script.code("ferry_probe() {");
+    switch::probe_body(script, &probe);
+    script.code("}");
     script.call(
         "ferry_health",
         [

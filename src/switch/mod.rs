@@ -138,6 +138,13 @@ fn define_probe(script: &mut Script, slot: &str, probe: &Probe) {
     } else {
         "ferry_probe_b() {"
     });
+    probe_body(script, probe);
+    script.code("}");
+}
+
+/// One try of `probe`, as the body of a shell function: the deploy's health
+/// check (`ferry_probe`) and each slot's use it alike.
+pub(crate) fn probe_body(script: &mut Script, probe: &Probe) {
     match probe {
         Probe::Url { url, expect } => {
             script.call("ferry_probe_url", [Word::lit(url), Word::lit(expect)]);
@@ -152,7 +159,6 @@ fn define_probe(script: &mut Script, slot: &str, probe: &Probe) {
             script.code(":");
         }
     }
-    script.code("}");
 }
 
 #[cfg(test)]
