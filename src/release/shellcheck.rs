@@ -290,3 +290,31 @@ user = "1000:1000"
         shellcheck(function, &script.build());
     }
 }
+
+#[test]
+fn a_hostile_release_id_is_data_in_the_scripts_that_take_one() {
+    use crate::protocol::Marker;
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("canary");
+    let id = format!(
+        "x'\"; touch {0}; $(touch {0})`touch {0}`\n-rf",
+        canary.display()
+    );
+    let layout = Layout::new(dir.path().to_str().unwrap());
+    let mut script = layout.script();
+    steps::switch(&mut script, &id, None);
+    let (markers, output) = crate::shell::tests::run_sh(&script.build());
+    assert!(!canary.exists(), "the id ran as shell: {output}");
+    assert_eq!(
+        markers,
+        [
+            Marker::Error(format!("release {id} is not on this host")),
+            Marker::Exit(1)
+        ]
+    );
+    let mut script = layout.script();
+    steps::remove_releases(&mut script, std::slice::from_ref(&id));
+    let (_, output) = crate::shell::tests::run_sh(&script.build());
+    assert!(!canary.exists(), "the id ran as shell: {output}");
+    assert!(dir.path().exists());
+}
