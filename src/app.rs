@@ -16,7 +16,7 @@ use crate::fanout::Fanout;
 use crate::inventory::{self, Host};
 use crate::pipeline::{self, Gate, Stage};
 use crate::plan::{self, TaskCall};
-use crate::secret::Redactor;
+use crate::secret::{Fetcher, Redactor};
 use crate::tasks::{self, Plan};
 use crate::transport::{Pool, SshOptions};
 use crate::usage::UsageError;
@@ -86,10 +86,13 @@ fn run_tasks(
     if calls.len() == 1 && calls[0].name == "config" {
         return show_config(cli, project, env_name, extra_set);
     }
-    let env = environment(cli, project, env_name, extra_set)?;
+    let mut env = environment(cli, project, env_name, extra_set)?;
     let hosts =
         inventory::select(&env.hosts, &cli.roles, &cli.limit).map_err(UsageError::Selection)?;
     let calls = with_default(project, calls)?;
+    if needs_secrets(&calls) {
+        env.fetch_secrets(&Fetcher::default())?;
+    }
     let ships = !cli.check && calls.iter().any(|c| pipeline::ships_code(&c.name));
     let gate = Gate::new(project, cli.skip_tests, ships);
     let ctx = plan::Context {
@@ -163,6 +166,17 @@ fn show_config(
         &Redactor::new(&env.secrets),
         cli.json,
     ))
+}
+
+/// Built-ins that read only ferry's own records and hosts' state, never
+/// running a command that could use (or print) a secret: a run of these
+/// alone fetches no secret from a command or a file.
+const WITHOUT_SECRETS: &[&str] = &["releases", "history", "check", "config"];
+
+fn needs_secrets(calls: &[TaskCall]) -> bool {
+    calls
+        .iter()
+        .any(|call| !WITHOUT_SECRETS.contains(&call.name.as_str()))
 }
 
 fn with_default(project: &Project, calls: Vec<TaskCall>) -> Result<Vec<TaskCall>, Error> {

@@ -1,12 +1,16 @@
 //! Secrets are a type: a value that came from `[secrets]` is held as a
 //! `SecretString`, reaches hosts only on a script's stdin (never argv), and
-//! every line ferry prints passes the `Redactor`, which masks it.
+//! every line ferry prints passes the `Redactor`, which masks it. A value
+//! may come from ferry's environment, or be fetched from a local command or
+//! file (`source`), once per run.
 
 mod redactor;
+mod source;
 
 use secrecy::{ExposeSecret, SecretString};
 
 pub(crate) use redactor::{MASK, Redactor};
+pub(crate) use source::{FetchError, Fetcher, Source};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Secret {
@@ -20,6 +24,10 @@ impl Secret {
             name,
             value: value.into(),
         }
+    }
+
+    pub(crate) fn fetched(name: String, value: SecretString) -> Self {
+        Self { name, value }
     }
 
     /// The only way to the plain value; call sites are where it leaves ferry.

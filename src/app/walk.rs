@@ -17,7 +17,7 @@ use crate::fanout::Fanout;
 use crate::pipeline::{self, Gate, Stage};
 use crate::plan::{self, TaskCall};
 use crate::release;
-use crate::secret::Redactor;
+use crate::secret::{Fetcher, Redactor};
 use crate::transport::{Pool, SshOptions};
 use crate::{signal, ui};
 
@@ -52,10 +52,15 @@ pub(super) fn run(
             None,
         ));
     }
-    let envs = names
+    let mut envs = names
         .iter()
         .map(|name| environment(cli, project, name, &[]))
         .collect::<Result<Vec<_>, _>>()?;
+    // One fetcher for every stage: a secret's command runs once per run.
+    let fetcher = Fetcher::default();
+    for env in &mut envs {
+        env.fetch_secrets(&fetcher)?;
+    }
     // Promotion ships an artifact that was tested when it was deployed.
     let gate = Gate::new(project, cli.skip_tests, walk == Walk::Ship);
     let ctxs: Vec<plan::Context<'_>> = envs

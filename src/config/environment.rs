@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::interpolate::Interpolator;
 use super::raw::{RawEnvironment, SETTING_KEYS};
+use super::secrets::Declared;
 use super::{ConfigError, Project, Settings};
 use crate::inventory::Host;
 use crate::secret::Secret;
@@ -18,7 +19,10 @@ pub(crate) struct Environment {
     pub(crate) name: String,
     pub(crate) settings: Settings,
     pub(crate) vars: BTreeMap<String, minijinja::Value>,
+    /// Secrets at hand: from ferry's environment, and those fetched.
     pub(crate) secrets: Vec<Secret>,
+    /// Secrets from commands and files, read by `fetch_secrets`.
+    pub(crate) declared_secrets: Vec<Declared>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) confirm: bool,
     /// Where the environment's app answers (`FERRY_URL` for functional tests).
@@ -58,8 +62,8 @@ pub(crate) fn resolve(
     vars.extend(values(&raw.vars, &interp)?);
     apply_process_env(&mut settings, overrides.env)?;
     apply_set(&mut settings, &mut vars, overrides.set)?;
-    let mut secrets = secrets(&project.raw.secrets, &interp)?;
-    secrets.extend(self::secrets(&raw.secrets, &interp)?);
+    let (secrets, declared_secrets) =
+        super::secrets::resolve(project, &raw.secrets, &interp, (overrides.env)("HOME"))?;
     let pipeline = project.pipeline.clone().unwrap_or_default();
     Ok(Environment {
         name: name.to_string(),
@@ -76,6 +80,7 @@ pub(crate) fn resolve(
         settings,
         vars,
         secrets,
+        declared_secrets,
     })
 }
 
@@ -103,16 +108,6 @@ fn values(
         out.insert(key.get_ref().clone(), resolved);
     }
     Ok(out)
-}
-
-fn secrets(
-    table: &BTreeMap<Spanned<String>, Spanned<String>>,
-    interp: &Interpolator<'_>,
-) -> Result<Vec<Secret>, ConfigError> {
-    table
-        .iter()
-        .map(|(key, value)| Ok(Secret::new(key.get_ref().clone(), interp.string(value)?)))
-        .collect()
 }
 
 /// `FERRY_DEPLOY_TO=/srv/x` and the like: one variable per setting.

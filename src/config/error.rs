@@ -50,6 +50,15 @@ pub(crate) enum ConfigError {
         value: String,
         known: Vec<String>,
     },
+    /// A secret's command failed, or its file could not be read.
+    #[error("cannot fetch secret `{name}` ({at}) from {source_text}")]
+    Secret {
+        name: String,
+        at: String,
+        source_text: String,
+        #[source]
+        error: crate::secret::FetchError,
+    },
     #[error("-H {text}: {problem}")]
     HostOverride { text: String, problem: String },
 }
@@ -85,6 +94,12 @@ impl ConfigError {
             ConfigError::UnknownSet { key, known, .. } => {
                 suggest::hint(key, known.iter().map(String::as_str))
             }
+            ConfigError::Secret { error, .. } => Some(match error {
+                crate::secret::FetchError::Read { .. } => {
+                    "create the file, or point `file` at it in [secrets]".into()
+                }
+                _ => "run the command yourself to see what it needs (a sign-in, a PATH entry); ferry reads the value from its stdout".into(),
+            }),
             // The diagnostic carries its own help; the rest say it all.
             ConfigError::Read { .. }
             | ConfigError::Invalid(_)

@@ -89,15 +89,21 @@ pub(crate) fn explain(
             origin,
         });
     }
-    for secret in &env.secrets {
-        let file = |table: &super::raw::Table<Spanned<String>>| {
+    let names = env.secrets.iter().map(|s| &s.name);
+    let mut names: Vec<&String> = names
+        .chain(env.declared_secrets.iter().map(|d| &d.name))
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let file = |table: &super::raw::Table<Spanned<super::raw::RawSecret>>| {
             table
                 .iter()
-                .find(|(k, _)| k.get_ref() == &secret.name)
-                .map(|(k, v)| format!("{} ({})", at(k.span()), v.get_ref()))
+                .find(|(k, _)| k.get_ref() == name)
+                .map(|(_, v)| format!("{} ({})", at(v.span()), v.get_ref()))
         };
         out.push(Explained {
-            key: format!("secrets.{}", secret.name),
+            key: format!("secrets.{name}"),
             value: MASK.into(),
             origin: file(&raw_env.secrets)
                 .or_else(|| file(&project.raw.secrets))

@@ -15,6 +15,7 @@ mod keys;
 mod pipeline;
 mod provision;
 mod raw;
+mod secrets;
 mod service;
 mod settings;
 mod task;
@@ -161,6 +162,14 @@ impl Project {
             .collect()
     }
 
+    /// The directory holding ferry.toml: relative paths in it start here.
+    pub(crate) fn config_dir(&self) -> PathBuf {
+        self.file
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
     pub(crate) fn task(&self, name: &str) -> Option<&TaskDef> {
         self.tasks.iter().find(|t| t.name == name)
     }
@@ -222,7 +231,10 @@ impl Project {
                     )
                     .label("use letters, digits and `_`"));
             }
-            interpolate::check_secret(&self.file, name, value)?;
+            if let raw::RawSecret::Env(text) = value.get_ref() {
+                let value = toml::Spanned::new(value.span(), text.clone());
+                interpolate::check_secret(&self.file, name, &value)?;
+            }
         }
         if let Some(default) = &self.raw.default_task {
             task::check_exists(&self.file, self, default)?;

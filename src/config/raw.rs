@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) use super::secrets::RawSecret;
+
 pub(crate) type Key = Spanned<String>;
 pub(crate) type Table<T> = BTreeMap<Key, T>;
 
@@ -85,7 +87,7 @@ with_settings! {
         #[serde(default)]
         vars: Table<Spanned<toml::Value>>,
         #[serde(default)]
-        secrets: Table<Spanned<String>>,
+        secrets: Table<Spanned<RawSecret>>,
         #[serde(default)]
         environments: Table<RawEnvironment>,
         #[serde(default)]
@@ -111,7 +113,7 @@ with_settings! {
         #[serde(default)]
         vars: Table<Spanned<toml::Value>>,
         #[serde(default)]
-        secrets: Table<Spanned<String>>,
+        secrets: Table<Spanned<RawSecret>>,
         /// Where the environment's app answers, for functional tests (`FERRY_URL`).
         url: Option<Spanned<String>>,
         functional_tests: Option<Vec<Spanned<String>>>,
