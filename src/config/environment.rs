@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::interpolate::Interpolator;
 use super::raw::{RawEnvironment, SETTING_KEYS};
 use super::secrets::Declared;
+use super::vars::HostVars;
 use super::{ConfigError, Project, Settings};
 use crate::inventory::Host;
 use crate::secret::Secret;
@@ -18,7 +19,10 @@ use crate::suggest;
 pub(crate) struct Environment {
     pub(crate) name: String,
     pub(crate) settings: Settings,
+    /// `[vars]`: the top level's under the environment's, with `--set`.
     pub(crate) vars: BTreeMap<String, minijinja::Value>,
+    /// What roles' and hosts' own vars give each host (`vars_for`).
+    pub(crate) host_vars: HostVars,
     /// Secrets at hand: from ferry's environment, and those fetched.
     pub(crate) secrets: Vec<Secret>,
     /// Secrets from commands and files, read by `fetch_secrets`.
@@ -61,13 +65,22 @@ pub(crate) fn resolve(
     let mut vars = values(&project.raw.vars, &interp)?;
     vars.extend(values(&raw.vars, &interp)?);
     apply_process_env(&mut settings, overrides.env)?;
-    apply_set(&mut settings, &mut vars, overrides.set)?;
+    apply_set(
+        &mut settings,
+        &mut vars,
+        &super::vars::keys(raw),
+        overrides.set,
+    )?;
     let (secrets, declared_secrets) =
         super::secrets::resolve(project, &raw.secrets, &interp, (overrides.env)("HOME"))?;
     let pipeline = project.pipeline.clone().unwrap_or_default();
+    let hosts = hosts(project, name, raw, &interp, overrides.hosts)?;
+    let checked = overrides.hosts.is_none();
+    let host_vars = super::vars::resolve(project, raw, &hosts, &interp, overrides.set, checked)?;
     Ok(Environment {
         name: name.to_string(),
-        hosts: hosts(project, name, raw, &interp, overrides.hosts)?,
+        hosts,
+        host_vars,
         confirm: raw.confirm.unwrap_or(false),
         url: raw.url.as_ref().map(|u| interp.string(u)).transpose()?,
         functional_tests: match &raw.functional_tests {
@@ -133,6 +146,7 @@ fn apply_process_env(
 fn apply_set(
     settings: &mut Settings,
     vars: &mut BTreeMap<String, minijinja::Value>,
+    per_host: &BTreeSet<String>,
     set: &[(String, String)],
 ) -> Result<(), ConfigError> {
     for (key, value) in set {
@@ -146,11 +160,12 @@ fn apply_set(
         if is_setting {
             continue;
         }
-        if !vars.contains_key(key) {
+        if !vars.contains_key(key) && !per_host.contains(key) {
             let known = SETTING_KEYS
                 .iter()
                 .copied()
-                .chain(vars.keys().map(String::as_str));
+                .chain(vars.keys().map(String::as_str))
+                .chain(per_host.iter().map(String::as_str));
             return Err(ConfigError::UnknownSet {
                 key: key.clone(),
                 value: value.clone(),

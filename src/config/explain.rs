@@ -22,7 +22,8 @@ pub(crate) struct Explained {
     pub(crate) origin: String,
 }
 
-/// Every setting, var, secret and host of `env`, with its origin.
+/// Every setting, var (and each host's own, from `role_vars` and
+/// `host_vars`), secret and host of `env`, with its origin.
 pub(crate) fn explain(
     project: &Project,
     env: &Environment,
@@ -79,15 +80,21 @@ pub(crate) fn explain(
                 .or_else(|| file(&project.raw.vars))
                 .unwrap_or_else(|| "default".into()),
         };
-        let value = match value.as_str() {
-            Some(text) => text.to_string(),
-            None => value.to_string(),
-        };
         out.push(Explained {
             key: format!("vars.{key}"),
-            value,
+            value: shown(value),
             origin,
         });
+    }
+    // What roles and hosts give a host over the environment's vars.
+    for (label, own) in &env.host_vars {
+        for (key, var) in own {
+            out.push(Explained {
+                key: format!("vars.{key} @ {label}"),
+                value: shown(&var.value),
+                origin: format!("{} ({})", at(var.span.clone()), var.layer),
+            });
+        }
     }
     let names = env.secrets.iter().map(|s| &s.name);
     let mut names: Vec<&String> = names
@@ -138,6 +145,13 @@ pub(crate) fn explain(
         },
     });
     out
+}
+
+fn shown(value: &minijinja::Value) -> String {
+    match value.as_str() {
+        Some(text) => text.to_string(),
+        None => value.to_string(),
+    }
 }
 
 fn span_of(layer: &RawSettings<'_>, key: &str) -> Option<Range<usize>> {

@@ -19,6 +19,7 @@ mod secrets;
 mod service;
 mod settings;
 mod task;
+mod vars;
 
 use std::path::{Path, PathBuf};
 
@@ -198,7 +199,13 @@ impl Project {
                     .label("reserved name"));
             }
         }
-        for key in self.raw.vars.keys() {
+        let per_host = self.raw.environments.values().flat_map(|e| {
+            e.role_vars
+                .values()
+                .chain(e.host_vars.values())
+                .flat_map(|t| t.keys())
+        });
+        for key in self.raw.vars.keys().chain(per_host) {
             if raw::SETTING_KEYS.contains(&key.get_ref().as_str()) {
                 return Err(self
                     .file

@@ -118,6 +118,12 @@ with_settings! {
         url: Option<Spanned<String>>,
         functional_tests: Option<Vec<Spanned<String>>>,
         rollback_on_failure: Option<bool>,
+        /// `[environments.<env>.role_vars.<role>]`: over the environment's vars.
+        #[serde(default)]
+        role_vars: Table<Table<Spanned<toml::Value>>>,
+        /// `[environments.<env>.host_vars.<host>]`: over its roles' vars.
+        #[serde(default)]
+        host_vars: Table<Table<Spanned<toml::Value>>>,
     }
 }
 

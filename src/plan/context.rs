@@ -44,12 +44,9 @@ impl Context<'_> {
             ("port", Value::from(port)),
             ("roles", template::value(&host.roles)),
         ]);
-        let mut entries: Vec<(&str, Value)> = self
-            .env
-            .vars
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
+        let vars = self.env.vars_for(host);
+        let mut entries: Vec<(&str, Value)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         entries.extend(self.env.settings.context());
         entries.extend([
             ("app", Value::from(self.project.app.as_str())),
@@ -60,13 +57,14 @@ impl Context<'_> {
         template::context(entries)
     }
 
-    /// `export` lines that hand every `[vars]` value and every argument of
-    /// `args` to a script's steps as environment variables.
+    /// `export` lines that hand every `[vars]` value `host` sees and every
+    /// argument of `args` to a script's steps as environment variables.
     pub(crate) fn value_exports(
         &self,
+        host: &Host,
         args: &BTreeMap<String, String>,
     ) -> Result<Vec<(String, String)>, Error> {
-        template::exports(&self.env.vars, args)
+        template::exports(&self.env.vars_for(host), args)
             .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
     }
 

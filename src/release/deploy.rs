@@ -269,7 +269,7 @@ fn migrate_host(ctx: &Context<'_>) -> Result<Option<String>, Error> {
 pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<HostPlan, Error> {
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
-    let exports = ctx.value_exports(&Default::default())?;
+    let exports = ctx.value_exports(host, &Default::default())?;
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {

@@ -66,7 +66,7 @@ pub(crate) fn plan(
         let mut script = Script::new();
         script
             .exports(&ctx.env.secrets)
-            .values(&ctx.value_exports(&args)?);
+            .values(&ctx.value_exports(host, &args)?);
         if let Some(dir) = &def.dir {
             let dir = ctx.render(&what, dir, &values)?;
             script.run(&Command::user(format!("cd {dir} || exit")));

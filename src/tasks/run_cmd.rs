@@ -19,7 +19,16 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     let current = format!("{}/current", ctx.env.settings.deploy_to);
     let label = ctx.command.join(" ");
     let container = ctx.project.deploy.container.is_some();
-    let exports = ctx.value_exports(&Default::default())?;
+    let exports = ctx
+        .hosts
+        .iter()
+        .map(|host| {
+            Ok((
+                host.label.clone(),
+                ctx.value_exports(host, &Default::default())?,
+            ))
+        })
+        .collect::<Result<std::collections::HashMap<_, _>, Error>>()?;
     Ok(Scripts::one_per_host(ctx.hosts, None, |host| {
         let mut script = Script::new();
         if container {
@@ -32,7 +41,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
         }
         script
             .exports(&ctx.env.secrets)
-            .values(&exports)
+            .values(&exports[&host.label])
             .set("ferry_here", Word::lit(&current))
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);
