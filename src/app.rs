@@ -39,10 +39,20 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
                 run_tasks(cli, &demo.project, demo.env, demo.calls, &demo.set)
             }
         },
-        Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
-        Command::Promote { from, to } => walk::run(cli, &load(cli)?, &[from, to], Walk::Promote),
-        Command::Ship => {
+        Command::Run { env, calls } => {
             let project = load(cli)?;
+            let project = match ships(&project, &calls) {
+                true => locate_app(cli, project)?,
+                false => project,
+            };
+            run_tasks(cli, &project, &env, calls, &[])
+        }
+        Command::Promote { from, to } => {
+            let project = locate_app(cli, load(cli)?)?;
+            walk::run(cli, &project, &[from, to], Walk::Promote)
+        }
+        Command::Ship => {
+            let project = locate_app(cli, load(cli)?)?;
             let stages = pipeline::stages(&project, cli.from_branch)?;
             walk::run(cli, &project, &stages, Walk::Ship)
         }
@@ -72,6 +82,31 @@ fn listed_project(cli: &Cli) -> Result<Option<Project>, Error> {
 
 fn load(cli: &Cli) -> Result<Project, Error> {
     Ok(config::load(&find(cli)?)?)
+}
+
+/// With `--config`, which repository is the app's (see `config::locate`);
+/// a ferry.toml found from the working directory is the app's own.
+fn locate_app(cli: &Cli, mut project: Project) -> Result<Project, Error> {
+    if cli.config.is_some() {
+        project.locate_app(&current_dir()?)?;
+    }
+    Ok(project)
+}
+
+/// Whether the run builds a release from the app's files (and so runs the
+/// pipeline's local commands and moves its tags).
+fn ships(project: &Project, calls: &[TaskCall]) -> bool {
+    use crate::builtin::Builtin;
+    let names = match calls.is_empty() {
+        true => project.default_task.iter().collect::<Vec<_>>(),
+        false => calls.iter().map(|c| &c.name).collect(),
+    };
+    names.iter().any(|name| {
+        matches!(
+            crate::builtin::find(name).map(|e| e.task),
+            Some(Builtin::Deploy | Builtin::Hotfix | Builtin::SetupRelease)
+        )
+    })
 }
 
 /// Resolve, plan, confirm, execute. `extra_set` comes before the user's own

@@ -59,6 +59,10 @@ pub(crate) enum ConfigError {
         #[source]
         error: crate::secret::FetchError,
     },
+    /// `--config` names a ferry.toml whose app cannot be told apart from
+    /// another repository.
+    #[error("{message}")]
+    AppNotFound { message: String, hint: String },
     #[error("-H {text}: {problem}")]
     HostOverride { text: String, problem: String },
 }
@@ -94,6 +98,7 @@ impl ConfigError {
             ConfigError::UnknownSet { key, known, .. } => {
                 suggest::hint(key, known.iter().map(String::as_str))
             }
+            ConfigError::AppNotFound { hint, .. } => Some(hint.clone()),
             ConfigError::Secret { error, .. } => Some(match error {
                 crate::secret::FetchError::Read { .. } => {
                     "create the file, or point `file` at it in [secrets]".into()

@@ -12,6 +12,7 @@ mod explain;
 mod interpolate;
 #[cfg(test)]
 mod keys;
+mod locate;
 mod pipeline;
 mod provision;
 mod raw;

@@ -60,15 +60,17 @@ fn from_git(
     reference: &str,
     filter: &Filter<'_>,
 ) -> Result<Artifact, ArtifactError> {
-    let repo = Repo::discover(root)?;
-    let revision = repo
-        .resolve(reference)
-        .map_err(|_| ArtifactError::UnknownRef(reference.to_string()))?;
     let base =
         std::path::absolute(root.join(&deploy.path)).map_err(|source| ArtifactError::Read {
             path: root.display().to_string(),
             source,
         })?;
+    // The repository of the directory shipped: `[deploy] path` may leave
+    // the repository ferry.toml is in.
+    let repo = Repo::discover(&base)?;
+    let revision = repo
+        .resolve(reference)
+        .map_err(|_| ArtifactError::UnknownRef(reference.to_string()))?;
     let top = repo
         .top()
         .canonicalize()

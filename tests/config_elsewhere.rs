@@ -1,0 +1,106 @@
+//! `--config` naming a ferry.toml outside the app's repository, with real
+//! git repositories: ferry deploys the working directory's repository, or
+//! `[deploy] path`, never the repository the file happens to sit in; when it
+//! cannot tell, it refuses before any host changes, naming `[deploy] path`.
+
+mod common;
+
+use std::path::Path;
+
+use common::app::App;
+use common::ferry::{Ferry, Ran, lab_config};
+use common::hosts::Lab;
+
+/// A repository at `dir` with one file saying `who`.
+fn repo(dir: &Path, who: &str) -> App {
+    std::fs::create_dir_all(dir).unwrap();
+    let repo = App::at(dir);
+    repo.git(&["init", "--quiet", "--initial-branch=main"]);
+    repo.write("WHO", &format!("{who}\n"));
+    repo.commit("first");
+    repo
+}
+
+fn deploy(lab: &Lab, cwd: &Path, config: &Path) -> Ran {
+    Ferry::new(cwd)
+        .env("FERRY_SSH_CONFIG", lab.ssh_config())
+        .run(&["--config", config.to_str().unwrap(), "lab", "deploy"])
+}
+
+fn shipped(lab: &Lab) -> Option<String> {
+    std::fs::read_to_string(lab.host(0).path("/srv/app/current/WHO")).ok()
+}
+
+fn nothing_on_host(lab: &Lab) {
+    assert!(
+        !lab.host(0).path("/srv/app/releases").exists(),
+        "nothing reached the host"
+    );
+}
+
+#[test]
+fn a_config_in_another_repository_is_refused_unless_deploy_path_names_the_app() {
+    let lab = Lab::start(1);
+    let app = repo(&lab.dir().join("app"), "app");
+    let ops = repo(&lab.dir().join("ops"), "ops");
+    ops.write("ferry.toml", &lab_config(&lab, ""));
+    ops.commit("config");
+    let config = ops.dir.join("ferry.toml");
+
+    let ran = deploy(&lab, &app.dir, &config);
+    ran.code(2);
+    assert!(
+        ran.stderr
+            .contains("ops/ferry.toml is in the git repository"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("set [deploy] path = \"../app\""),
+        "{}",
+        ran.stderr
+    );
+    nothing_on_host(&lab);
+
+    // Run from no repository at all: no app to tell.
+    let elsewhere = lab.dir().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let ran = deploy(&lab, &elsewhere, &config);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("is not in a git repository"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("[deploy] path"), "{}", ran.stderr);
+    nothing_on_host(&lab);
+
+    // Named, the app ships from anywhere.
+    ops.write(
+        "ferry.toml",
+        &lab_config(&lab, "[deploy]\npath = \"../app\"\n"),
+    );
+    deploy(&lab, &elsewhere, &config).success();
+    assert_eq!(shipped(&lab).as_deref(), Some("app\n"));
+}
+
+#[test]
+fn a_config_outside_any_repository_deploys_the_working_directorys() {
+    let lab = Lab::start(1);
+    let app = repo(&lab.dir().join("app"), "app");
+    let etc = lab.dir().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("ferry.toml"), lab_config(&lab, "")).unwrap();
+    deploy(&lab, &app.dir, &etc.join("ferry.toml")).success();
+    assert_eq!(shipped(&lab).as_deref(), Some("app\n"));
+
+    // And a config in the app's own repository is the app's, as before.
+    app.write(
+        "deploy/ferry.toml",
+        &lab_config(&lab, "[deploy]\npath = \"..\"\n"),
+    );
+    app.write("WHO", "app v2\n");
+    app.commit("v2");
+    deploy(&lab, &app.dir, &app.dir.join("deploy/ferry.toml")).success();
+    assert_eq!(shipped(&lab).as_deref(), Some("app v2\n"));
+}
