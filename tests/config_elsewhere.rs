@@ -1,7 +1,9 @@
 //! `--config` naming a ferry.toml outside the app's repository, with real
-//! git repositories: ferry deploys the working directory's repository, or
-//! `[deploy] path`, never the repository the file happens to sit in; when it
-//! cannot tell, it refuses before any host changes, naming `[deploy] path`.
+//! git repositories: ferry deploys `[deploy] path` or the working
+//! directory's repository, never another repository the file happens to sit
+//! in; when it cannot tell, it refuses before any host changes, naming
+//! `[deploy] path`. (Run from outside any repository, a ferry.toml in the
+//! app's repository ships it, as the other tests' `--config` runs show.)
 
 mod common;
 
@@ -62,20 +64,9 @@ fn a_config_in_another_repository_is_refused_unless_deploy_path_names_the_app() 
     );
     nothing_on_host(&lab);
 
-    // Run from no repository at all: no app to tell.
+    // Named, the app ships from anywhere.
     let elsewhere = lab.dir().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
-    let ran = deploy(&lab, &elsewhere, &config);
-    ran.code(2);
-    assert!(
-        ran.stderr.contains("is not in a git repository"),
-        "{}",
-        ran.stderr
-    );
-    assert!(ran.stderr.contains("[deploy] path"), "{}", ran.stderr);
-    nothing_on_host(&lab);
-
-    // Named, the app ships from anywhere.
     ops.write(
         "ferry.toml",
         &lab_config(&lab, "[deploy]\npath = \"../app\"\n"),
@@ -91,7 +82,21 @@ fn a_config_outside_any_repository_deploys_the_working_directorys() {
     let etc = lab.dir().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("ferry.toml"), lab_config(&lab, "")).unwrap();
-    deploy(&lab, &app.dir, &etc.join("ferry.toml")).success();
+    let config = etc.join("ferry.toml");
+
+    // Neither in a repository: no app to tell.
+    let ran = deploy(&lab, lab.dir(), &config);
+    ran.code(2);
+    assert!(
+        ran.stderr
+            .contains("cannot tell which repository to deploy"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("[deploy] path"), "{}", ran.stderr);
+    nothing_on_host(&lab);
+
+    deploy(&lab, &app.dir, &config).success();
     assert_eq!(shipped(&lab).as_deref(), Some("app\n"));
 
     // And a config in the app's own repository is the app's, as before.

@@ -2,11 +2,13 @@
 //! (found by walking up from the working directory, it is the app's own).
 //!
 //! A ferry.toml named from elsewhere must not ship the repository it happens
-//! to sit in. The app is `[deploy] path` (from ferry.toml's directory) when
-//! set; otherwise the working directory's repository, which must be the one
-//! ferry.toml is in, if it is in one at all (a ferry.toml outside any
-//! repository deploys the working directory's). Anything else is refused,
-//! before any host is touched, with the `[deploy] path` that would say it.
+//! to sit in when the user stands in another one. The app is `[deploy] path`
+//! (from ferry.toml's directory) when set; otherwise the working directory's
+//! repository, which must be the one ferry.toml is in, if it is in one (a
+//! ferry.toml outside any repository deploys the working directory's). Run
+//! from outside any repository, ferry.toml's own repository is the only one
+//! there is, and ships. Two different repositories, or none at all, are
+//! refused before any host is touched, with the `[deploy] path` to set.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -37,19 +39,19 @@ impl Project {
                 &cwd,
             ));
         }
-        let Some(here) = top(&cwd) else {
-            return Err(refusal(
+        match (top(&config_dir), top(&cwd)) {
+            // Outside any repository, the user names ferry.toml's own.
+            (Some(_), None) => Ok(()),
+            (None, None) => Err(refusal(
                 format!(
-                    "cannot tell which repository to deploy: the working directory ({}) is not in a git repository and {file} has no [deploy] path",
+                    "cannot tell which repository to deploy: neither {file} nor the working directory ({}) is in a git repository, and ferry.toml has no [deploy] path",
                     cwd.display()
                 ),
                 &config_dir,
                 &cwd,
-            ));
-        };
-        match top(&config_dir) {
-            Some(theirs) if theirs == here => Ok(()),
-            Some(theirs) => Err(refusal(
+            )),
+            (Some(theirs), Some(here)) if theirs == here => Ok(()),
+            (Some(theirs), Some(here)) => Err(refusal(
                 format!(
                     "{file} is in the git repository {}, the working directory in {}: ferry would not know which one to deploy",
                     theirs.display(),
@@ -58,7 +60,7 @@ impl Project {
                 &config_dir,
                 &here,
             )),
-            None => {
+            (None, Some(here)) => {
                 self.root = here;
                 Ok(())
             }
