@@ -1,7 +1,8 @@
 # ferry releases: the operations on the layout of src/release/mod.rs, one
 # function each. A script carries the functions it calls (see
 # src/shell/library.rs), then sets D (deploy_to) and L (the lock), then
-# calls them with quoted arguments. POSIX sh and GNU coreutils. Reports go
+# calls them with quoted arguments. POSIX sh with GNU coreutils or BusyBox
+# (promotion also needs GNU tar). Reports go
 # through ferry_say (src/shell/prelude.sh).
 
 # ferry_write FILE TEXT: FILE holds TEXT and a newline, replaced by rename so
@@ -30,7 +31,7 @@ ferry_history_once() {
 # $ferry_missing (space-separated).
 ferry_tools() {
     ferry_missing=
-    for ferry_tool in tar gzip sha256sum cp mv ln readlink awk sort xargs sed stat head tr wc; do
+    for ferry_tool in tar gzip sha256sum cp mv ln readlink awk sort xargs sed stat head tr wc dd; do
         command -v "$ferry_tool" >/dev/null 2>&1 || ferry_missing="$ferry_missing $ferry_tool"
     done
 }
@@ -142,8 +143,13 @@ ferry_sums() {
     ferry_mode_list=
     ferry_gone_list=
     if [ -n "$ferry_list" ]; then
-        ferry_sum_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r sha256sum -z -- 2>/dev/null | tr '\0' '\n')
-        ferry_mode_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r stat --printf '%a %n\n' -- 2>/dev/null)
+        # GNU sha256sum escapes a name holding a backslash unless given -z;
+        # BusyBox's has no -z and escapes nothing: the same lines either way.
+        ferry_z=
+        if sha256sum -z -- /dev/null >/dev/null 2>&1; then ferry_z=-z; fi
+        # shellcheck disable=SC2086 # ferry_z is one option or none
+        ferry_sum_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r sha256sum $ferry_z -- 2>/dev/null | tr '\0' '\n')
+        ferry_mode_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r stat -c '%a %n' -- 2>/dev/null)
         ferry_gone_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | while IFS= read -r ferry_p; do
             [ -f "$ferry_p" ] || printf '%s\n' "$ferry_p"
         done)
@@ -178,9 +184,15 @@ ferry_upload_begin() {
     if ! { rm -rf "$T" && mkdir -p "$T/.ferry"; }; then ferry_fail "cannot create $T"; fi
 }
 
-# ferry_receive FILE LEN: exactly LEN bytes of stdin into FILE.
+# ferry_receive FILE LEN: exactly LEN bytes of stdin into FILE, and not a
+# byte more (BusyBox's `head -c` reads ahead on a pipe; dd asks for what is
+# left of its one block).
 ferry_receive() {
-    head -c "$2" >"$1" || ferry_fail "cannot write $1"
+    if [ "$2" -eq 0 ]; then
+        : >"$1" || ferry_fail "cannot write $1"
+    else
+        dd bs="$2" count=1 iflag=fullblock of="$1" 2>/dev/null || ferry_fail "cannot write $1"
+    fi
     [ "$(wc -c <"$1")" -eq "$2" ] || ferry_fail "the file lists sent were cut short"
 }
 
@@ -347,7 +359,8 @@ ferry_in_slot() {
 ferry_keep() {
     echo "$$" >"$L/keeper"
     while :; do
-        ferry_b=$(timeout "$1" head -c 1 2>/dev/null)
+        # One byte exactly: `r` right after a heartbeat must not be read with it.
+        ferry_b=$(timeout "$1" dd bs=1 count=1 2>/dev/null)
         case "$ferry_b" in
         .) ;;
         r)
@@ -375,37 +388,6 @@ ferry_unlock() {
 ferry_history_tail() {
     [ -f "$D/.ferry/history.jsonl" ] || return 0
     ferry_say history "$(tail -n "$1" "$D/.ferry/history.jsonl")"
-}
-
-# ferry_check: who ferry is on this host, whether deploy_to is usable, and
-# which tools are missing; fails if anything would stop a deploy.
-ferry_check() {
-    printf 'remote: %s@%s (%s)\n' "$(id -un)" "$(uname -n)" "$(uname -sr)"
-    ferry_s=0
-    if [ -d "$D" ]; then
-        if [ -w "$D" ]; then
-            echo "deploy_to: $D (writable)"
-        else
-            echo "deploy_to: $D is not writable by $(id -un)"
-            ferry_s=1
-        fi
-    else
-        ferry_p=$(dirname -- "$D")
-        if [ -w "$ferry_p" ]; then
-            echo "deploy_to: $D (missing; the first deploy creates it)"
-        else
-            echo "deploy_to: $D is missing and $ferry_p is not writable by $(id -un)"
-            ferry_s=1
-        fi
-    fi
-    ferry_tools
-    if [ -n "$ferry_missing" ]; then
-        echo "missing tools:$ferry_missing"
-        ferry_s=1
-    else
-        echo 'tools: all present'
-    fi
-    exit "$ferry_s"
 }
 
 # ferry_pack ID: the files of release ID that its manifest lists, as one

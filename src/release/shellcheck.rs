@@ -215,11 +215,6 @@ fn slot_switches() {
 }
 
 #[test]
-fn check() {
-    shellcheck("check", &layout().script().code("ferry_check").build());
-}
-
-#[test]
 fn promotion_and_functional_test_verdicts() {
     shellcheck("pack", &travel::pack_script(&layout(), "20261201T000000Z"));
     let record: super::record::ReleaseRecord = serde_json::from_str(

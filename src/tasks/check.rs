@@ -1,13 +1,20 @@
 //! `ferry <env> check`: can ferry work on these hosts? It connects, shows
 //! what OpenSSH made of the user's ssh_config for the host (`ssh -G`), and
-//! reports the remote user, the tools ferry relies on and whether
-//! `deploy_to` is usable. It changes nothing.
+//! reports the remote user, whether `deploy_to` is usable, and each tool
+//! ferry's scripts run that is missing or lacks an option ferry uses there
+//! (`check.sh` probes each with those options). It changes nothing.
+
+use std::sync::LazyLock;
 
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::{Address, Host};
 use crate::release::Layout;
+use crate::shell::Library;
 use crate::transport::{Request, Stream, effective_config};
+
+/// `check.sh`: the check itself and a probe of each tool ferry's scripts run.
+static CHECK: LazyLock<Library> = LazyLock::new(|| Library::parse(include_str!("check.sh")));
 
 /// ssh -G keys worth showing: where the connection really goes and how.
 const SSH_KEYS: &[&str] = &[
@@ -84,5 +91,68 @@ async fn show_ssh_config(host: &Host, fanout: &Fanout) {
 }
 
 fn script(deploy_to: &str) -> String {
-    Layout::new(deploy_to).script().code("ferry_check").build()
+    Layout::new(deploy_to)
+        .script()
+        .library(&CHECK)
+        .code("ferry_check")
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::shell::tests::shellcheck;
+
+    #[test]
+    fn the_check_script_is_shellcheck_clean() {
+        shellcheck("check", &super::script("/srv/my app's $(x)"));
+    }
+
+    /// On this machine (GNU coreutils) every probe passes, so a probe that
+    /// fails on a host means the tool there lacks what ferry uses.
+    #[test]
+    fn every_probe_passes_with_gnu_tools() {
+        let dir = tempfile::tempdir().unwrap();
+        let deploy_to = dir.path().join("app");
+        let (_, output) = crate::shell::tests::run_sh(&super::script(deploy_to.to_str().unwrap()));
+        assert!(output.contains("tools: all present"), "{output}");
+        assert!(!output.contains("not ready"), "{output}");
+    }
+
+    /// Under BusyBox `sh` with only BusyBox applets on PATH (an Alpine
+    /// host), the check names each applet that lacks an option ferry uses.
+    #[test]
+    fn under_busybox_the_check_names_each_tool_that_falls_short() {
+        let bin = tempfile::tempdir().unwrap();
+        let list = std::process::Command::new("busybox")
+            .arg("--list")
+            .output()
+            .expect("busybox is installed (scripts/test-deps installs busybox-static)");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            std::os::unix::fs::symlink("/usr/bin/busybox", bin.path().join(applet)).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = super::script(dir.path().join("app").to_str().unwrap());
+        let output = std::process::Command::new("/usr/bin/busybox")
+            .args(["sh", "-c", crate::transport::BOOTSTRAP])
+            .env_clear()
+            .env("PATH", bin.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().unwrap();
+                write!(stdin, "{}\n{script}", script.len())?;
+                drop(stdin);
+                child.wait_with_output()
+            })
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        let last = said.lines().last().unwrap_or_default();
+        assert_eq!(
+            last, "not ready: without an option ferry uses: tar -czf --no-recursion --null -T",
+            "{said}"
+        );
+    }
 }

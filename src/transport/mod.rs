@@ -29,15 +29,17 @@ pub(crate) use pool::{Pool, SshOptions};
 pub(crate) use ssh::effective_config;
 
 /// The fixed command that starts every script. It reads a length line, then
-/// exactly that many bytes of script (GNU `head -c` never reads past its
-/// count, unlike `sh -s`, which would swallow a payload following the script),
-/// and runs it in a subshell, leaving stdin at the first byte of the payload.
+/// exactly that many bytes of script (`dd` with `iflag=fullblock` asks for
+/// no more than what is left of its one block, unlike `sh -s`, which would
+/// swallow a payload following the script, or BusyBox's `head -c`, which
+/// reads ahead on a pipe), and runs it in a subshell, leaving stdin at the
+/// first byte of the payload.
 /// The script gets the session's stdout as fd 3, for its reports, and its
 /// own stdout goes to stderr with everything else it prints (see
 /// `protocol`). Its exit code comes back as the last frame: the session
 /// itself always ends 0, so a code the client would take for its own (ssh's
 /// 255, 127 for "command not found") cannot be mistaken for one.
-pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(head -c "$n") && (exec 3>&1 >&2 && eval "$s"); printf 'exit 4\n%03d\0' "$?""#;
+pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(dd bs="$n" count=1 iflag=fullblock 2>/dev/null) && (exec 3>&1 >&2 && eval "$s"); printf 'exit 4\n%03d\0' "$?""#;
 
 pub(crate) struct Request {
     pub(crate) script: String,
