@@ -143,3 +143,47 @@ fn a_failing_secret_command_stops_the_run_before_any_host_changes() {
     assert!(!lab.host(0).path("/srv/db.sha").exists(), "no step ran");
     assert!(!lab.host(0).path("/srv/api.sha").exists(), "no step ran");
 }
+
+/// `ship` walks two environments, each resolving its secrets: a command
+/// both use runs once for the whole run.
+#[test]
+fn a_ship_through_two_environments_fetches_a_secret_once() {
+    let lab = Lab::start(1);
+    let target = lab.host(0).target();
+    let config = format!(
+        r#"app = "app"
+connect_timeout = 3
+
+[secrets]
+DB_PASSWORD = {{ command = "sh ./fetch.sh" }}
+
+[deploy]
+source = "dir"
+path = "site"
+build = ["printf '%s' \"$DB_PASSWORD\" | sha256sum | cut -d' ' -f1 >db.sha"]
+
+[pipeline]
+stages = ["staging", "production"]
+
+[environments.staging]
+hosts = ["{target}"]
+deploy_to = "/srv/staging"
+
+[environments.production]
+hosts = ["{target}"]
+deploy_to = "/srv/production"
+"#
+    );
+    write_config(lab.dir(), &config);
+    std::fs::write(lab.dir().join("fetch.sh"), FETCH).unwrap();
+    std::fs::create_dir_all(lab.dir().join("site")).unwrap();
+    std::fs::write(lab.dir().join("site/index.html"), "hello\n").unwrap();
+    let ran = Ferry::lab(&lab).run(&["ship"]);
+    ran.success();
+    assert_no_canary("ship", &ran);
+    assert_eq!(runs(lab.dir()), 1, "one fetch for two stages");
+    for env in ["staging", "production"] {
+        let sha = std::fs::read_to_string(lab.host(0).path(&format!("/srv/{env}/current/db.sha")));
+        assert_eq!(sha.unwrap().trim(), sha256(FROM_COMMAND), "{env}");
+    }
+}
