@@ -54,7 +54,7 @@ impl SlotsDef {
 
 /// Seconds an old slot drains by default: nginx's old workers finish the
 /// requests they hold; gunicorn then stops gracefully on TERM.
-const DRAIN: u32 = 3;
+pub(super) const DRAIN: u32 = 3;
 
 pub(crate) fn resolve_all(
     file: &SourceFile,

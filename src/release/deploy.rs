@@ -301,10 +301,20 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 .steps
                 .push(("migrate in a one-off container".into(), command));
         }
+        // The containers are the slots of the switch: rollback, the put-back
+        // and `restart` move them as a deploy does.
+        let deploy_to = &ctx.env.settings.deploy_to;
+        plan.switches.push(container::upstream(
+            def,
+            &ctx.project.app,
+            host,
+            deploy_to,
+            env_file,
+        ));
         let name = container::name(&ctx.project.app, host);
         plan.restarts
             .steps
-            .push((format!("run {name}"), container::up(def, &name, env_file)));
+            .push(("remove old images".into(), container::prune(def, &name)));
     }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {
