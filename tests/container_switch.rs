@@ -289,6 +289,12 @@ fn resume_finishes_a_container_deploy_with_the_image_it_began_with() {
     std::fs::write(&db, "migrated 1\n").unwrap();
     let ran = ctr.ferry().run(&["lab", "deploy:resume=yes"]);
     ran.success();
+    assert!(
+        ran.stdout.contains("==> deploy/fetch-image (1 host)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ran.stdout.contains("version 3"), "{}", ran.stdout);
     let v2 = current(&ctr.targets()[0]).unwrap();
     assert!(
         pending.contains(&format!("\"release\":\"{v2}\"")),
@@ -345,6 +351,12 @@ fn promote_ships_the_image_staging_runs_and_production_runs_that_very_id() {
 
     let ran = ctr.ferry().run(&["promote", "staging", "production"]);
     ran.success();
+    assert!(
+        ran.stdout.contains("==> staging/fetch-image (1 host)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("2 of 2 layers sent"), "{}", ran.stdout);
     assert_eq!(read(production, "/srv/app/current/IMAGE"), image);
     assert_eq!(served(production.addr()), "version 1\n");
     // The container production runs is of that very image.

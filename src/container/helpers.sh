@@ -34,6 +34,18 @@ ferry_ctr_load() {
     docker tag "$1" "$2:$3" || ferry_fail "cannot tag the image $2:$3"
 }
 
+# ferry_ctr_save IMAGE: the `docker save` archive of IMAGE, as one `archive`
+# report (a promotion or a resumed deploy ships the image a host runs).
+ferry_ctr_save() {
+    ferry_t=$(mktemp) || ferry_fail "cannot create a temporary file"
+    if ! ferry_err=$(docker save "$1" 2>&1 >"$ferry_t"); then
+        rm -f "$ferry_t"
+        ferry_fail "cannot save $1 here: $ferry_err"
+    fi
+    ferry_say_file archive "$ferry_t"
+    rm -f "$ferry_t"
+}
+
 # ferry_ctr_migrate N OPTION*N ARG...: in the release's directory, a one-off
 # container of its image with the N options, running ARG...
 ferry_ctr_migrate() {

@@ -9,6 +9,7 @@
 
 mod build;
 mod host;
+mod saved;
 mod ship;
 
 use std::sync::LazyLock;
@@ -17,6 +18,7 @@ pub(crate) use build::{Image, build};
 pub(crate) use host::{
     exec, live, load, migrate, name, probe_layers, prune, status, switch, upstream,
 };
+pub(crate) use saved::{from_archive, local, save};
 
 use crate::shell::Library;
 

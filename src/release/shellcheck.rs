@@ -257,6 +257,9 @@ user = "1000:1000"
     let mut script = layout().script();
     crate::container::load(&mut script, "sha256:ab", "shop", "20260102T000000Z");
     shellcheck("container load", &script.build());
+    let mut script = layout().script();
+    crate::container::save(&mut script, "sha256:ab'; rm -rf /");
+    shellcheck("container save", &script.build());
     let migrate = crate::container::migrate(&def, Some(".env")).expect("a migration");
     let commands = Commands {
         steps: vec![("migrate".into(), migrate)],
