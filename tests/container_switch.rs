@@ -19,44 +19,43 @@ use common::container::{self, BUSYBOX, ContainerLab, docker, running_releases};
 use common::hosts::Host;
 use common::http;
 
-/// nginx on `host` in front of the app's containers: the site includes the upstream
-/// file deploys replace, which names slot a until the first one.
-fn nginx(host: &Host) {
-    host.exec_ok(
-        "mkdir -p /srv/app/slots && chown -R deploy /srv/app && \
-         rm -f /etc/nginx/sites-enabled/default",
+/// `[container]` behind nginx, and nginx provisioned by ferry: the site from the
+/// shipped template includes the upstream file, which provisioning first writes
+/// naming slot a.
+fn behind_nginx_config(config: &str, extra: &str) -> String {
+    let config = config.replace(
+        "health = \"/index.html\"\n",
+        &format!("health = \"/index.html\"\nswitch = \"upstream\"\ndrain = 1\n{extra}"),
     );
-    std::fs::write(
-        host.path("/srv/app/slots/container.conf"),
-        "# ferry: slot a of container, release none; written by ferry deploys, replaced by rename\n\
-         upstream shop_container {\n    server 127.0.0.1:8000 fail_timeout=0;\n}\n",
-    )
-    .unwrap();
-    host.exec_ok("chown deploy /srv/app/slots/container.conf");
-    std::fs::write(
-        host.path("/etc/nginx/sites-enabled/shop"),
-        "include /srv/app/slots/container.conf;\n\
-         server {\n    listen 80 default_server;\n    location / {\n        proxy_pass http://shop_container;\n    }\n}\n",
-    )
-    .unwrap();
-    host.exec_ok("nginx -t 2>&1 && nginx");
+    let (base, envs) = config.split_at(config.find("[environments.").unwrap());
+    format!("{base}{PROVISION}\n{envs}")
 }
 
-/// `n` hosts with nginx, and the project switching through it.
+const PROVISION: &str = r#"[provision]
+services = ["nginx"]
+
+[provision.layout]
+owner = "deploy"
+
+[provision.files."/etc/nginx/sites-available/shop"]
+template = "nginx.conf"
+
+[provision.links."/etc/nginx/sites-enabled/shop"]
+to = "/etc/nginx/sites-available/shop"
+notify = ["nginx"]
+
+[provision.files."/etc/nginx/sites-enabled/default"]
+absent = true
+notify = ["nginx"]
+"#;
+
+/// `n` hosts provisioned with nginx, and the project switching through it.
 fn behind_nginx(n: usize, extra: &str) -> ContainerLab {
     let ctr = ContainerLab::start(n);
-    for host in ctr.targets() {
-        nginx(host);
-    }
     let config = std::fs::read_to_string(ctr.dir.join("ferry.toml")).unwrap();
-    ctr.write(
-        "ferry.toml",
-        &config.replace(
-            "health = \"/index.html\"\n",
-            &format!("health = \"/index.html\"\nswitch = \"upstream\"\ndrain = 1\n{extra}"),
-        ),
-    );
+    ctr.write("ferry.toml", &behind_nginx_config(&config, extra));
     ctr.commit("behind nginx");
+    ctr.ferry().run(&["lab", "provision"]).success();
     ctr
 }
 
@@ -317,10 +316,8 @@ fn promote_ships_the_image_staging_runs_and_production_runs_that_very_id() {
     let [staging, production] = ctr.targets() else {
         panic!("two hosts")
     };
-    for host in ctr.targets() {
-        nginx(host);
-    }
     let config = std::fs::read_to_string(ctr.dir.join("ferry.toml")).unwrap();
+    let config = behind_nginx_config(&config, "");
     let base = config.split("[environments.lab]").next().unwrap();
     let env = |name: &str, host: &Host| {
         let target = host.target();
@@ -330,15 +327,15 @@ fn promote_ships_the_image_staging_runs_and_production_runs_that_very_id() {
         "ferry.toml",
         &format!(
             "{}{}{}",
-            base.replace(
-                "health = \"/index.html\"\n",
-                "health = \"/index.html\"\nswitch = \"upstream\"\ndrain = 1\n"
-            ),
+            base,
             env("staging", staging),
             env("production", production)
         ),
     );
     ctr.commit("staging and production");
+    for env in ["staging", "production"] {
+        ctr.ferry().run(&[env, "provision"]).success();
+    }
     ctr.ferry().run(&["staging", "deploy"]).success();
     let image = read(staging, "/srv/app/current/IMAGE");
     assert!(image.starts_with("sha256:"), "{image}");
