@@ -230,6 +230,13 @@ mod tests {
                 "between 1 and 65534",
             ),
             (
+                &format!(
+                    "{base}\n[services.container]\ncommand = \"web {{{{ port }}}}\"\nswitch = \"upstream\"\nport = 9000\n"
+                ),
+                "ferry.toml:5:11",
+                "the containers' slots are `container`",
+            ),
+            (
                 &format!("{base}\n[deploy]\nmigrate = [\"python manage.py migrate\"]\n"),
                 "ferry.toml:6:12",
                 "runs no commands on the hosts",
