@@ -1,9 +1,10 @@
 //! Container releases behind nginx, on real sshd hosts each with its own Docker Engine
 //! and nginx: the app's two containers are the slots of the switch (port and port + 1),
 //! the new one probed on its own port before nginx's upstream include is replaced and
-//! nginx reloaded, the old one drained then stopped. Deploys and rollbacks under load
-//! lose no request; a failing health check or migration leaves the old container
-//! serving; `deploy:resume=yes` and `promote` ship the very image, not a rebuild.
+//! nginx reloaded, the old one drained then stopped. Deploys, rollbacks and a restart
+//! under load lose no request; a failing health check or migration leaves the old
+//! container serving; `deploy:resume=yes` and `promote` ship the very image, not a
+//! rebuild.
 
 mod common;
 
@@ -126,6 +127,16 @@ fn no_failures(
     seen
 }
 
+/// The slot nginx's upstream names now.
+fn read_upstream_slot(host: &Host) -> String {
+    let upstream = read(host, "/srv/app/slots/container.conf");
+    upstream
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn read(host: &Host, path: &str) -> String {
     std::fs::read_to_string(host.path(path)).unwrap_or_default()
 }
@@ -174,6 +185,17 @@ fn the_app_answers_through_nginx_on_two_hosts_and_no_request_fails_over_deploys_
             assert_eq!(served(host.addr()), "version 1\n");
             assert_eq!(running_releases(host), [current(host).unwrap()]);
         }
+    }
+    // `restart` is the same move with the live release: a fresh container, no gap.
+    let before: Vec<String> = ctr.targets().iter().map(read_upstream_slot).collect();
+    ctr.ferry().run(&["lab", "restart"]).success();
+    for (host, slot) in ctr.targets().iter().zip(&before) {
+        assert_ne!(
+            &read_upstream_slot(host),
+            slot,
+            "restart moved to the other slot"
+        );
+        assert_eq!(served(host.addr()), "version 1\n");
     }
     let elapsed = started.elapsed();
     let seen = no_failures(&ctr, &stop, running);
