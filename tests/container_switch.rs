@@ -163,6 +163,7 @@ fn the_app_answers_through_nginx_on_two_hosts_and_no_request_fails_over_deploys_
         assert!(upstream.contains("server 127.0.0.1:8001 "), "{upstream}");
     }
 
+    let first = current(&ctr.targets()[0]).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let running = loads(&ctr, &stop);
     let started = Instant::now();
@@ -179,10 +180,17 @@ fn the_app_answers_through_nginx_on_two_hosts_and_no_request_fails_over_deploys_
             // The old container drained and stopped: one runs.
             assert_eq!(running_releases(host), [current(host).unwrap()]);
         }
-        // Back to the first release: each one rolled back from is marked failed.
-        ctr.ferry().run(&["lab", "rollback"]).success();
+        // Back to the first release: each one rolled back from is marked failed. The
+        // last time by name.
+        if cycle == 1 + CYCLES {
+            let to = format!("rollback:to={first}");
+            ctr.ferry().run(&["lab", &to]).success();
+        } else {
+            ctr.ferry().run(&["lab", "rollback"]).success();
+        }
         for host in ctr.targets() {
             assert_eq!(served(host.addr()), "version 1\n");
+            assert_eq!(current(host).as_ref(), Some(&first));
             assert_eq!(running_releases(host), [current(host).unwrap()]);
         }
     }
