@@ -109,3 +109,32 @@ fn a_config_outside_any_repository_deploys_the_working_directorys() {
     deploy(&lab, &app.dir, &app.dir.join("deploy/ferry.toml")).success();
     assert_eq!(shipped(&lab).as_deref(), Some("app v2\n"));
 }
+
+/// A directory source has no repository to tell: ferry.toml's directory
+/// ships when ferry runs inside it, else `[deploy] path` must say.
+#[test]
+fn a_directory_source_named_from_outside_needs_deploy_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("site");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("ferry.toml"),
+        "deploy_to = \"/nonexistent/app\"\n[deploy]\nsource = \"dir\"\n[environments.here]\nhosts = [\"local\"]\n",
+    )
+    .unwrap();
+    let config = project.join("ferry.toml");
+    let ran = Ferry::new(dir.path()).run(&["--config", config.to_str().unwrap(), "here", "deploy"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("is not in the working directory"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(
+            "set [deploy] path = \".\" in ferry.toml to ship its own directory, or path = \"..\""
+        ),
+        "{}",
+        ran.stderr
+    );
+}

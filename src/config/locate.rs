@@ -30,14 +30,16 @@ impl Project {
             if cwd.starts_with(&config_dir) {
                 return Ok(());
             }
-            return Err(refusal(
-                format!(
+            return Err(ConfigError::AppNotFound {
+                message: format!(
                     "{file} is not in the working directory ({}): which directory to deploy is not clear",
                     cwd.display()
                 ),
-                &config_dir,
-                &cwd,
-            ));
+                hint: format!(
+                    "set [deploy] path = \".\" in ferry.toml to ship its own directory, or path = \"{}\" to ship the working directory",
+                    relative(&config_dir, &cwd).display()
+                ),
+            });
         }
         match (top(&config_dir), top(&cwd)) {
             // Outside any repository, the user names ferry.toml's own.
