@@ -85,6 +85,17 @@ pub(crate) struct DotenvDef {
     pub(crate) generate: Vec<String>,
 }
 
+/// The program, under deploy_to, that services run through to see the
+/// `.env`: `with-env FILE COMMAND…` (written by every deploy that has one).
+pub(crate) const WITH_ENV: &str = ".ferry/with-env";
+
+impl DotenvDef {
+    /// The file on a host, under deploy_to's shared/.
+    pub(crate) fn on_host(&self, deploy_to: &str) -> String {
+        format!("{deploy_to}/shared/{}", self.file)
+    }
+}
+
 impl Default for DeployDef {
     fn default() -> Self {
         Self {

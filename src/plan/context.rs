@@ -70,6 +70,18 @@ impl Context<'_> {
             .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
     }
 
+    /// The environment's `.env` on its hosts (`[deploy.dotenv]`), whose
+    /// variables tasks' steps and `run` see like the app; not for a
+    /// container release, whose container has them.
+    pub(crate) fn env_file(&self) -> Option<String> {
+        let deploy = &self.project.deploy;
+        deploy
+            .dotenv
+            .as_ref()
+            .filter(|_| deploy.container.is_none())
+            .map(|d| d.on_host(&self.env.settings.deploy_to))
+    }
+
     /// Render a shell template from ferry.toml; an error points at it.
     pub(crate) fn render(
         &self,

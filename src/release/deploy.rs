@@ -270,6 +270,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
     let exports = ctx.value_exports(&Default::default())?;
+    let env_file = ctx.env_file();
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {
@@ -282,6 +283,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         Ok(Commands {
             steps,
             exports: exports.clone(),
+            env_file: env_file.clone(),
         })
     };
     let mut plan = HostPlan {
@@ -442,5 +444,52 @@ mod tests {
             "\"say \\\"hi\\\"\\n\\$HOME\""
         );
         assert_eq!(dotenv_value(""), "\"\"");
+    }
+
+    /// What ferry writes into the .env, the host's `ferry_env` (the loader
+    /// of steps, `run` and services' with-env) reads back byte for byte,
+    /// running nothing: a value is data in both directions.
+    #[test]
+    fn the_host_reads_back_every_value_ferry_writes() {
+        let values = [
+            "plain",
+            "a b",
+            "say \"hi\" $HOME `id` $(touch pwned) ; rm -rf x",
+            "back\\slash\\n and \\",
+            "two\nlines\n",
+            "it's 'quoted'",
+            "trailing space ",
+            "ünïcödé ✓",
+            "cr\rhere",
+            "",
+            "=starts=with=equals",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".env");
+        let mut text = String::from("# a comment\nnot an assignment\nferry_l=kept out\n");
+        for (i, value) in values.iter().enumerate() {
+            text.push_str(&format!("K{i}={}\n", dotenv_value(value)));
+        }
+        std::fs::write(&file, text).unwrap();
+        let script = format!(
+            "{}\nferry_env \"$1\"\ni=0\nwhile [ $i -lt {} ]; do eval \"printf '%s\\0' \\\"\\$K$i\\\"\"; i=$((i + 1)); done\n[ -z \"${{ferry_l+set}}\" ] || [ \"$ferry_l\" != 'kept out' ]",
+            crate::shell::PRELUDE,
+            values.len()
+        );
+        for sh in ["sh", "dash", "bash"] {
+            let output = std::process::Command::new(sh)
+                .args(["-c", &script, "sh"])
+                .arg(&file)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{sh}: {output:?}");
+            let read: Vec<&str> = std::str::from_utf8(&output.stdout)
+                .unwrap()
+                .split_terminator('\0')
+                .collect();
+            assert_eq!(read, values, "{sh}");
+            assert!(!dir.path().join("pwned").exists(), "{sh} ran a value");
+        }
     }
 }

@@ -226,6 +226,17 @@ ferry_dotenv() {
     if ! { chmod 600 "$ferry_e.tmp" && mv -f "$ferry_e.tmp" "$ferry_e"; }; then ferry_fail "cannot write $ferry_e"; fi
 }
 
+# ferry_with_env TEXT: $D/.ferry/with-env holds TEXT, the program services
+# run through to see the .env (shell::with_env_program), executable before
+# it replaces the old one by rename.
+ferry_with_env() {
+    if ! { printf '%s\n' "$1" >"$D/.ferry/with-env.tmp.$$" &&
+        chmod 755 "$D/.ferry/with-env.tmp.$$" &&
+        mv -f "$D/.ferry/with-env.tmp.$$" "$D/.ferry/with-env"; }; then
+        ferry_fail "cannot write $D/.ferry/with-env"
+    fi
+}
+
 # ferry_share PATH dir|file: PATH in the release links to shared/PATH.
 ferry_share() {
     mkdir -p "$D/shared/$(dirname -- "$1")" "$T/$(dirname -- "$1")" || ferry_fail "cannot create the parents of shared $1"

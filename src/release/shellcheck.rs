@@ -29,6 +29,7 @@ fn commands() -> Commands {
             ),
         ],
         exports: vec![("FERRY_VAR_GREETING".into(), "it's $(x)".into())],
+        env_file: Some("/srv/my app's/shared/.env".into()),
     }
 }
 
@@ -59,6 +60,12 @@ fn surveys_and_locks() {
     shellcheck("keeper", &keeper::script(&layout(), 15));
     shellcheck("unlock", &keeper::unlock_script(&layout(), true));
     shellcheck("history", &listing::history_script(&layout(), 20));
+}
+
+/// The program services run through to see the .env.
+#[test]
+fn with_env() {
+    shellcheck("with-env", &crate::shell::with_env_program());
 }
 
 #[test]

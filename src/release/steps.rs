@@ -14,6 +14,8 @@ pub(crate) struct Commands {
     pub(crate) steps: Vec<(String, Command)>,
     /// `FERRY_VAR_…`/`FERRY_ARG_…` values the steps see (`template::exports`).
     pub(crate) exports: Vec<(String, String)>,
+    /// The environment's `.env` on the host, whose variables each step sees.
+    pub(crate) env_file: Option<String>,
 }
 
 impl Commands {
@@ -51,6 +53,9 @@ pub(crate) fn in_release(
     script.call("ferry_in_release", [Word::lit(id)]);
     script.exports(secrets);
     script.values(&commands.exports);
+    if let Some(path) = &commands.env_file {
+        script.env_file(Word::lit(path));
+    }
     for (index, (label, command)) in commands.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }

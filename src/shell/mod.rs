@@ -21,6 +21,27 @@ pub(crate) const PRELUDE: &str = include_str!("prelude.sh");
 
 static PRELUDE_LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::parse(PRELUDE));
 
+/// The text of `<deploy_to>/.ferry/with-env`: `with-env FILE COMMAND…`
+/// runs COMMAND (by exec, so it keeps the process id a supervisor watches)
+/// with the variables of the `.env` FILE, read by `ferry_env` as data. A
+/// service's command goes through it, so its secrets are neither in a
+/// config file nor in any argv.
+pub(crate) fn with_env_program() -> String {
+    const MAIN: &str = r#"[ -r "$1" ] || {
+    echo "with-env: cannot read $1" >&2
+    exit 1
+}
+ferry_env "$1" || exit
+shift
+exec "$@""#;
+    let mut text = String::from(
+        "#!/bin/sh\n# with-env FILE COMMAND...: COMMAND with the variables of the .env FILE.\n# Written by ferry deploys; edits here are overwritten.\n",
+    );
+    PRELUDE_LIBRARY.for_body(MAIN, &mut text);
+    text.push_str(MAIN);
+    text
+}
+
 /// One shell word that expands to exactly the bytes it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Word(String);
@@ -117,6 +138,8 @@ pub(crate) struct Script {
     /// Helper files, in order; each sends only what the script calls.
     libraries: Vec<&'static Library>,
     text: String,
+    /// The environment's `.env` on the host, loaded by every step.
+    env_file: Option<Word>,
 }
 
 impl Script {
@@ -125,6 +148,7 @@ impl Script {
         Self {
             libraries: vec![&PRELUDE_LIBRARY],
             text: String::new(),
+            env_file: None,
         }
     }
 
@@ -194,14 +218,27 @@ impl Script {
         self
     }
 
+    /// Every later step sees the variables of the `.env` at `path` on the
+    /// host (`ferry_env`: read as data, never sourced), as the app does.
+    /// They are loaded inside each step's subshell, so no name in the file
+    /// can change the variables ferry's own shell uses.
+    pub(crate) fn env_file(&mut self, path: Word) -> &mut Self {
+        self.env_file = Some(path);
+        self
+    }
+
     /// Step `index` of the user's commands: in a subshell with `set -e` and
     /// ferry's channel closed; when it fails, report it and stop with its
     /// exit code.
     pub(crate) fn step(&mut self, index: usize, label: &str, command: &Command) -> &mut Self {
         self.call("ferry_say", [Word::lit("activity"), Word::lit(label)]);
+        self.text.push_str("(\nset -e\n");
+        if let Some(path) = &self.env_file {
+            let _ = writeln!(self.text, "ferry_env {}", path.as_str());
+        }
         let _ = writeln!(
             self.text,
-            "(\nset -e\n{}\n) 3>&-\nferry_step_end {index} $?",
+            "{}\n) 3>&-\nferry_step_end {index} $?",
             command.as_str()
         );
         self

@@ -20,6 +20,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     let label = ctx.command.join(" ");
     let container = ctx.project.deploy.container.is_some();
     let exports = ctx.value_exports(&Default::default())?;
+    let env_file = ctx.env_file();
     Ok(Scripts::one_per_host(ctx.hosts, None, |host| {
         let mut script = Script::new();
         if container {
@@ -33,7 +34,11 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
         script
             .exports(&ctx.env.secrets)
             .values(&exports)
-            .set("ferry_here", Word::lit(&current))
+            .set("ferry_here", Word::lit(&current));
+        if let Some(path) = &env_file {
+            script.env_file(Word::lit(path));
+        }
+        script
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);
         (script.build(), vec![label.clone()])
