@@ -313,6 +313,9 @@ pub(crate) struct RawHealth {
     /// Or a command that exits 0 when the app is healthy.
     pub(crate) command: Option<Spanned<String>>,
     pub(crate) roles: Option<Vec<Spanned<String>>>,
+    /// Request headers of the `url` probe (`Host`), templates.
+    #[serde(default)]
+    pub(crate) headers: Table<Spanned<String>>,
     /// Text the response body must contain.
     pub(crate) expect: Option<String>,
     /// Seconds to keep trying before giving up.

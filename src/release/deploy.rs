@@ -343,6 +343,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                     &values,
                 )?,
                 expect: health.expect.clone(),
+                headers: ctx.health_headers(health, &values)?,
             },
             Probe::Command(command) => Health::Command(Command::user(ctx.render(
                 "[deploy.health] command",

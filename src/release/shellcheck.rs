@@ -125,6 +125,7 @@ fn build_switch_restart_finish_and_rollback() {
     let url = Health::Url {
         url: "http://127.0.0.1:8000/health".into(),
         expect: Some("ok".into()),
+        headers: vec!["Host: example.com".into()],
     };
     let command = Health::Command(Command::user("curl -fsS http://127.0.0.1:8000/"));
     for health in [&url, &command] {
@@ -168,6 +169,7 @@ fn slot_switches() {
         switch::Probe::Url {
             url: "http://127.0.0.1:8001/health".into(),
             expect: "ok".into(),
+            headers: vec!["Host: example.com".into(), "X-Odd: 'a\" $(b) `c`".into()],
         },
         switch::Probe::Command(Command::user("curl -fsS http://127.0.0.1:8001/")),
         switch::Probe::Started,

@@ -75,7 +75,11 @@ pub(crate) fn switch(script: &mut Script, id: &str, record: Option<&str>) {
 /// How a host checks that the new release serves.
 #[derive(Debug, Clone)]
 pub(crate) enum Health {
-    Url { url: String, expect: Option<String> },
+    Url {
+        url: String,
+        expect: Option<String>,
+        headers: Vec<String>,
+    },
     Command(Command),
 }
 
@@ -116,9 +120,14 @@ pub(crate) fn restart(
         return;
     };
     let probe = match health {
-        Health::Url { url, expect } => Probe::Url {
+        Health::Url {
+            url,
+            expect,
+            headers,
+        } => Probe::Url {
             url: url.clone(),
             expect: expect.clone().unwrap_or_default(),
+            headers: headers.clone(),
         },
         Health::Command(command) => Probe::Command(command.clone()),
     };
