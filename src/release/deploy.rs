@@ -296,6 +296,8 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         ..HostPlan::default()
     };
     plan.restarts.exports.clone_from(&exports);
+    // A health check's command sees the .env like the app.
+    plan.restarts.env_file.clone_from(&env_file);
     if let Some(def) = &deploy.container {
         let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());
         if let Some(command) = container::migrate(def, env_file) {

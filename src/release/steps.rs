@@ -110,6 +110,9 @@ pub(crate) fn restart(
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
     script.values(&restarts.exports);
+    if let Some(path) = &restarts.env_file {
+        script.env_file(Word::lit(path));
+    }
     for upstream in switches {
         upstream.switch(script, false);
     }

@@ -227,6 +227,15 @@ impl Script {
         self
     }
 
+    /// The user's command as it is (a probe's), after the `.env` when the
+    /// script has one; the caller runs it in a subshell.
+    pub(crate) fn user(&mut self, command: &Command) -> &mut Self {
+        if let Some(path) = &self.env_file {
+            let _ = writeln!(self.text, "ferry_env {}", path.as_str());
+        }
+        self.run(command)
+    }
+
     /// Step `index` of the user's commands: in a subshell with `set -e` and
     /// ferry's channel closed; when it fails, report it and stop with its
     /// exit code.

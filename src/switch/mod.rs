@@ -165,7 +165,7 @@ pub(crate) fn probe_body(script: &mut Script, probe: &Probe) {
         // The user's command, with ferry's channel closed like any step.
         Probe::Command(command) => {
             script.code("ferry_body=$( (");
-            script.run(command);
+            script.user(command);
             script.code(") 2>&1 3>&-)");
         }
         Probe::Started => {
