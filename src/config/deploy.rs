@@ -417,24 +417,58 @@ mod tests {
         assert_eq!(names, ["Host", "X-Quote", "X-Tab"]);
         let cases = [
             // A line break would end the header and start another (or the body).
-            ("headers = { Host = \"a\\r\\nX-Evil: 1\" }", "ferry.toml:3:20", "a line break"),
-            ("headers = { Host = \"a\\nb\" }", "ferry.toml:3:20", "a line break"),
-            ("headers = { Host = \"a\\u0000\" }", "ferry.toml:3:20", "a control character"),
-            ("headers = { \"Ho st\" = \"a\" }", "ferry.toml:3:13", "not an HTTP header name"),
-            ("headers = { \"X:Y\" = \"a\" }", "ferry.toml:3:13", "not an HTTP header name"),
-            ("headers = { \"\" = \"a\" }", "ferry.toml:3:13", "not an HTTP header name"),
-            ("headers = { Host = \"{{ nope\" }", "ferry.toml:3:20", "template error"),
+            (
+                "headers = { Host = \"a\\r\\nX-Evil: 1\" }",
+                "ferry.toml:3:20",
+                "a line break",
+            ),
+            (
+                "headers = { Host = \"a\\nb\" }",
+                "ferry.toml:3:20",
+                "a line break",
+            ),
+            (
+                "headers = { Host = \"a\\u0000\" }",
+                "ferry.toml:3:20",
+                "a control character",
+            ),
+            (
+                "headers = { \"Ho st\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { \"X:Y\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { \"\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { Host = \"{{ nope\" }",
+                "ferry.toml:3:20",
+                "template error",
+            ),
         ];
         for (line, at, message) in cases {
             let text = format!("[deploy.health]\nurl = \"http://x/\"\n{line}\n{ENV}");
             let error = load(&text).unwrap_err();
-            assert!(error.contains(at) && error.contains(message), "{line}: {error}");
+            assert!(
+                error.contains(at) && error.contains(message),
+                "{line}: {error}"
+            );
         }
         let error = load(&format!(
             "[deploy.health]\ncommand = \"true\"\nheaders = {{ Host = \"a\" }}\n{ENV}"
         ))
         .unwrap_err();
-        assert!(error.contains("ferry.toml:3:13") && error.contains("`command` sends its own"), "{error}");
+        assert!(
+            error.contains("ferry.toml:3:13") && error.contains("`command` sends its own"),
+            "{error}"
+        );
     }
 
     #[test]

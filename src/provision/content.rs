@@ -234,7 +234,11 @@ fn program(
     let env_file = ctx.env_file();
     let with_env = env_file.as_ref().map(|file| {
         let program = format!("{}/{WITH_ENV}", ctx.env.settings.deploy_to);
-        format!("{} {}", Word::lit(&program).as_str(), Word::lit(file).as_str())
+        format!(
+            "{} {}",
+            Word::lit(&program).as_str(),
+            Word::lit(file).as_str()
+        )
     });
     Ok(template::context([
         ("name", Value::from(name)),

@@ -195,7 +195,10 @@ fn script(
                 .into_iter()
                 .chain(dotenv.generate.iter().map(|k| Word::lit(k))),
         );
-        s.call("ferry_with_env", [Word::lit(&crate::shell::with_env_program())]);
+        s.call(
+            "ferry_with_env",
+            [Word::lit(&crate::shell::with_env_program())],
+        );
     }
     for dir in extras.shared_dirs {
         s.call("ferry_share", [Word::lit(dir), Word::lit("dir")]);

@@ -159,7 +159,9 @@ pub(crate) fn probe_body(script: &mut Script, probe: &Probe) {
             let words = [Word::lit(url), Word::lit(expect)];
             script.call(
                 "ferry_probe_url",
-                words.into_iter().chain(headers.iter().map(|h| Word::lit(h))),
+                words
+                    .into_iter()
+                    .chain(headers.iter().map(|h| Word::lit(h))),
             );
         }
         // The user's command, with ferry's channel closed like any step.
