@@ -377,6 +377,7 @@ fn dotenv_plan(
     values: &minijinja::Value,
 ) -> Result<Dotenv, Error> {
     let mut lines = Vec::new();
+    let mut secrets = Vec::new();
     for (key, source) in &dotenv.values {
         let value = ctx.render_as(
             &format!("[deploy.dotenv] {key}"),
@@ -384,7 +385,7 @@ fn dotenv_plan(
             crate::template::Kind::Text,
             values,
         )?;
-        lines.push(format!("{key}={}", dotenv_value(&value)));
+        lines.push(format!("{key}={}", crate::dotenv::quote(&value)));
     }
     for name in &dotenv.secrets {
         let secret = ctx
@@ -407,47 +408,21 @@ fn dotenv_plan(
                         .label("unknown secret"),
                 )
             })?;
-        lines.push(format!("{}={}", secret.name, dotenv_value(secret.expose())));
+        // Apart from the plain lines: each its own word, which the
+        // redactor knows (a secret's .env form shell-quoted).
+        secrets.push((secret.name.clone(), crate::dotenv::quote(secret.expose())));
     }
     Ok(Dotenv {
         file: dotenv.file.clone(),
         lines: lines.iter().map(|l| format!("{l}\n")).collect(),
+        secrets,
         generate: dotenv.generate.clone(),
     })
-}
-
-/// A .env value: bare when it is plain, else double-quoted with escapes
-/// (what python-dotenv, django-environ and docker read alike).
-fn dotenv_value(value: &str) -> String {
-    let plain = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:@,+%".contains(c));
-    if plain && !value.is_empty() {
-        return value.to_string();
-    }
-    let escaped = value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-        .replace('$', "\\$");
-    format!("\"{escaped}\"")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dotenv_values_are_quoted_only_when_needed() {
-        assert_eq!(dotenv_value("y"), "y");
-        assert_eq!(dotenv_value("postgres://u:p@db/x"), "postgres://u:p@db/x");
-        assert_eq!(dotenv_value("a b"), "\"a b\"");
-        assert_eq!(
-            dotenv_value("say \"hi\"\n$HOME"),
-            "\"say \\\"hi\\\"\\n\\$HOME\""
-        );
-        assert_eq!(dotenv_value(""), "\"\"");
-    }
 
     /// What ferry writes into the .env, the host's `ferry_env` (the loader
     /// of steps, `run` and services' with-env) reads back byte for byte,
@@ -471,7 +446,7 @@ mod tests {
         let file = dir.path().join(".env");
         let mut text = String::from("# a comment\nnot an assignment\nferry_l=kept out\n");
         for (i, value) in values.iter().enumerate() {
-            text.push_str(&format!("K{i}={}\n", dotenv_value(value)));
+            text.push_str(&format!("K{i}={}\n", crate::dotenv::quote(value)));
         }
         std::fs::write(&file, text).unwrap();
         let script = format!(

@@ -85,6 +85,7 @@ fn upload() {
     let dotenv = Dotenv {
         file: ".env".into(),
         lines: "A=1\n".into(),
+        secrets: vec![("KEY".into(), "\"a'b \\$c\"".into())],
         generate: vec!["SECRET_KEY".into()],
     };
     let extras = Extras {

@@ -331,6 +331,33 @@ pub(crate) mod tests {
         shellcheck("task", &script.build());
     }
 
+    /// What `-vv` shows of a script: a secret quoted as a shell word (its
+    /// export) or as a .env value (the upload's) is masked whole.
+    #[test]
+    fn a_shown_script_masks_the_quoted_forms_of_a_secret() {
+        let value = "k3y 'single' \"double\" $HOME `id` \\back ;# %(x)s\nline two";
+        let secret = Secret::new("KEY".into(), value.into());
+        let mut script = Script::new();
+        script.exports(std::slice::from_ref(&secret)).call(
+            "ferry_dotenv",
+            [
+                Word::lit(".env"),
+                Word::lit("A=1\n"),
+                Word::num(1u64),
+                Word::lit("KEY"),
+                Word::lit(&crate::dotenv::quote(value)),
+            ],
+        );
+        let shown = crate::secret::Redactor::new([&secret])
+            .redact(&script.build())
+            .into_owned();
+        assert!(
+            !shown.contains("k3y") && !shown.contains("line two"),
+            "{shown}"
+        );
+        assert!(shown.contains("export KEY=********"), "{shown}");
+    }
+
     #[test]
     fn literals_stay_one_word() {
         assert_eq!(Word::lit("plain").as_str(), "plain");
