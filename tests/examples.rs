@@ -179,3 +179,65 @@ fn the_django_example_sees_its_secret_key_in_the_service_migrate_run_and_tasks()
         }
     }
 }
+
+#[test]
+fn the_pyramid_example_runs_staging_and_production_on_one_host() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let target = host.target();
+    let app = example(&lab, "pyramid", |toml| toml);
+    let env = [("RANDOPONY_HOST", &target[..])];
+    for stage in ["staging", "production"] {
+        ferry(&lab, &app, &env, &[stage, "provision", "--yes"]).success();
+        ferry(&lab, &app, &env, &[stage, "deploy", "--yes"]).success();
+    }
+    // Two directories, each with its own live release and .env.
+    let live = |deploy_to: &str| {
+        let link = std::fs::read_link(host.path(&format!("{deploy_to}/current"))).unwrap();
+        link.file_name().unwrap().to_string_lossy().into_owned()
+    };
+    let (staging, production) = (live("/srv/randopony-staging"), live("/srv/randopony"));
+    for (deploy_to, stage) in [
+        ("/srv/randopony-staging", "staging"),
+        ("/srv/randopony", "production"),
+    ] {
+        let dotenv =
+            std::fs::read_to_string(host.path(&format!("{deploy_to}/shared/.env"))).unwrap();
+        assert!(
+            dotenv.contains(&format!("RANDOPONY_ENV={stage}\n")),
+            "{dotenv}"
+        );
+    }
+    // Both answer through nginx, each site with its own environment's release.
+    for (name, stage, release) in [
+        ("staging.randopony.example", "staging", &staging),
+        ("randopony.example", "production", &production),
+    ] {
+        let answer = http::get_host(host.addr(), 80, "/", name).unwrap();
+        assert_eq!(answer.status, 200, "{name}: {answer:?}");
+        assert_eq!(
+            answer.body,
+            format!("RandoPony {stage}, release {release}\n")
+        );
+    }
+    // A deploy of staging leaves production's release and process alone.
+    app.write(
+        "randopony/views.py",
+        &app.read("randopony/views.py")
+            .replace("RandoPony %s", "RandoPony! %s"),
+    );
+    app.commit("v2");
+    ferry(&lab, &app, &env, &["staging", "deploy"]).success();
+    let staged = live("/srv/randopony-staging");
+    assert_ne!(staged, staging);
+    let answer = http::get_host(host.addr(), 80, "/", "staging.randopony.example").unwrap();
+    assert_eq!(
+        answer.body,
+        format!("RandoPony! staging, release {staged}\n")
+    );
+    let answer = http::get_host(host.addr(), 80, "/", "randopony.example").unwrap();
+    assert_eq!(
+        answer.body,
+        format!("RandoPony production, release {production}\n")
+    );
+}
