@@ -141,7 +141,7 @@ fn the_django_example_sees_its_secret_key_in_the_service_migrate_run_and_tasks()
         ],
     );
     run.success();
-    assert_eq!(run.lines_of(&target), [signed.clone()]);
+    assert_eq!(run.lines_of(&target), std::slice::from_ref(&signed));
     // `run` has the very value, which ferry masks when it is printed.
     let printed = ferry(
         &lab,

@@ -422,8 +422,6 @@ fn dotenv_plan(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// What ferry writes into the .env, the host's `ferry_env` (the loader
     /// of steps, `run` and services' with-env) reads back byte for byte,
     /// running nothing: a value is data in both directions.
