@@ -53,9 +53,7 @@ pub(crate) fn in_release(
     script.call("ferry_in_release", [Word::lit(id)]);
     script.exports(secrets);
     script.values(&commands.exports);
-    if let Some(path) = &commands.env_file {
-        script.env_file(Word::lit(path));
-    }
+    script.env_file(commands.env_file.as_deref().map(Word::lit));
     for (index, (label, command)) in commands.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
@@ -110,15 +108,17 @@ pub(crate) fn restart(
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
     script.values(&restarts.exports);
-    if let Some(path) = &restarts.env_file {
-        script.env_file(Word::lit(path));
-    }
+    // The probes see the .env like the app; the service controls do not.
+    let env_file = restarts.env_file.as_deref().map(Word::lit);
+    script.env_file(env_file.clone());
     for upstream in switches {
         upstream.switch(script, false);
     }
+    script.env_file(None);
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
+    script.env_file(env_file);
     let Some((health, timing)) = health else {
         return;
     };

@@ -218,12 +218,15 @@ impl Script {
         self
     }
 
-    /// Every later step sees the variables of the `.env` at `path` on the
-    /// host (`ferry_env`: read as data, never sourced), as the app does.
-    /// They are loaded inside each step's subshell, so no name in the file
-    /// can change the variables ferry's own shell uses.
-    pub(crate) fn env_file(&mut self, path: Word) -> &mut Self {
-        self.env_file = Some(path);
+    /// Every later step and probe sees the variables of the `.env` at
+    /// `path` on the host (`ferry_env`: read as data, never sourced), as
+    /// the app does; `None` from here on. They are loaded inside each
+    /// step's subshell, so no name in the file can change the variables
+    /// ferry's own shell uses. Commands that drive a service manager go
+    /// without it: a `PYTHONPATH` of the app's is no business of
+    /// supervisorctl's.
+    pub(crate) fn env_file(&mut self, path: Option<Word>) -> &mut Self {
+        self.env_file = path;
         self
     }
 
@@ -356,6 +359,40 @@ pub(crate) mod tests {
             "{shown}"
         );
         assert!(shown.contains("export KEY=********"), "{shown}");
+    }
+
+    /// Steps and probes after `env_file` see the .env's variables, inside
+    /// their own subshell; ferry's shell and the steps after `None` do not.
+    #[test]
+    fn steps_and_probes_see_the_env_file_and_nothing_else_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("my .env");
+        std::fs::write(
+            &file,
+            "APP_KEY=\"from the \\\"file\\\" $(x)\"\nD=clobbered\n",
+        )
+        .unwrap();
+        let path = Word::lit(file.to_str().unwrap());
+        let mut script = Script::new();
+        script
+            .set("D", Word::lit("ferry's"))
+            .env_file(Some(path))
+            .step(1, "step", &Command::user("echo \"step: $APP_KEY\""))
+            .code("ferry_body=$( (")
+            .user(&Command::user("echo \"probe: $APP_KEY\""))
+            .code(") 2>&1 3>&-)\necho \"$ferry_body\"")
+            .env_file(None)
+            .step(
+                2,
+                "control",
+                &Command::user("echo \"control: ${APP_KEY-unset}\""),
+            )
+            .code("echo \"ferry: ${APP_KEY-unset} $D\"");
+        let (_, output) = run_sh(&script.build());
+        assert_eq!(
+            output,
+            "step: from the \"file\" $(x)\nprobe: from the \"file\" $(x)\ncontrol: unset\nferry: unset ferry's\n"
+        );
     }
 
     #[test]

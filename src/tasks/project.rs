@@ -67,9 +67,7 @@ pub(crate) fn plan(
         script
             .exports(&ctx.env.secrets)
             .values(&ctx.value_exports(&args)?);
-        if let Some(path) = ctx.env_file() {
-            script.env_file(Word::lit(&path));
-        }
+        script.env_file(ctx.env_file().as_deref().map(Word::lit));
         if let Some(dir) = &def.dir {
             let dir = ctx.render(&what, dir, &values)?;
             script.run(&Command::user(format!("cd {dir} || exit")));

@@ -35,10 +35,8 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
             .exports(&ctx.env.secrets)
             .values(&exports)
             .set("ferry_here", Word::lit(&current));
-        if let Some(path) = &env_file {
-            script.env_file(Word::lit(path));
-        }
         script
+            .env_file(env_file.as_deref().map(Word::lit))
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);
         (script.build(), vec![label.clone()])
