@@ -192,3 +192,73 @@ fn hooks_run_in_order_with_the_deploys_facts_and_a_failing_pre_deploy_stops_it()
     assert!(logged.starts_with("pre deploy staging"), "{logged}");
     assert!(logged.contains("\nfailure deploy staging"), "{logged}");
 }
+
+#[test]
+fn two_environments_of_one_file_build_restart_and_run_tasks_their_own_way() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let tail = format!(
+        r#"
+[services.web]
+manager = "command"
+restart = "echo 'app --workers 1' > web.cmd"
+
+[tasks.where]
+steps = ["echo base > {{{{ deploy_to }}}}/where"]
+{staging}
+[environments.staging.deploy]
+build = ["echo debug > built", "mkdir -p static && echo 'debug assets' > static/app.js"]
+[environments.staging.tasks.where]
+steps = ["echo staging > {{{{ deploy_to }}}}/where"]
+{production}
+[environments.production.services.web]
+restart = "echo 'app --workers 4' > web.cmd"
+"#,
+        staging = environment("staging", &[host], "/srv/staging", ""),
+        production = environment("production", &[host], "/srv/app", ""),
+    );
+    let dir = small_project(&lab, &tail);
+    let config = std::fs::read_to_string(dir.join("ferry.toml")).unwrap();
+    let config = config.replace(
+        "[deploy]\n",
+        "[deploy]\nbuild = [\"echo release > built\"]\n",
+    );
+    std::fs::write(dir.join("ferry.toml"), &config).unwrap();
+    commit(&dir, "ferry.toml", &config);
+
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    ferry(&lab, &dir, &["production", "deploy"]).success();
+    let read = |path: &str| std::fs::read_to_string(host.path(path)).unwrap_or_default();
+    // Staging's build replaced the base's whole; its service kept the base's restart.
+    assert_eq!(read("/srv/staging/current/built"), "debug\n");
+    assert_eq!(read("/srv/staging/current/static/app.js"), "debug assets\n");
+    assert_eq!(read("/srv/staging/current/web.cmd"), "app --workers 1\n");
+    // Production kept the base's build; its service's restart is its own.
+    assert_eq!(read("/srv/app/current/built"), "release\n");
+    assert!(!host.path("/srv/app/current/static").exists());
+    assert_eq!(read("/srv/app/current/web.cmd"), "app --workers 4\n");
+
+    ferry(&lab, &dir, &["staging", "where"]).success();
+    ferry(&lab, &dir, &["production", "where"]).success();
+    assert_eq!(read("/srv/staging/where"), "staging\n");
+    assert_eq!(read("/srv/app/where"), "base\n");
+
+    // `config` shows what the environment overrides, where, and over what.
+    let ran = ferry(&lab, &dir, &["production", "config"]);
+    ran.success();
+    let line = ran
+        .stdout
+        .lines()
+        .find(|l| l.contains("services.web.restart"))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    let at = |needle: &str| 1 + config.lines().position(|l| l.contains(needle)).unwrap();
+    assert!(line.contains("app --workers 4"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "ferry.toml:{} (over {}",
+            at("--workers 4"),
+            dir.join("ferry.toml").display()
+        )) && line.contains(&format!("ferry.toml:{})", at("--workers 1"))),
+        "{line}"
+    );
+}

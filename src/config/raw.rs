@@ -116,6 +116,12 @@ with_settings! {
         url: Option<Spanned<String>>,
         functional_tests: Option<Vec<Spanned<String>>>,
         rollback_on_failure: Option<bool>,
+        /// Merged over `[deploy]` for this environment (`layer`).
+        deploy: Option<Spanned<toml::Table>>,
+        /// Merged over `[services]` for this environment.
+        services: Option<Spanned<toml::Table>>,
+        /// Merged over `[tasks]` for this environment.
+        tasks: Option<Spanned<toml::Table>>,
     }
 }
 
