@@ -262,3 +262,87 @@ restart = "echo 'app --workers 4' > web.cmd"
         "{line}"
     );
 }
+
+#[test]
+fn remote_hooks_run_in_order_with_the_facts_and_a_failing_one_leaves_current_where_it_was() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    // Local and remote hooks write to one file: the host's, seen from here too.
+    let log = host.path("/srv/hooks.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let tail = format!(
+        r#"{staging}
+[hooks]
+after_upload = ["echo \"after_upload $FERRY_EVENT $FERRY_ENV $FERRY_HOST $FERRY_RELEASE $(basename \"$PWD\") ${{FERRY_PREVIOUS_RELEASE:--}} $FERRY_REVISION\" >> /srv/hooks.log"]
+before_switch = ["echo \"before_switch $(readlink \"$FERRY_DEPLOY_TO/current\" || echo none)\" >> /srv/hooks.log", "test ! -e /srv/stop-before"]
+after_switch = ["echo \"after_switch $(readlink \"$FERRY_DEPLOY_TO/current\")\" >> /srv/hooks.log", "test ! -e /srv/stop-after"]
+
+[pipeline]
+tags = false
+pre_deploy = ["echo pre_deploy >> {log}"]
+post_deploy = ["echo post_deploy >> {log}"]
+"#,
+        staging = environment("staging", &[host], "/srv/staging", ""),
+        log = log.display(),
+    );
+    let dir = small_project(&lab, &tail);
+    let revision = git(&dir, &["rev-parse", "HEAD"]);
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    let first = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = host.target().rsplit('@').next().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!(
+            "pre_deploy\nafter_upload deploy staging {name} {first} {first} - {revision}\nbefore_switch none\nafter_switch releases/{first}\npost_deploy\n"
+        )
+    );
+
+    // A failing before_switch: `current` never moves.
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(host.path("/srv/stop-before"), "").unwrap();
+    commit(&dir, "VERSION", "v2\n");
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("step 2 `before_switch: test ! -e /srv/stop-before` exited with 1"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(record(host, "/srv/staging")["id"], first.as_str());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains(&format!("\nbefore_switch releases/{first}\n"))
+            && !logged.contains("after_switch"),
+        "{logged}"
+    );
+
+    // A failing after_switch fails the deploy and puts the host back.
+    std::fs::remove_file(host.path("/srv/stop-before")).unwrap();
+    std::fs::write(host.path("/srv/stop-after"), "").unwrap();
+    commit(&dir, "VERSION", "v3\n");
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.code(1);
+    assert!(
+        ran.stdout
+            .contains("step 4 `after_switch: test ! -e /srv/stop-after` exited with 1"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(&format!("a switch hook failed on {}", host.target())),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(record(host, "/srv/staging")["id"], first.as_str());
+    let history = history(host, "/srv/staging");
+    assert!(
+        history.lines().last().unwrap().contains("\"failed\""),
+        "{history}"
+    );
+}

@@ -31,6 +31,23 @@ pub(crate) struct DeployDef {
     pub(crate) dotenv: Option<DotenvDef>,
     /// `[container]`: the release is an image.
     pub(crate) container: Option<ContainerDef>,
+    /// `[hooks]`: shell run on every host at fixed points of the phases.
+    pub(crate) hooks: RemoteHooks,
+}
+
+/// `[hooks]`, each a list of shell templates run in the new release.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RemoteHooks {
+    pub(crate) after_upload: Vec<Spanned<String>>,
+    pub(crate) before_switch: Vec<Spanned<String>>,
+    pub(crate) after_switch: Vec<Spanned<String>>,
+}
+
+impl RemoteHooks {
+    /// Whether the switch phase carries hooks.
+    pub(crate) fn around_switch(&self) -> bool {
+        !self.before_switch.is_empty() || !self.after_switch.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +119,7 @@ impl Default for DeployDef {
             health: None,
             dotenv: None,
             container: None,
+            hooks: RemoteHooks::default(),
         }
     }
 }
@@ -127,6 +145,21 @@ pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, D
         }
     }
     def.container = container;
+    if let Some(hooks) = &raw.hooks {
+        for source in hooks
+            .after_upload
+            .iter()
+            .chain(&hooks.before_switch)
+            .chain(&hooks.after_switch)
+        {
+            super::check_template(file, source)?;
+        }
+        def.hooks = RemoteHooks {
+            after_upload: hooks.after_upload.clone(),
+            before_switch: hooks.before_switch.clone(),
+            after_switch: hooks.after_switch.clone(),
+        };
+    }
     Ok(def)
 }
 
@@ -175,6 +208,7 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
             .transpose()?,
         dotenv,
         container: None,
+        hooks: RemoteHooks::default(),
     })
 }
 

@@ -1,4 +1,5 @@
-//! Per-environment overrides of `[deploy]`, `[services]` and `[tasks]`:
+//! Per-environment overrides of `[deploy]`, `[services]`, `[tasks]` and
+//! `[hooks]`:
 //! `[environments.<env>.deploy]`, `[environments.<env>.services.<key>]` and
 //! `[environments.<env>.tasks.<name>]` merged over the top-level tables
 //! before anything is resolved, so an environment's deploy, services and
@@ -16,7 +17,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// The top-level tables an environment may override.
-pub(crate) const LAYERED: &[&str] = &["deploy", "services", "tasks"];
+pub(crate) const LAYERED: &[&str] = &["deploy", "services", "tasks", "hooks"];
 
 /// The document with `env`'s overrides merged over its top-level tables;
 /// the environment's own section is left as it is.

@@ -172,7 +172,9 @@ impl Project {
         self.raw
             .environments
             .iter()
-            .filter(|(_, e)| e.deploy.is_some() || e.services.is_some() || e.tasks.is_some())
+            .filter(|(_, e)| {
+                e.deploy.is_some() || e.services.is_some() || e.tasks.is_some() || e.hooks.is_some()
+            })
             .map(|(name, _)| name.get_ref().clone())
             .collect()
     }

@@ -93,6 +93,7 @@ with_settings! {
         #[serde(default)]
         services: Table<RawService>,
         deploy: Option<RawDeploy>,
+        hooks: Option<RawHooks>,
         container: Option<RawContainer>,
         provision: Option<RawProvision>,
         pipeline: Option<RawPipeline>,
@@ -122,6 +123,8 @@ with_settings! {
         services: Option<Spanned<toml::Table>>,
         /// Merged over `[tasks]` for this environment.
         tasks: Option<Spanned<toml::Table>>,
+        /// Merged over `[hooks]` for this environment.
+        hooks: Option<Spanned<toml::Table>>,
     }
 }
 
@@ -269,6 +272,22 @@ pub(crate) struct RawDeploy {
     pub(crate) timeout: Option<Spanned<u32>>,
     pub(crate) health: Option<RawHealth>,
     pub(crate) dotenv: Option<RawDotenv>,
+}
+
+/// `[hooks]`: the user's shell on every host at fixed points of a deploy,
+/// in the new release, folded into the phase scripts that run there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHooks {
+    /// After the files are in place, before the build.
+    #[serde(default)]
+    pub(crate) after_upload: Vec<Spanned<String>>,
+    /// After build and migrate, just before `current` moves.
+    #[serde(default)]
+    pub(crate) before_switch: Vec<Spanned<String>>,
+    /// Just after `current` moved, before services restart.
+    #[serde(default)]
+    pub(crate) after_switch: Vec<Spanned<String>>,
 }
 
 /// `[container]`: the release is an image built from a Dockerfile on this

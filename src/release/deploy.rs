@@ -47,6 +47,10 @@ impl Mode {
 /// One host's commands, rendered.
 #[derive(Debug, Default)]
 pub(crate) struct HostPlan {
+    /// `[hooks]`, labelled with their point (`after_upload: …`).
+    pub(crate) after_upload: Commands,
+    pub(crate) before_switch: Commands,
+    pub(crate) after_switch: Commands,
     pub(crate) build: Commands,
     pub(crate) migrate: Commands,
     pub(crate) restarts: Commands,
@@ -59,6 +63,8 @@ pub(crate) struct HostPlan {
 
 pub(crate) struct DeployPlan {
     pub(crate) mode: Mode,
+    /// For hooks' `FERRY_APP`.
+    pub(crate) app: String,
     pub(crate) resume: bool,
     pub(crate) check: bool,
     pub(crate) env: String,
@@ -159,6 +165,7 @@ impl DeployPlan {
         let project = ctx.project;
         let mut plan = Self {
             mode,
+            app: project.app.clone(),
             resume,
             check: ctx.check,
             env: ctx.env.name.clone(),
@@ -293,6 +300,18 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    let hook = |point: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
+        let mut hooks = commands(&format!("[hooks] {point}"), sources)?;
+        for (label, _) in &mut hooks.steps {
+            *label = format!("{point}: {label}");
+        }
+        Ok(hooks)
+    };
+    plan.after_upload = hook("after_upload", &deploy.hooks.after_upload)?;
+    if !matches!(mode, Mode::Setup { .. }) {
+        plan.before_switch = hook("before_switch", &deploy.hooks.before_switch)?;
+        plan.after_switch = hook("after_switch", &deploy.hooks.after_switch)?;
+    }
     plan.restarts.exports.clone_from(&exports);
     if let Some(def) = &deploy.container {
         let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());

@@ -18,6 +18,7 @@ mod artifact;
 mod cleanup;
 mod deploy;
 mod ending;
+mod hooks;
 mod keeper;
 mod listing;
 mod locked;

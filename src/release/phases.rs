@@ -159,6 +159,10 @@ impl<'a, 'h> Run<'a, 'h> {
             return self.finish().await;
         }
         if !self.switch().await {
+            if self.hooked_switch_moved() {
+                let reason = self.switch_failures();
+                return self.put_back(&reason).await;
+            }
             return self.stopped().await;
         }
         if self.restart().await {
@@ -214,7 +218,7 @@ impl<'a, 'h> Run<'a, 'h> {
         for host in &hosts {
             let plan = &self.plan.hosts[&host.label];
             // With nothing to build, the release is built as soon as it is uploaded.
-            let state = if plan.build.is_empty() {
+            let state = if plan.build.is_empty() && plan.after_upload.is_empty() {
                 State::Built
             } else {
                 State::Uploaded
@@ -275,7 +279,11 @@ impl<'a, 'h> Run<'a, 'h> {
         let scripts: BTreeMap<String, (String, Vec<String>)> = hosts
             .iter()
             .map(|host| {
-                let commands = &self.plan.hosts[&host.label].build;
+                let plan = &self.plan.hosts[&host.label];
+                // `after_upload` hooks first, in the same script.
+                let commands = &(plan.after_upload.clone())
+                    .with_facts(&self.hook_facts(host))
+                    .then(&plan.build);
                 let record = self.record_json(&host.label, State::Built, None);
                 let mut script = self.plan.layout.script();
                 steps::in_release(
@@ -327,12 +335,26 @@ impl<'a, 'h> Run<'a, 'h> {
 
     async fn switch(&mut self) -> bool {
         let hosts = self.hosts_where(|p| p.current.as_deref() != Some(self.id.as_str()));
-        let mut script = self.plan.layout.script();
-        steps::switch(&mut script, &self.id, None);
-        let script = script.build();
         let scripts = hosts
             .iter()
-            .map(|h| (h.label.clone(), (script.clone(), Vec::new())))
+            .map(|host| {
+                let plan = &self.plan.hosts[&host.label];
+                let mut script = self.plan.layout.script();
+                if self.plan.deploy.hooks.around_switch() {
+                    let facts = self.hook_facts(host);
+                    steps::switch_with_hooks(
+                        &mut script,
+                        &self.id,
+                        &self.plan.secrets,
+                        &plan.before_switch.clone().with_facts(&facts),
+                        &plan.after_switch,
+                    );
+                } else {
+                    steps::switch(&mut script, &self.id, None);
+                }
+                let labels = plan.before_switch.then(&plan.after_switch).labels();
+                (host.label.clone(), (script.build(), labels))
+            })
             .collect();
         let done = self
             .run_scripts(&self.task("switch"), &hosts, &scripts, Status::Changed)
