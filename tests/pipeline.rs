@@ -346,3 +346,78 @@ post_deploy = ["echo post_deploy >> {log}"]
         "{history}"
     );
 }
+
+#[test]
+fn a_local_builds_output_ships_with_the_release_and_a_failing_one_touches_no_host() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let fail = lab.dir().join("build-fails");
+    let dir = small_project(
+        &lab,
+        &format!(
+            "{}\n[pipeline]\ntags = false\n",
+            environment("staging", &[host], "/srv/staging", "")
+        ),
+    );
+    let config = std::fs::read_to_string(dir.join("ferry.toml")).unwrap().replace(
+        "[deploy]\n",
+        &format!(
+            "[deploy]\nlocal_build = [\"mkdir -p dist/css && echo \\\"built for $FERRY_ENV\\\" > dist/css/app.css && echo $FERRY_REVISION > dist/revision\", \"test ! -e {}\"]\nlocal_artifacts = [\"dist\"]\n",
+            fail.display()
+        ),
+    );
+    let revision = commit(&dir, "ferry.toml", &config);
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.success();
+    let read = |path: &str| std::fs::read_to_string(host.path(path)).unwrap();
+    assert_eq!(
+        read("/srv/staging/current/dist/css/app.css"),
+        "built for staging\n"
+    );
+    assert_eq!(
+        read("/srv/staging/current/dist/revision"),
+        format!("{revision}\n")
+    );
+    assert!(
+        !dir.join("dist").exists(),
+        "built in a copy, not the work tree"
+    );
+    let first = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A failing local build: no host changes.
+    std::fs::write(&fail, "").unwrap();
+    commit(&dir, "VERSION", "v2\n");
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains(&format!(
+            "local build failed: `test ! -e {}` exited with 1",
+            fail.display()
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("nothing was sent to any host"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(record(host, "/srv/staging")["id"], first.as_str());
+    let releases = std::fs::read_dir(host.path("/srv/staging/releases"))
+        .unwrap()
+        .count();
+    assert_eq!(releases, 1);
+
+    // Built output ships like any file: only what changed travels.
+    std::fs::remove_file(&fail).unwrap();
+    let ran = ferry(&lab, &dir, &["staging", "deploy"]);
+    ran.success();
+    assert!(
+        ran.stdout.contains("2 changed files"),
+        "VERSION and dist/revision, not dist/css/app.css: {}",
+        ran.stdout
+    );
+}

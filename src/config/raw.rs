@@ -264,6 +264,12 @@ pub(crate) struct RawDeploy {
     pub(crate) copy_from_current: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) build: Vec<Spanned<String>>,
+    /// Run on this machine in a copy of the release's files, before upload.
+    #[serde(default)]
+    pub(crate) local_build: Vec<Spanned<String>>,
+    /// What `local_build` made that ships with the release.
+    #[serde(default)]
+    pub(crate) local_artifacts: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) migrate: Vec<Spanned<String>>,
     pub(crate) migrate_role: Option<Spanned<String>>,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::artifact::{self, Artifact};
+use super::local_build;
 use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
@@ -123,6 +124,11 @@ impl DeployPlan {
             (None, None)
         } else {
             let artifact = build_artifact(&project.root, &project.deploy, &reference)?;
+            let artifact = local_build::run(
+                artifact,
+                &project.deploy,
+                &local_build_vars(ctx, &project.root, &reference),
+            )?;
             match &project.deploy.container {
                 Some(def) => {
                     let (artifact, image) = build_image(artifact, def)?;
@@ -220,6 +226,21 @@ pub(crate) fn build_artifact(
         };
         Error::usage(format!("cannot build the release: {e}"), hint)
     })
+}
+
+/// What a local build knows: the environment, the project, the commit.
+fn local_build_vars(
+    ctx: &Context<'_>,
+    root: &std::path::Path,
+    reference: &str,
+) -> Vec<(String, String)> {
+    let project = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    vec![
+        ("FERRY_APP".into(), ctx.project.app.clone()),
+        ("FERRY_ENV".into(), ctx.env.name.clone()),
+        ("FERRY_REF".into(), reference.to_string()),
+        ("FERRY_PROJECT".into(), project.display().to_string()),
+    ]
 }
 
 /// The image of a container release, built from the release's files; the release

@@ -21,6 +21,7 @@ mod ending;
 mod hooks;
 mod keeper;
 mod listing;
+mod local_build;
 mod locked;
 mod manifest;
 mod phases;
