@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::secret::Redactor;
@@ -167,6 +167,9 @@ pub(crate) enum Event {
         revision: Option<String>,
         hosts: Vec<String>,
         live: bool,
+        /// How long each phase took, in order (a deploy's; not a rollback's).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        timings: Vec<PhaseTime>,
     },
     /// A sentence about the run as a whole ("… is live on 3 hosts").
     Note {
@@ -248,6 +251,15 @@ pub(crate) struct ReleaseInfo {
     pub(crate) note: Option<String>,
 }
 
+/// How long one phase of a deploy took, on all its hosts at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct PhaseTime {
+    /// lock, upload, ship, build, migrate, switch, restart, rollback, finish.
+    pub(crate) phase: String,
+    /// Wall-clock seconds, to the millisecond.
+    pub(crate) seconds: f64,
+}
+
 /// One entry of a host's history.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct HistoryInfo {
@@ -273,6 +285,9 @@ pub(crate) struct HistoryInfo {
     /// `<env> <release>` a promotion took its artifact from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) promoted_from: Option<String>,
+    /// How long each phase of the deploy took, up to its finish.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) timings: Vec<PhaseTime>,
 }
 
 /// One value of `ferry <env> config`.
@@ -599,6 +614,10 @@ mod tests {
                     detail: None,
                     tests: Some(s("passed")),
                     promoted_from: Some(s("staging 20251231T090000Z")),
+                    timings: vec![PhaseTime {
+                        phase: s("build"),
+                        seconds: 12.25,
+                    }],
                 }],
             },
             Event::Released {
@@ -607,6 +626,16 @@ mod tests {
                 revision: Some(s("0123456789")),
                 hosts: vec![s("web1"), s("web2")],
                 live: true,
+                timings: vec![
+                    PhaseTime {
+                        phase: s("lock"),
+                        seconds: 0.412,
+                    },
+                    PhaseTime {
+                        phase: s("upload"),
+                        seconds: 1.5,
+                    },
+                ],
             },
             Event::Note {
                 message: s("all 2 hosts are live on 20260101T120000Z"),

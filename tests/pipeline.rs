@@ -348,7 +348,8 @@ post_deploy = ["echo post_deploy >> {log}"]
 }
 
 #[test]
-fn a_local_builds_output_ships_with_the_release_and_a_failing_one_touches_no_host() {
+fn a_local_builds_output_ships_with_the_release_a_failing_one_touches_no_host_and_phases_are_timed()
+{
     let lab = Lab::start(1);
     let host = lab.host(0);
     let fail = lab.dir().join("build-fails");
@@ -420,4 +421,32 @@ fn a_local_builds_output_ships_with_the_release_and_a_failing_one_touches_no_hos
         "VERSION and dist/revision, not dist/css/app.css: {}",
         ran.stdout
     );
+
+    // How long each phase took: said at the end, kept in the history.
+    let phases = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("==> phases: "))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    let names: Vec<&str> = phases
+        .split(", ")
+        .map(|p| p.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["lock", "upload", "migrate", "switch", "finish"],
+        "{phases}"
+    );
+    let history = history(host, "/srv/staging");
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    let kept: Vec<&str> = last["timings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{last}"))
+        .iter()
+        .map(|t| {
+            assert!(t["seconds"].as_f64().unwrap() >= 0.0, "{t}");
+            t["phase"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(kept, ["lock", "upload", "migrate", "switch"], "{last}");
 }

@@ -237,5 +237,6 @@ fn history_info(entry: HistoryEntry) -> HistoryInfo {
         detail: entry.detail,
         tests: entry.facts.tests,
         promoted_from: entry.facts.promoted_from,
+        timings: entry.timings,
     }
 }

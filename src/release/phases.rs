@@ -21,7 +21,7 @@ use super::survey::{Survey, Takeover};
 use super::upload::{self, Extras, Payloads};
 use super::whereabouts::{Fault, Seen};
 use super::{days_from_now, new_release_id};
-use crate::event::Status;
+use crate::event::{PhaseTime, Status};
 use crate::fanout::{Done, Fanout, Gate, Outcome};
 use crate::inventory::Host;
 use crate::transport::{Payload, Request};
@@ -36,6 +36,7 @@ impl DeployPlan {
         }
         let name = self.mode.name();
         let what = format!("{name} of {}", self.reference);
+        let started = std::time::Instant::now();
         let Some(locked) = Locked::take(
             fanout,
             name,
@@ -58,6 +59,7 @@ impl DeployPlan {
             return;
         };
         if let Some(mut run) = Run::begin(self, &locked, fanout) {
+            run.took("lock", started.elapsed());
             run.go().await;
         }
         locked.release(fanout).await;
@@ -96,6 +98,8 @@ pub(super) struct Run<'a, 'h> {
     pub(super) seen: Mutex<BTreeMap<String, Seen>>,
     /// Every host's failures, in the order they came.
     pub(super) faults: Mutex<Vec<Fault>>,
+    /// How long each phase took so far, in the order they ran.
+    pub(super) timings: Mutex<Vec<PhaseTime>>,
 }
 
 impl<'a, 'h> Run<'a, 'h> {
@@ -147,6 +151,7 @@ impl<'a, 'h> Run<'a, 'h> {
             progress,
             seen: Mutex::default(),
             faults: Mutex::default(),
+            timings: Mutex::default(),
         })
     }
 
@@ -250,6 +255,7 @@ impl<'a, 'h> Run<'a, 'h> {
             uploads.insert(host.label.clone(), (upload, state));
         }
         let (uploads, fanout, this, task) = (&uploads, self.fanout, &*self, &self.task("upload"));
+        let started = std::time::Instant::now();
         let done = fanout
             .collect(task, &hosts, Gate::Policy, |host| async move {
                 let (upload, state) = &uploads[&host.label];
@@ -268,6 +274,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 (with_message(outcome, sent), *state)
             })
             .await;
+        self.took("upload", started.elapsed());
         self.advance(done, |progress, state| {
             progress.uploaded = true;
             progress.built = state == State::Built;
@@ -448,7 +455,8 @@ impl<'a, 'h> Run<'a, 'h> {
             return Vec::new();
         }
         let (fanout, timeout) = (self.fanout, self.plan.timeout);
-        fanout
+        let started = std::time::Instant::now();
+        let done = fanout
             .collect(task, hosts, gate, |host| async move {
                 let (script, labels) = &scripts[&host.label];
                 let request = Request {
@@ -460,7 +468,27 @@ impl<'a, 'h> Run<'a, 'h> {
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())
             })
-            .await
+            .await;
+        self.took(task.rsplit('/').next().unwrap_or(task), started.elapsed());
+        done
+    }
+
+    /// Add `elapsed` to `phase`'s time (a phase run in batches adds up).
+    pub(super) fn took(&self, phase: &str, elapsed: std::time::Duration) {
+        let seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+        let mut timings = self.timings.lock().expect("not poisoned");
+        match timings.iter_mut().find(|t| t.phase == phase) {
+            Some(time) => time.seconds = ((time.seconds + seconds) * 1000.0).round() / 1000.0,
+            None => timings.push(PhaseTime {
+                phase: phase.to_string(),
+                seconds,
+            }),
+        }
+    }
+
+    /// The phases' times so far.
+    pub(super) fn timings(&self) -> Vec<PhaseTime> {
+        self.timings.lock().expect("not poisoned").clone()
     }
 }
 

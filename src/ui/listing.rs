@@ -142,6 +142,15 @@ pub(super) fn released(
     }
 }
 
+/// `lock 0.41s, upload 1.20s, build 12.00s, …`: how long each phase took.
+pub(super) fn timings(timings: &[crate::event::PhaseTime]) -> String {
+    let each: Vec<String> = timings
+        .iter()
+        .map(|t| format!("{} {:.2}s", t.phase, t.seconds))
+        .collect();
+    each.join(", ")
+}
+
 /// `-vv`: the command a host was sent and the script on its stdin.
 pub(super) fn script(host: &str, command: &[String], script: &str) -> String {
     let command: Vec<String> = command
