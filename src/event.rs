@@ -249,6 +249,14 @@ pub(crate) struct ReleaseInfo {
     pub(crate) at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// The revision of the good release before it, when it differs: what
+    /// this release brought is `since..revision`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<String>,
+    /// The forge's page comparing `since` with `revision`, when the git
+    /// remote `origin` is on GitHub, GitLab, Bitbucket, Gitea or Forgejo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) compare: Option<String>,
 }
 
 /// How long one phase of a deploy took, on all its hosts at once.
@@ -288,6 +296,13 @@ pub(crate) struct HistoryInfo {
     /// How long each phase of the deploy took, up to its finish.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) timings: Vec<PhaseTime>,
+    /// The revision live before this entry, when it changed it: the
+    /// entry brought `since..revision`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<String>,
+    /// The forge's page comparing `since` with `revision` (see `releases`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) compare: Option<String>,
 }
 
 /// One value of `ferry <env> config`.
@@ -583,6 +598,10 @@ mod tests {
                         who: Some(s("ana@laptop")),
                         at: Some(s("2026-01-01T12:00:00Z")),
                         note: None,
+                        since: Some(s("fedcba9876")),
+                        compare: Some(s(
+                            "https://github.com/org/app/compare/fedcba9876543210...0123456789abcdef",
+                        )),
                     },
                     ReleaseInfo {
                         id: s("20251231T090000Z"),
@@ -593,6 +612,8 @@ mod tests {
                         who: None,
                         at: None,
                         note: None,
+                        since: None,
+                        compare: None,
                     },
                 ],
                 lock: Some(s(
@@ -618,6 +639,10 @@ mod tests {
                         phase: s("build"),
                         seconds: 12.25,
                     }],
+                    since: Some(s("fedcba9876543210")),
+                    compare: Some(s(
+                        "https://github.com/org/app/compare/fedcba9876543210...0123456789abcdef",
+                    )),
                 }],
             },
             Event::Released {

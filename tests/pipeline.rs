@@ -450,3 +450,69 @@ fn a_local_builds_output_ships_with_the_release_a_failing_one_touches_no_host_an
         .collect();
     assert_eq!(kept, ["lock", "upload", "migrate", "switch"], "{last}");
 }
+
+#[test]
+fn releases_and_history_show_what_each_release_brought_with_the_forges_compare_page() {
+    let lab = Lab::start(1);
+    let host = lab.host(0);
+    let dir = small_project(
+        &lab,
+        &format!(
+            "{}\n[pipeline]\ntags = false\n",
+            environment("staging", &[host], "/srv/staging", "")
+        ),
+    );
+    // Only the URL is read: nothing is fetched from it.
+    git(
+        &dir,
+        &["remote", "add", "origin", "git@github.com:org/app.git"],
+    );
+    let v1 = git(&dir, &["rev-parse", "HEAD"]);
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    let first = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v2 = commit(&dir, "VERSION", "v2\n");
+    ferry(&lab, &dir, &["staging", "deploy"]).success();
+    let second = record(host, "/srv/staging")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let range = format!("{}..{}", &v1[..10], &v2[..10]);
+    let url = format!("https://github.com/org/app/compare/{v1}...{v2}");
+
+    let ran = ferry(&lab, &dir, &["staging", "releases"]);
+    ran.success();
+    let lines = ran.lines_of(&host.target());
+    let line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{}", ran.stdout))
+            .clone()
+    };
+    assert!(
+        line(&second).contains(&format!("{range} {url}")),
+        "{}",
+        ran.stdout
+    );
+    let oldest = line(&first);
+    assert!(
+        oldest.contains(&v1[..10]) && !oldest.contains(".."),
+        "nothing before the first release: {oldest}"
+    );
+
+    let ran = ferry(&lab, &dir, &["staging", "history"]);
+    ran.success();
+    let last = ran.lines_of(&host.target()).last().cloned().unwrap();
+    assert!(last.contains(&format!("{second} {range} {url}")), "{last}");
+    let ran = ferry(&lab, &dir, &["staging", "history", "--json"]);
+    let compare = ran
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "history")
+        .map(|v| v["entries"][1]["compare"].clone());
+    assert_eq!(compare, Some(serde_json::Value::from(url)));
+}

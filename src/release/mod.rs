@@ -44,7 +44,7 @@ use jiff::Timestamp;
 pub(crate) use cleanup::Cleanup;
 pub(crate) use deploy::{DeployPlan, Mode};
 pub(crate) use keeper::Unlock;
-pub(crate) use listing::{History, Releases};
+pub(crate) use listing::{History, Releases, forge_of};
 pub(crate) use record::{ReleaseRecord, State};
 pub(crate) use rollback::Rollback;
 pub(crate) use travel::{fetch, live, mark_failed};
