@@ -301,6 +301,24 @@ post_deploy = ["echo post_deploy >> {log}"]
         )
     );
 
+    // --check says where each hook would run.
+    let ran = ferry(&lab, &dir, &["staging", "deploy", "--check"]);
+    ran.success();
+    let said = ran.lines_of(&host.target()).join("\n");
+    let at = |needle: &str| {
+        said.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {said}"))
+    };
+    assert!(at("would run the after_upload hook: echo") < at("would switch current"));
+    assert!(
+        at("would run the before_switch hook: test ! -e /srv/stop-before")
+            < at("would switch current")
+    );
+    assert!(
+        at("would switch current")
+            < at("would run the after_switch hook: test ! -e /srv/stop-after")
+    );
+
     // A failing before_switch: `current` never moves.
     std::fs::write(&log, "").unwrap();
     std::fs::write(host.path("/srv/stop-before"), "").unwrap();
