@@ -12,7 +12,10 @@
 //! switched is put back on its previous release, and the release is marked
 //! failed.
 
+use std::collections::BTreeMap;
+
 use super::phases::Run;
+use super::steps;
 use crate::inventory::Host;
 
 impl Run<'_, '_> {
@@ -37,6 +40,35 @@ impl Run<'_, '_> {
         facts
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| (name.to_string(), v)))
+            .collect()
+    }
+
+    /// Each host's switch script (with its steps' labels): `ferry_switch`
+    /// alone, or with the `before_switch` and `after_switch` hooks around it.
+    pub(super) fn switch_scripts(
+        &self,
+        hosts: &[&Host],
+    ) -> BTreeMap<String, (String, Vec<String>)> {
+        hosts
+            .iter()
+            .map(|host| {
+                let plan = &self.plan.hosts[&host.label];
+                let mut script = self.plan.layout.script();
+                if self.plan.deploy.hooks.around_switch() {
+                    let facts = self.hook_facts(host);
+                    steps::switch_with_hooks(
+                        &mut script,
+                        &self.id,
+                        &self.plan.secrets,
+                        &plan.before_switch.clone().with_facts(&facts),
+                        &plan.after_switch,
+                    );
+                } else {
+                    steps::switch(&mut script, &self.id, None);
+                }
+                let labels = plan.before_switch.then(&plan.after_switch).labels();
+                (host.label.clone(), (script.build(), labels))
+            })
             .collect()
     }
 

@@ -24,6 +24,7 @@ mod listing;
 mod local_build;
 mod locked;
 mod manifest;
+mod phase_times;
 mod phases;
 mod preview;
 mod record;

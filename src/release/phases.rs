@@ -342,27 +342,7 @@ impl<'a, 'h> Run<'a, 'h> {
 
     async fn switch(&mut self) -> bool {
         let hosts = self.hosts_where(|p| p.current.as_deref() != Some(self.id.as_str()));
-        let scripts = hosts
-            .iter()
-            .map(|host| {
-                let plan = &self.plan.hosts[&host.label];
-                let mut script = self.plan.layout.script();
-                if self.plan.deploy.hooks.around_switch() {
-                    let facts = self.hook_facts(host);
-                    steps::switch_with_hooks(
-                        &mut script,
-                        &self.id,
-                        &self.plan.secrets,
-                        &plan.before_switch.clone().with_facts(&facts),
-                        &plan.after_switch,
-                    );
-                } else {
-                    steps::switch(&mut script, &self.id, None);
-                }
-                let labels = plan.before_switch.then(&plan.after_switch).labels();
-                (host.label.clone(), (script.build(), labels))
-            })
-            .collect();
+        let scripts = self.switch_scripts(&hosts);
         let done = self
             .run_scripts(&self.task("switch"), &hosts, &scripts, Status::Changed)
             .await;
@@ -471,24 +451,6 @@ impl<'a, 'h> Run<'a, 'h> {
             .await;
         self.took(task.rsplit('/').next().unwrap_or(task), started.elapsed());
         done
-    }
-
-    /// Add `elapsed` to `phase`'s time (a phase run in batches adds up).
-    pub(super) fn took(&self, phase: &str, elapsed: std::time::Duration) {
-        let seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
-        let mut timings = self.timings.lock().expect("not poisoned");
-        match timings.iter_mut().find(|t| t.phase == phase) {
-            Some(time) => time.seconds = ((time.seconds + seconds) * 1000.0).round() / 1000.0,
-            None => timings.push(PhaseTime {
-                phase: phase.to_string(),
-                seconds,
-            }),
-        }
-    }
-
-    /// The phases' times so far.
-    pub(super) fn timings(&self) -> Vec<PhaseTime> {
-        self.timings.lock().expect("not poisoned").clone()
     }
 }
 
