@@ -510,10 +510,11 @@ fn releases_and_history_show_what_each_release_brought_with_the_forges_compare_p
             .unwrap_or_else(|| panic!("{}", ran.stdout))
             .clone()
     };
+    let newest = line(&second);
     assert!(
-        line(&second).contains(&format!("{range} {url}")),
-        "{}",
-        ran.stdout
+        newest.contains(&format!("live       {range}  main"))
+            && newest.ends_with(&format!("  {url}")),
+        "{newest}"
     );
     let oldest = line(&first);
     assert!(

@@ -11,8 +11,11 @@ pub(super) fn releases(
     lock: &Option<String>,
     pending: &Option<String>,
 ) -> Vec<String> {
-    // The revision column holds `old..new` and its compare page: as wide as the widest.
-    let ranges: Vec<String> = releases.iter().map(release_range).collect();
+    // The revision column holds `old..new`: as wide as the widest.
+    let ranges: Vec<String> = releases
+        .iter()
+        .map(|r| range(r.since.as_deref(), r.revision.as_deref()))
+        .collect();
     let width = ranges
         .iter()
         .map(|r| r.chars().count())
@@ -39,16 +42,8 @@ pub(super) fn releases(
     lines
 }
 
-/// `old..new` (and the compare page) when the release changed the
-/// revision of the good release before it, else its revision alone.
-fn release_range(release: &ReleaseInfo) -> String {
-    let mut range = self::range(release.since.as_deref(), release.revision.as_deref());
-    if let Some(url) = &release.compare {
-        range.push_str(&format!(" {url}"));
-    }
-    range
-}
-
+/// A release's line: `range` is `old..new` when it changed the revision of
+/// the good release before it (else its revision), the compare page last.
 fn release(release: &ReleaseInfo, range: &str, width: usize) -> String {
     let id = &release.id;
     if release.revision.is_none() {
@@ -66,8 +61,12 @@ fn release(release: &ReleaseInfo, range: &str, width: usize) -> String {
         .as_deref()
         .map_or(String::new(), |n| format!("  ({n})"));
     let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    let compare = release
+        .compare
+        .as_deref()
+        .map_or(String::new(), |url| format!("  {url}"));
     format!(
-        "{id}  {state:<9}  {range:<width$}  {}  {}  {}{note}",
+        "{id}  {state:<9}  {range:<width$}  {}  {}  {}{note}{compare}",
         field(&release.reference),
         field(&release.who),
         field(&release.at),
