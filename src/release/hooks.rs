@@ -27,10 +27,16 @@ impl Run<'_, '_> {
             .progress
             .get(&host.label)
             .and_then(|p| p.previous.clone());
+        let event = match &self.plan.facts.promoted_from {
+            Some(_) => "promote",
+            None => self.plan.mode.name(),
+        };
         let facts = [
             ("FERRY_APP", Some(self.plan.app.clone())),
             ("FERRY_ENV", Some(self.plan.env.clone())),
-            ("FERRY_EVENT", Some(self.plan.mode.name().to_string())),
+            // As local hooks name it: a promotion is a deploy of another's artifact.
+            ("FERRY_EVENT", Some(event.to_string())),
+            ("FERRY_FROM", self.plan.facts.promoted_from.clone()),
             ("FERRY_HOST", Some(host.name().to_string())),
             ("FERRY_WHO", Some(origin.who.clone())),
             ("FERRY_REF", Some(origin.reference.clone())),
