@@ -179,6 +179,7 @@ impl ServiceDef {
             drain: slots.drain,
             deadline: health.map_or(30, |h| h.deadline.as_secs()),
             interval: health.map_or(1, |h| h.interval.as_secs()),
+            nginx: true,
         }))
     }
 

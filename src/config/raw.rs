@@ -325,6 +325,10 @@ pub(crate) struct RawContainer {
     pub(crate) dirs: Table<Spanned<String>>,
     /// `docker run --user`, e.g. "1000:1000".
     pub(crate) user: Option<Spanned<String>>,
+    /// `"upstream"`: nginx's upstream include names the live container's port.
+    pub(crate) switch: Option<Spanned<SwitchKind>>,
+    /// Seconds the old container keeps running after the switch.
+    pub(crate) drain: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

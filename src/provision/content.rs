@@ -41,6 +41,14 @@ pub(crate) fn render(
             extras.push(("upstream_include", Value::from(include)));
             extras.push(("upstream_name", Value::from(slots.upstream.as_str())));
         }
+    } else if let Some(def) = ctx.project.deploy.container.as_ref().filter(|d| d.nginx) {
+        // A file of no service in a container project behind nginx (its site):
+        // the upstream is the containers' include file.
+        let deploy_to = &ctx.env.settings.deploy_to;
+        let upstream = crate::container::upstream(def, &ctx.project.app, host, deploy_to, None);
+        let include = switch::upstream_file(deploy_to, &upstream.service);
+        extras.push(("upstream_include", Value::from(include)));
+        extras.push(("upstream_name", Value::from(upstream.name)));
     }
     let defaults: BTreeMap<&str, &str> = source.defaults.iter().copied().collect();
     // The last map that has a name wins: a file's vars beat the template's

@@ -78,12 +78,24 @@ pub(crate) fn steps(
             };
             steps.push(step(resource, become_root(layout.become_root), vec![]));
         }
-        // Slotted services: nginx's upstream file names slot a until the
-        // first deploy; from then on deploys own it.
-        for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
-            let Some(slots) = &service.slots else {
-                continue;
-            };
+        // Slotted services and containers behind nginx: nginx's upstream
+        // file names slot a until the first deploy; from then on deploys own it.
+        let mut upstreams: Vec<(String, String, u16)> = ctx
+            .project
+            .services
+            .iter()
+            .filter(|s| s.runs_on(host))
+            .filter_map(|service| {
+                let slots = service.slots.as_ref()?;
+                let [(_, port), _] = slots.each();
+                Some((service.key.clone(), slots.upstream.clone(), port))
+            })
+            .collect();
+        if let Some(def) = ctx.project.deploy.container.as_ref().filter(|d| d.nginx) {
+            let upstream = crate::container::upstream(def, &ctx.project.app, host, root, None);
+            upstreams.push((upstream.service, upstream.name, def.port));
+        }
+        for (key, name, port) in upstreams {
             let dir = format!("{root}/slots");
             if !steps
                 .iter()
@@ -96,14 +108,9 @@ pub(crate) fn steps(
                 };
                 steps.push(step(resource, become_root(layout.become_root), vec![]));
             }
-            let [(_, port), _] = slots.each();
             let resource = Resource::File(File {
-                path: switch::upstream_file(root, &service.key),
-                content: switch::first_upstream(
-                    &service.key,
-                    &slots.upstream,
-                    &format!("127.0.0.1:{port}"),
-                ),
+                path: switch::upstream_file(root, &key),
+                content: switch::first_upstream(&key, &name, &format!("127.0.0.1:{port}")),
                 attrs: layout_file_attrs(&layout.attrs),
                 secret_prefixes: Vec::new(),
                 seed: true,

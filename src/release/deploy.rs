@@ -114,12 +114,6 @@ impl DeployPlan {
             .get("ref")
             .unwrap_or(&ctx.env.settings.branch)
             .to_string();
-        if resume && project.deploy.container.is_some() {
-            return Err(Error::usage(
-                "`deploy:resume=yes` does not resume container deploys yet",
-                Some("run `deploy` again: hosts keep the layers they already have".into()),
-            ));
-        }
         let (artifact, image) = if resume {
             (None, None)
         } else {
@@ -144,19 +138,23 @@ impl DeployPlan {
 
     /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
     /// the very files another environment runs.
+    /// For a container release the artifact names the image, and `image` is that
+    /// image (fetched, never rebuilt).
     pub(crate) fn promoting(
         ctx: &Context<'_>,
         artifact: Artifact,
+        image: Option<Image>,
         from: String,
     ) -> Result<Self, Error> {
-        if ctx.project.deploy.container.is_some() {
+        if ctx.project.deploy.container.is_some() != image.is_some() {
             return Err(Error::usage(
-                "`promote` does not ship container images yet",
-                Some("deploy the commit to the environment instead".into()),
+                "the release promoted and the project disagree on whether it is a container image",
+                None,
             ));
         }
         let reference = artifact.reference.clone();
         let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
+        plan.image = image;
         plan.facts.promoted_from = Some(from);
         Ok(plan)
     }
@@ -245,7 +243,10 @@ fn local_build_vars(
 
 /// The image of a container release, built from the release's files; the release
 /// itself then holds only the image's id.
-fn build_image(artifact: Artifact, def: &ContainerDef) -> Result<(Artifact, Image), Error> {
+pub(super) fn build_image(
+    artifact: Artifact,
+    def: &ContainerDef,
+) -> Result<(Artifact, Image), Error> {
     let failed = |e: &dyn std::fmt::Display| {
         Error::usage(
             format!("cannot build the image: {e}"),
@@ -341,10 +342,20 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 .steps
                 .push(("migrate in a one-off container".into(), command));
         }
+        // The containers are the slots of the switch: rollback, the put-back
+        // and `restart` move them as a deploy does.
+        let deploy_to = &ctx.env.settings.deploy_to;
+        plan.switches.push(container::upstream(
+            def,
+            &ctx.project.app,
+            host,
+            deploy_to,
+            env_file,
+        ));
         let name = container::name(&ctx.project.app, host);
         plan.restarts
             .steps
-            .push((format!("run {name}"), container::up(def, &name, env_file)));
+            .push(("remove old images".into(), container::prune(def, &name)));
     }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {

@@ -24,7 +24,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
         let mut script = Script::new();
         if container {
             let name = crate::container::name(&ctx.project.app, host);
-            let command = crate::container::exec(&current, &name, ctx.command);
+            let command = crate::container::exec(&ctx.env.settings.deploy_to, &name, ctx.command);
             script
                 .library(&crate::container::HELPERS)
                 .step(1, &label, &command);
