@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod exit;
 mod fanout;
+mod forge;
 mod git;
 mod init;
 mod inventory;

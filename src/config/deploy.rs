@@ -21,6 +21,10 @@ pub(crate) struct DeployDef {
     pub(crate) shared_dirs: Vec<String>,
     pub(crate) copy_from_current: Vec<String>,
     pub(crate) build: Vec<Spanned<String>>,
+    /// Shell run on this machine in a copy of the release's files.
+    pub(crate) local_build: Vec<String>,
+    /// Paths in that copy, after `local_build`, that ship with the release.
+    pub(crate) local_artifacts: Vec<String>,
     pub(crate) migrate: Vec<Spanned<String>>,
     pub(crate) migrate_role: Option<String>,
     /// `None` when ferry.toml does not say: a deploy then restarts every
@@ -31,6 +35,23 @@ pub(crate) struct DeployDef {
     pub(crate) dotenv: Option<DotenvDef>,
     /// `[container]`: the release is an image.
     pub(crate) container: Option<ContainerDef>,
+    /// `[hooks]`: shell run on every host at fixed points of the phases.
+    pub(crate) hooks: RemoteHooks,
+}
+
+/// `[hooks]`, each a list of shell templates run in the new release.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RemoteHooks {
+    pub(crate) after_upload: Vec<Spanned<String>>,
+    pub(crate) before_switch: Vec<Spanned<String>>,
+    pub(crate) after_switch: Vec<Spanned<String>>,
+}
+
+impl RemoteHooks {
+    /// Whether the switch phase carries hooks.
+    pub(crate) fn around_switch(&self) -> bool {
+        !self.before_switch.is_empty() || !self.after_switch.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +130,8 @@ impl Default for DeployDef {
             shared_dirs: Vec::new(),
             copy_from_current: Vec::new(),
             build: Vec::new(),
+            local_build: Vec::new(),
+            local_artifacts: Vec::new(),
             migrate: Vec::new(),
             migrate_role: None,
             serial: None,
@@ -116,6 +139,7 @@ impl Default for DeployDef {
             health: None,
             dotenv: None,
             container: None,
+            hooks: RemoteHooks::default(),
         }
     }
 }
@@ -141,6 +165,21 @@ pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, D
         }
     }
     def.container = container;
+    if let Some(hooks) = &raw.hooks {
+        for source in hooks
+            .after_upload
+            .iter()
+            .chain(&hooks.before_switch)
+            .chain(&hooks.after_switch)
+        {
+            super::check_template(file, source)?;
+        }
+        def.hooks = RemoteHooks {
+            after_upload: hooks.after_upload.clone(),
+            before_switch: hooks.before_switch.clone(),
+            after_switch: hooks.after_switch.clone(),
+        };
+    }
     Ok(def)
 }
 
@@ -175,6 +214,12 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
         shared_dirs: paths(file, &deploy.shared_dirs)?,
         copy_from_current: paths(file, &deploy.copy_from_current)?,
         build: deploy.build.clone(),
+        local_build: deploy
+            .local_build
+            .iter()
+            .map(|c| c.get_ref().clone())
+            .collect(),
+        local_artifacts: local_artifacts(file, deploy)?,
         migrate: deploy.migrate.clone(),
         migrate_role: deploy.migrate_role.as_ref().map(|r| r.get_ref().clone()),
         serial: serial(file, deploy)?,
@@ -189,7 +234,30 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
             .transpose()?,
         dotenv,
         container: None,
+        hooks: RemoteHooks::default(),
     })
+}
+
+/// `local_artifacts`, which only a `local_build` makes (and whose output
+/// ships only through them): the two come together.
+fn local_artifacts(file: &SourceFile, deploy: &RawDeploy) -> Result<Vec<String>, Diagnostic> {
+    match (deploy.local_build.first(), deploy.local_artifacts.first()) {
+        (Some(build), None) => Err(file
+            .error(build.span(), "`local_build` without `local_artifacts`")
+            .label("its output would not ship")
+            .help(Some(
+                "list what it makes that the release needs: local_artifacts = [\"static/dist\"]"
+                    .into(),
+            ))),
+        (None, Some(path)) => Err(file
+            .error(path.span(), "`local_artifacts` without `local_build`")
+            .label("nothing makes these")
+            .help(Some(
+                "add the command that makes them: local_build = [\"npm ci && npm run build\"]"
+                    .into(),
+            ))),
+        _ => paths(file, &deploy.local_artifacts),
+    }
 }
 
 /// Paths inside a release: relative, no `..`, not ferry's own `.ferry/`.

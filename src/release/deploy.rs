@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::artifact::{self, Artifact};
+use super::local_build;
 use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
@@ -47,6 +48,10 @@ impl Mode {
 /// One host's commands, rendered.
 #[derive(Debug, Default)]
 pub(crate) struct HostPlan {
+    /// `[hooks]`, labelled with their point (`after_upload: …`).
+    pub(crate) after_upload: Commands,
+    pub(crate) before_switch: Commands,
+    pub(crate) after_switch: Commands,
     pub(crate) build: Commands,
     pub(crate) migrate: Commands,
     pub(crate) restarts: Commands,
@@ -59,6 +64,8 @@ pub(crate) struct HostPlan {
 
 pub(crate) struct DeployPlan {
     pub(crate) mode: Mode,
+    /// For hooks' `FERRY_APP`.
+    pub(crate) app: String,
     pub(crate) resume: bool,
     pub(crate) check: bool,
     pub(crate) env: String,
@@ -111,6 +118,11 @@ impl DeployPlan {
             (None, None)
         } else {
             let artifact = build_artifact(&project.root, &project.deploy, &reference)?;
+            let artifact = local_build::run(
+                artifact,
+                &project.deploy,
+                &local_build_vars(ctx, &project.root, &reference),
+            )?;
             match &project.deploy.container {
                 Some(def) => {
                     let (artifact, image) = build_image(artifact, def)?;
@@ -157,6 +169,7 @@ impl DeployPlan {
         let project = ctx.project;
         let mut plan = Self {
             mode,
+            app: project.app.clone(),
             resume,
             check: ctx.check,
             env: ctx.env.name.clone(),
@@ -211,6 +224,21 @@ pub(crate) fn build_artifact(
         };
         Error::usage(format!("cannot build the release: {e}"), hint)
     })
+}
+
+/// What a local build knows: the environment, the project, the commit.
+fn local_build_vars(
+    ctx: &Context<'_>,
+    root: &std::path::Path,
+    reference: &str,
+) -> Vec<(String, String)> {
+    let project = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    vec![
+        ("FERRY_APP".into(), ctx.project.app.clone()),
+        ("FERRY_ENV".into(), ctx.env.name.clone()),
+        ("FERRY_REF".into(), reference.to_string()),
+        ("FERRY_PROJECT".into(), project.display().to_string()),
+    ]
 }
 
 /// The image of a container release, built from the release's files; the release
@@ -296,6 +324,18 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    let hook = |point: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
+        let mut hooks = commands(&format!("[hooks] {point}"), sources)?;
+        for (label, _) in &mut hooks.steps {
+            *label = format!("{point}: {label}");
+        }
+        Ok(hooks)
+    };
+    plan.after_upload = hook("after_upload", &deploy.hooks.after_upload)?;
+    if !matches!(mode, Mode::Setup { .. }) {
+        plan.before_switch = hook("before_switch", &deploy.hooks.before_switch)?;
+        plan.after_switch = hook("after_switch", &deploy.hooks.after_switch)?;
+    }
     plan.restarts.exports.clone_from(&exports);
     // A health check's command sees the .env like the app.
     plan.restarts.env_file.clone_from(&env_file);

@@ -119,6 +119,18 @@ fn build_switch_restart_finish_and_rollback() {
     );
     shellcheck("build", &build.build());
 
+    // `[hooks]` around the switch, with hostile facts.
+    let facts = [("FERRY_WHO".to_string(), "me'; rm -rf / #$(x)".to_string())];
+    let mut hooked = layout().script();
+    steps::switch_with_hooks(
+        &mut hooked,
+        "20260102T000000Z",
+        &secrets(),
+        &commands().with_facts(&facts),
+        &commands(),
+    );
+    shellcheck("switch with hooks", &hooked.build());
+
     let timing = HealthTiming {
         deadline: 30,
         interval: 1,

@@ -26,6 +26,26 @@ impl Commands {
     pub(crate) fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+
+    /// These steps, then `next`'s, as one list numbered through (the
+    /// exports of both).
+    pub(crate) fn then(&self, next: &Commands) -> Commands {
+        let mut all = self.clone();
+        all.steps.extend(next.steps.iter().cloned());
+        for export in &next.exports {
+            if !all.exports.contains(export) {
+                all.exports.push(export.clone());
+            }
+        }
+        all
+    }
+
+    /// With the deploy's facts (`FERRY_ENV`, `FERRY_REVISION`, …) exported
+    /// as well, for hooks.
+    pub(crate) fn with_facts(mut self, facts: &[(String, String)]) -> Commands {
+        self.exports.extend(facts.iter().cloned());
+        self
+    }
 }
 
 /// `$D/releases/<id>/.ferry/release.json`.
@@ -59,6 +79,31 @@ pub(crate) fn in_release(
     }
     if let Some(json) = record {
         write_record(script, record_path(id), json);
+    }
+}
+
+/// The switch with `[hooks]` around it: in the release `id`, the
+/// `before_switch` steps, `current` moved, then the `after_switch` steps,
+/// numbered on from the first. A failing `before_switch` step ends the
+/// script before `current` moves.
+pub(crate) fn switch_with_hooks(
+    script: &mut Script,
+    id: &str,
+    secrets: &[Secret],
+    before: &Commands,
+    after: &Commands,
+) {
+    script.call("ferry_in_release", [Word::lit(id)]);
+    script.exports(secrets);
+    let all = before.then(after);
+    script.values(&all.exports);
+    for (index, (label, command)) in before.steps.iter().enumerate() {
+        script.step(index + 1, label, command);
+    }
+    switch(script, id, None);
+    let first = before.steps.len() + 1;
+    for (index, (label, command)) in after.steps.iter().enumerate() {
+        script.step(first + index, label, command);
     }
 }
 
