@@ -39,20 +39,10 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitStatus, Error> {
                 run_tasks(cli, &demo.project, demo.env, demo.calls, &demo.set)
             }
         },
-        Command::Run { env, calls } => {
-            let project = load(cli)?;
-            let project = match ships(&project, &calls) {
-                true => locate_app(cli, project)?,
-                false => project,
-            };
-            run_tasks(cli, &project, &env, calls, &[])
-        }
-        Command::Promote { from, to } => {
-            let project = locate_app(cli, load(cli)?)?;
-            walk::run(cli, &project, &[from, to], Walk::Promote)
-        }
+        Command::Run { env, calls } => run_tasks(cli, &load(cli)?, &env, calls, &[]),
+        Command::Promote { from, to } => walk::run(cli, &load(cli)?, &[from, to], Walk::Promote),
         Command::Ship => {
-            let project = locate_app(cli, load(cli)?)?;
+            let project = load(cli)?;
             let stages = pipeline::stages(&project, cli.from_branch)?;
             walk::run(cli, &project, &stages, Walk::Ship)
         }
@@ -85,12 +75,13 @@ fn load(cli: &Cli) -> Result<Project, Error> {
 }
 
 /// With `--config`, which repository is the app's (see `config::locate`);
-/// a ferry.toml found from the working directory is the app's own.
-fn locate_app(cli: &Cli, mut project: Project) -> Result<Project, Error> {
+/// a ferry.toml found from the working directory is the app's own. Called
+/// on the environment's project, whose `[deploy] path` may be its own.
+fn locate_app(cli: &Cli, project: &mut Project) -> Result<(), Error> {
     if cli.config.is_some() {
         project.locate_app(&current_dir()?)?;
     }
-    Ok(project)
+    Ok(())
 }
 
 /// Whether the run builds a release from the app's files (and so runs the
@@ -121,6 +112,12 @@ fn run_tasks(
     if calls.len() == 1 && calls[0].name == "config" {
         return show_config(cli, project, env_name, extra_set);
     }
+    // The environment's own [deploy], [services] and [tasks] over the base.
+    let mut project = project.for_environment(env_name)?;
+    if ships(&project, &calls) {
+        locate_app(cli, &mut project)?;
+    }
+    let project = &project;
     let mut env = environment(cli, project, env_name, extra_set)?;
     let hosts =
         inventory::select(&env.hosts, &cli.roles, &cli.limit).map_err(UsageError::Selection)?;

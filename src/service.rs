@@ -158,6 +158,7 @@ impl ServiceDef {
                 Some((Probe::Url(url), h)) => switch::Probe::Url {
                     url: ctx.render_as("[deploy.health] url", url, Kind::Text, &values)?,
                     expect: h.expect.clone().unwrap_or_default(),
+                    headers: ctx.health_headers(h, &values)?,
                 },
                 Some((Probe::Command(command), _)) => switch::Probe::Command(Command::user(
                     ctx.render("[deploy.health] command", command, &values)?,

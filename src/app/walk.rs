@@ -7,7 +7,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::{confirm_env, environment, ssh_options};
+use super::{confirm_env, environment, locate_app, ssh_options};
 use crate::cli::Cli;
 use crate::config::Project;
 use crate::error::Error;
@@ -56,6 +56,15 @@ pub(super) fn run(
         .iter()
         .map(|name| environment(cli, project, name, &[]))
         .collect::<Result<Vec<_>, _>>()?;
+    // Each stage plans with its environment's [deploy], [services] and [tasks].
+    let mut projects = names
+        .iter()
+        .map(|name| project.for_environment(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Each ships the app's repository (see `config::locate`).
+    for project in &mut projects {
+        locate_app(cli, project)?;
+    }
     // One fetcher for every stage: a secret's command runs once per run.
     let fetcher = Fetcher::default();
     for env in &mut envs {
@@ -65,7 +74,8 @@ pub(super) fn run(
     let gate = Gate::new(project, cli.skip_tests, walk == Walk::Ship);
     let ctxs: Vec<plan::Context<'_>> = envs
         .iter()
-        .map(|env| plan::Context {
+        .zip(&projects)
+        .map(|(env, project)| plan::Context {
             project,
             env,
             hosts: &env.hosts,

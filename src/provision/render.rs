@@ -8,7 +8,7 @@ use minijinja::Value;
 
 use super::content;
 use super::resource::{File, Resource, Step, User};
-use crate::config::{FileBody, Manager, Provision};
+use crate::config::{FileBody, Manager, Provision, WITH_ENV};
 use crate::inventory::Host;
 use crate::plan::Context;
 use crate::switch;
@@ -76,6 +76,28 @@ pub(crate) fn steps(
                 attrs: layout.attrs.clone(),
                 layout: true,
             };
+            steps.push(step(resource, become_root(layout.become_root), vec![]));
+        }
+        // With a .env, the program services run through to read it, as
+        // each deploy writes it: a program provisioned before the first
+        // deploy (or changed to run through it) starts without waiting.
+        if ctx.env_file().is_some() {
+            let resource = Resource::Directory {
+                path: format!("{root}/.ferry"),
+                attrs: layout.attrs.clone(),
+                layout: true,
+            };
+            steps.push(step(resource, become_root(layout.become_root), vec![]));
+            let resource = Resource::File(File {
+                path: format!("{root}/{WITH_ENV}"),
+                content: format!("{}\n", crate::shell::with_env_program()),
+                attrs: crate::config::Attrs {
+                    mode: Some(0o755),
+                    ..layout.attrs.clone()
+                },
+                secret_prefixes: Vec::new(),
+                seed: false,
+            });
             steps.push(step(resource, become_root(layout.become_root), vec![]));
         }
         // Slotted services and containers behind nginx: nginx's upstream

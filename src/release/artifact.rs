@@ -254,7 +254,7 @@ impl Artifact {
         }
     }
 
-    fn add_file(
+    pub(super) fn add_file(
         &mut self,
         path: &str,
         mode: u32,
@@ -275,7 +275,7 @@ impl Artifact {
         Ok(())
     }
 
-    fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ArtifactError> {
+    pub(super) fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ArtifactError> {
         manifest::check_path(path).map_err(ArtifactError::BadPath)?;
         self.manifest.insert(Entry {
             path: path.to_string(),
@@ -285,7 +285,7 @@ impl Artifact {
         Ok(())
     }
 
-    fn add_link(&mut self, path: &str, target: String) -> Result<(), ArtifactError> {
+    pub(super) fn add_link(&mut self, path: &str, target: String) -> Result<(), ArtifactError> {
         manifest::check_path(path)
             .and_then(|()| manifest::check_path(&target))
             .map_err(ArtifactError::BadPath)?;

@@ -22,7 +22,7 @@ use super::survey::{Survey, Takeover};
 use super::upload::{self, Extras, Payloads};
 use super::whereabouts::{Fault, Seen};
 use super::{days_from_now, new_release_id};
-use crate::event::Status;
+use crate::event::{PhaseTime, Status};
 use crate::fanout::{Done, Fanout, Gate, Outcome};
 use crate::inventory::Host;
 use crate::transport::{Payload, Request};
@@ -37,6 +37,7 @@ impl DeployPlan {
         }
         let name = self.mode.name();
         let what = format!("{name} of {}", self.reference);
+        let started = std::time::Instant::now();
         let Some(locked) = Locked::take(
             fanout,
             name,
@@ -58,7 +59,9 @@ impl DeployPlan {
             ));
             return;
         };
+        let lock_took = started.elapsed();
         if let Some(mut run) = Run::begin(self, &locked, fanout).await {
+            run.took("lock", lock_took);
             run.go().await;
         }
         locked.release(fanout).await;
@@ -99,6 +102,8 @@ pub(super) struct Run<'a, 'h> {
     pub(super) seen: Mutex<BTreeMap<String, Seen>>,
     /// Every host's failures, in the order they came.
     pub(super) faults: Mutex<Vec<Fault>>,
+    /// How long each phase took so far, in the order they ran.
+    pub(super) timings: Mutex<Vec<PhaseTime>>,
 }
 
 impl<'a, 'h> Run<'a, 'h> {
@@ -162,6 +167,7 @@ impl<'a, 'h> Run<'a, 'h> {
             progress,
             seen: Mutex::default(),
             faults: Mutex::default(),
+            timings: Mutex::default(),
         })
     }
 
@@ -174,6 +180,10 @@ impl<'a, 'h> Run<'a, 'h> {
             return self.finish().await;
         }
         if !self.switch().await {
+            if self.hooked_switch_moved() {
+                let reason = self.switch_failures();
+                return self.put_back(&reason).await;
+            }
             return self.stopped().await;
         }
         if self.restart().await {
@@ -229,7 +239,7 @@ impl<'a, 'h> Run<'a, 'h> {
         for host in &hosts {
             let plan = &self.plan.hosts[&host.label];
             // With nothing to build, the release is built as soon as it is uploaded.
-            let state = if plan.build.is_empty() {
+            let state = if plan.build.is_empty() && plan.after_upload.is_empty() {
                 State::Built
             } else {
                 State::Uploaded
@@ -261,6 +271,7 @@ impl<'a, 'h> Run<'a, 'h> {
             uploads.insert(host.label.clone(), (upload, state));
         }
         let (uploads, fanout, this, task) = (&uploads, self.fanout, &*self, &self.task("upload"));
+        let started = std::time::Instant::now();
         let done = fanout
             .collect(task, &hosts, Gate::Policy, |host| async move {
                 let (upload, state) = &uploads[&host.label];
@@ -279,6 +290,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 (with_message(outcome, sent), *state)
             })
             .await;
+        self.took("upload", started.elapsed());
         self.advance(done, |progress, state| {
             progress.uploaded = true;
             progress.built = state == State::Built;
@@ -290,7 +302,11 @@ impl<'a, 'h> Run<'a, 'h> {
         let scripts: BTreeMap<String, (String, Vec<String>)> = hosts
             .iter()
             .map(|host| {
-                let commands = &self.plan.hosts[&host.label].build;
+                let plan = &self.plan.hosts[&host.label];
+                // `after_upload` hooks first, in the same script.
+                let commands = &(plan.after_upload.clone())
+                    .with_facts(&self.hook_facts(host))
+                    .then(&plan.build);
                 let record = self.record_json(&host.label, State::Built, None);
                 let mut script = self.plan.layout.script();
                 steps::in_release(
@@ -342,13 +358,7 @@ impl<'a, 'h> Run<'a, 'h> {
 
     async fn switch(&mut self) -> bool {
         let hosts = self.hosts_where(|p| p.current.as_deref() != Some(self.id.as_str()));
-        let mut script = self.plan.layout.script();
-        steps::switch(&mut script, &self.id, None);
-        let script = script.build();
-        let scripts = hosts
-            .iter()
-            .map(|h| (h.label.clone(), (script.clone(), Vec::new())))
-            .collect();
+        let scripts = self.switch_scripts(&hosts);
         let done = self
             .run_scripts(&self.task("switch"), &hosts, &scripts, Status::Changed)
             .await;
@@ -441,7 +451,8 @@ impl<'a, 'h> Run<'a, 'h> {
             return Vec::new();
         }
         let (fanout, timeout) = (self.fanout, self.plan.timeout);
-        fanout
+        let started = std::time::Instant::now();
+        let done = fanout
             .collect(task, hosts, gate, |host| async move {
                 let (script, labels) = &scripts[&host.label];
                 let request = Request {
@@ -453,7 +464,9 @@ impl<'a, 'h> Run<'a, 'h> {
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())
             })
-            .await
+            .await;
+        self.took(task.rsplit('/').next().unwrap_or(task), started.elapsed());
+        done
     }
 }
 

@@ -74,13 +74,25 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey) -> Vec<String> {
             .map(|(_, command)| format!("would {what}: {command}"))
             .collect()
     };
+    lines.extend(commands(
+        "run the after_upload hook",
+        &host_plan.after_upload,
+    ));
     lines.extend(commands("build", &host_plan.build));
     if plan.mode == Mode::Deploy && plan.migrate_host.as_deref() == Some(host.label.as_str()) {
         lines.extend(commands("migrate", &host_plan.migrate));
     }
     if !matches!(plan.mode, Mode::Setup { .. }) {
+        lines.extend(commands(
+            "run the before_switch hook",
+            &host_plan.before_switch,
+        ));
         lines.push(format!(
             "would switch current from {live} to the new release"
+        ));
+        lines.extend(commands(
+            "run the after_switch hook",
+            &host_plan.after_switch,
         ));
         for upstream in &host_plan.switches {
             let moved = if upstream.nginx {

@@ -29,6 +29,7 @@ fn commands() -> Commands {
             ),
         ],
         exports: vec![("FERRY_VAR_GREETING".into(), "it's $(x)".into())],
+        env_file: Some("/srv/my app's/shared/.env".into()),
     }
 }
 
@@ -61,6 +62,12 @@ fn surveys_and_locks() {
     shellcheck("history", &listing::history_script(&layout(), 20));
 }
 
+/// The program services run through to see the .env.
+#[test]
+fn with_env() {
+    shellcheck("with-env", &crate::shell::with_env_program());
+}
+
 #[test]
 fn upload() {
     let artifact = Artifact::for_tests(&[("app.py", b"print()", 0o644), ("-rf", b"x", 0o755)]);
@@ -78,6 +85,7 @@ fn upload() {
     let dotenv = Dotenv {
         file: ".env".into(),
         lines: "A=1\n".into(),
+        secrets: vec![("KEY".into(), "\"a'b \\$c\"".into())],
         generate: vec!["SECRET_KEY".into()],
     };
     let extras = Extras {
@@ -111,6 +119,18 @@ fn build_switch_restart_finish_and_rollback() {
     );
     shellcheck("build", &build.build());
 
+    // `[hooks]` around the switch, with hostile facts.
+    let facts = [("FERRY_WHO".to_string(), "me'; rm -rf / #$(x)".to_string())];
+    let mut hooked = layout().script();
+    steps::switch_with_hooks(
+        &mut hooked,
+        "20260102T000000Z",
+        &secrets(),
+        &commands().with_facts(&facts),
+        &commands(),
+    );
+    shellcheck("switch with hooks", &hooked.build());
+
     let timing = HealthTiming {
         deadline: 30,
         interval: 1,
@@ -118,6 +138,7 @@ fn build_switch_restart_finish_and_rollback() {
     let url = Health::Url {
         url: "http://127.0.0.1:8000/health".into(),
         expect: Some("ok".into()),
+        headers: vec!["Host: example.com".into()],
     };
     let command = Health::Command(Command::user("curl -fsS http://127.0.0.1:8000/"));
     for health in [&url, &command] {
@@ -161,6 +182,7 @@ fn slot_switches() {
         switch::Probe::Url {
             url: "http://127.0.0.1:8001/health".into(),
             expect: "ok".into(),
+            headers: vec!["Host: example.com".into(), "X-Odd: 'a\" $(b) `c`".into()],
         },
         switch::Probe::Command(Command::user("curl -fsS http://127.0.0.1:8001/")),
         switch::Probe::Started,

@@ -19,12 +19,14 @@ impl<'h> Run<'_, 'h> {
             return true;
         };
         let hosts = self.hosts.clone();
+        let started = std::time::Instant::now();
         let done = self
             .fanout
             .collect(&self.task("ship"), &hosts, Gate::Policy, |host| {
                 self.ship_to(host, image)
             })
             .await;
+        self.took("ship", started.elapsed());
         self.advance(done, |_, ()| ())
     }
 

@@ -231,6 +231,7 @@ pub(super) fn mark_script(layout: &Layout, record: &ReleaseRecord, note: &str) -
         phase: None,
         detail: Some(note.to_string()),
         facts: Default::default(),
+        timings: Vec::new(),
     };
     let mut script = layout.script();
     steps::write_record(&mut script, steps::record_path(&record.id), &record.json());

@@ -15,38 +15,62 @@
 # The probe, shared with the release helpers' ferry_health (a deploy's
 # probe of a host) and used per slot by ferry_slot_health.
 
-# ferry_get URL FILE: print the HTTP status; the body goes to FILE.
+# ferry_get URL FILE HEADER...: print the HTTP status; the body goes to
+# FILE. Each HEADER (`Name: value`) goes with the request as it is.
 ferry_get() {
+    ferry_url=$1
+    ferry_out=$2
+    shift 2
     if command -v curl >/dev/null 2>&1; then
-        curl -sS --max-time 5 -o "$2" -w '%{http_code}' -- "$1"
+        ferry_n=$#
+        while [ "$ferry_n" -gt 0 ]; do
+            set -- "$@" -H "$1"
+            shift
+            ferry_n=$((ferry_n - 1))
+        done
+        curl -sS --max-time 5 "$@" -o "$ferry_out" -w '%{http_code}' -- "$ferry_url"
     elif command -v python3 >/dev/null 2>&1; then
         python3 -c '
 import sys, urllib.request, urllib.error
+request = urllib.request.Request(sys.argv[1])
+for header in sys.argv[3:]:
+    name, _, value = header.partition(":")
+    request.add_header(name, value.strip())
 try:
-    response = urllib.request.urlopen(sys.argv[1], timeout=5)
+    response = urllib.request.urlopen(request, timeout=5)
 except urllib.error.HTTPError as error:
     response = error
 except OSError as error:
     print(error, end=""); sys.exit(0)
-open(sys.argv[2], "wb").write(response.read()); print(response.status, end="")' "$1" "$2"
+open(sys.argv[2], "wb").write(response.read()); print(response.status, end="")' "$ferry_url" "$ferry_out" "$@"
     elif command -v wget >/dev/null 2>&1; then
-        if wget -q -T 5 --content-on-error -O "$2" -- "$1"; then printf 200; else printf 'an error status'; fi
+        ferry_n=$#
+        while [ "$ferry_n" -gt 0 ]; do
+            set -- "$@" "--header=$1"
+            shift
+            ferry_n=$((ferry_n - 1))
+        done
+        if wget -q -T 5 --content-on-error "$@" -O "$ferry_out" -- "$ferry_url"; then printf 200; else printf 'an error status'; fi
     else
         printf 'no curl, python3 or wget here to probe with'
     fi
 }
 
-# ferry_probe_url URL EXPECT: one try; true when URL answers 2xx (with
-# EXPECT in the body, unless empty). ferry_body says what it got.
+# ferry_probe_url URL EXPECT HEADER...: one try; true when URL answers 2xx
+# (with EXPECT in the body, unless empty), asked with each HEADER.
+# ferry_body says what it got.
 ferry_probe_url() {
     ferry_h="$D/.ferry/health.$$"
-    ferry_code=$(ferry_get "$1" "$ferry_h" 2>"$ferry_h.err")
+    ferry_expect=$2
+    ferry_u=$1
+    shift 2
+    ferry_code=$(ferry_get "$ferry_u" "$ferry_h" "$@" 2>"$ferry_h.err")
     ferry_body=$(cat "$ferry_h" "$ferry_h.err" 2>/dev/null | head -c 300)
     rm -f "$ferry_h" "$ferry_h.err"
     case "$ferry_code" in
     2??)
         case "$ferry_body" in
-        *"$2"*) return 0 ;;
+        *"$ferry_expect"*) return 0 ;;
         *)
             ferry_body="the response lacks the expected text: $ferry_body"
             return 1

@@ -48,8 +48,13 @@ impl Runner {
 /// How a slot is checked before nginx sends it anything.
 #[derive(Debug, Clone)]
 pub(crate) enum Probe {
-    /// An HTTP GET on the slot's own port; 2xx (and `expect` in the body).
-    Url { url: String, expect: String },
+    /// An HTTP GET on the slot's own port, with `headers` (`Name: value`);
+    /// 2xx (and `expect` in the body).
+    Url {
+        url: String,
+        expect: String,
+        headers: Vec<String>,
+    },
     /// The user's command, with the slot's values rendered into it.
     Command(Command),
     /// Only that the instance started.
@@ -169,14 +174,24 @@ fn define_probe(script: &mut Script, slot: &str, probe: &Probe) {
 /// check (`ferry_probe`) and each slot's use it alike.
 pub(crate) fn probe_body(script: &mut Script, probe: &Probe) {
     match probe {
-        Probe::Url { url, expect } => {
-            script.call("ferry_probe_url", [Word::lit(url), Word::lit(expect)]);
+        Probe::Url {
+            url,
+            expect,
+            headers,
+        } => {
+            let words = [Word::lit(url), Word::lit(expect)];
+            script.call(
+                "ferry_probe_url",
+                words
+                    .into_iter()
+                    .chain(headers.iter().map(|h| Word::lit(h))),
+            );
         }
         // The user's command, with ferry's channel closed like any step; any
         // failure is one to try again (2 would mean "give up").
         Probe::Command(command) => {
             script.code("ferry_body=$( (");
-            script.run(command);
+            script.user(command);
             script.code(") 2>&1 3>&-) || return 1");
         }
         Probe::Started => {

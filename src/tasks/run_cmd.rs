@@ -29,6 +29,7 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
             ))
         })
         .collect::<Result<std::collections::HashMap<_, _>, Error>>()?;
+    let env_file = ctx.env_file();
     Ok(Scripts::one_per_host(ctx.hosts, None, |host| {
         let mut script = Script::new();
         if container {
@@ -42,7 +43,9 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
         script
             .exports(&ctx.env.secrets)
             .values(&exports[&host.label])
-            .set("ferry_here", Word::lit(&current))
+            .set("ferry_here", Word::lit(&current));
+        script
+            .env_file(env_file.as_deref().map(Word::lit))
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);
         (script.build(), vec![label.clone()])

@@ -305,10 +305,13 @@ fn control(
         for service in on(host) {
             // Slots move without a gap: a restart is a switch to a fresh slot.
             if let Some(upstream) = service.upstream(ctx, host)? {
+                // A slot's probe sees the .env like the app (see Script::env_file).
+                script.env_file(ctx.env_file().as_deref().map(Word::lit));
                 match action {
                     Action::Restart | Action::Reload => upstream.switch(&mut script, true),
                     other => upstream.control(&mut script, other.as_str()),
                 }
+                script.env_file(None);
                 continue;
             }
             let label = format!("{} {}", action.as_str(), service.key);
