@@ -187,8 +187,10 @@ impl Host {
             "/run/docker",
             "-H",
             "unix:///run/docker.sock",
+            // Where Debian's init script looks (`service docker status`), so the engine
+            // reads as running, as on a host that started it at boot.
             "--pidfile",
-            "/run/docker.pid",
+            "/run/docker-ssd.pid",
             "--iptables=false",
             "--ip6tables=false",
             "--bridge=none",

@@ -1,0 +1,93 @@
+//! Operating container projects on real sshd hosts with their own Docker Engines:
+//! provisioning the engine, `check` telling a host without one, `deploy --check`
+//! previewing the layers a deploy would send.
+
+mod common;
+
+use std::fs::File;
+
+use common::container::ContainerLab;
+use nix::fcntl::{Flock, FlockArg};
+
+/// Hosts share the machine's /etc/group: while a test changes the deploy user's groups,
+/// it holds this lock, and it takes the user out of `docker` again when it ends.
+struct DockerGroup(#[allow(dead_code)] Flock<File>);
+
+impl DockerGroup {
+    fn without_deploy() -> DockerGroup {
+        std::fs::create_dir_all("/var/tmp/ferry-tests").unwrap();
+        let file = File::create("/var/tmp/ferry-tests/docker-group.lock").unwrap();
+        let lock = Flock::lock(file, FlockArg::LockExclusive).expect("flock");
+        leave_docker();
+        DockerGroup(lock)
+    }
+}
+
+impl Drop for DockerGroup {
+    fn drop(&mut self) {
+        leave_docker();
+    }
+}
+
+fn leave_docker() {
+    let _ = std::process::Command::new("gpasswd")
+        .args(["-d", "deploy", "docker"])
+        .output();
+}
+
+fn groups_of_deploy(host: &common::hosts::Host) -> Vec<String> {
+    let out = host.exec_ok("id -nG deploy");
+    out.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn provision_of_a_container_project_sets_up_the_engine_and_then_changes_nothing() {
+    let _group = DockerGroup::without_deploy();
+    let ctr = ContainerLab::start(1);
+    let host = &ctr.targets()[0];
+    let target = host.target();
+    // The project has [container] and no [provision]: the engine is all there is to set up.
+    let ran = ctr.ferry().run(&["lab", "provision", "--check"]);
+    ran.success();
+    let lines = ran.lines_of(&target);
+    for expected in [
+        "ok           package docker.io",
+        "would change the deploy user in group docker: deploy joined docker",
+        "ok           service docker",
+        "would change directory /srv/app: created",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected}\n{}",
+            ran.stdout
+        );
+    }
+    assert!(!groups_of_deploy(host).contains(&"docker".into()));
+
+    let ran = ctr.ferry().run(&["lab", "provision"]);
+    ran.success();
+    let changed: Vec<String> = ran
+        .lines_of(&target)
+        .into_iter()
+        .filter(|l| l.starts_with("changed"))
+        .collect();
+    // The host has Debian's engine, running: only the group, and the deploy layout.
+    assert_eq!(
+        changed,
+        [
+            "changed      the deploy user in group docker: deploy joined docker",
+            "changed      directory /srv/app: created",
+            "changed      directory /srv/app/releases: created",
+            "changed      directory /srv/app/shared: created",
+        ],
+        "{}",
+        ran.stdout
+    );
+    assert!(groups_of_deploy(host).contains(&"docker".into()));
+    // The engine the host already ran is the one that still runs.
+    assert!(host.exec("docker info >/dev/null 2>&1").status.success());
+
+    let ran = ctr.ferry().run(&["lab", "provision"]);
+    ran.success();
+    assert_eq!(ran.recap(&target), [1, 0, 0, 0, 0], "{}", ran.stdout);
+}
