@@ -7,6 +7,8 @@ mod common;
 use std::fs::File;
 
 use common::container::ContainerLab;
+use common::ferry::{Ferry, lab_config, write_config};
+use common::hosts::Lab;
 use nix::fcntl::{Flock, FlockArg};
 
 /// Hosts share the machine's /etc/group: while a test changes the deploy user's groups,
@@ -90,4 +92,46 @@ fn provision_of_a_container_project_sets_up_the_engine_and_then_changes_nothing(
     let ran = ctr.ferry().run(&["lab", "provision"]);
     ran.success();
     assert_eq!(ran.recap(&target), [1, 0, 0, 0, 0], "{}", ran.stdout);
+}
+
+#[test]
+fn check_names_a_host_whose_engine_is_missing_or_closed_to_the_deploy_user() {
+    let lab = Lab::start(2);
+    let (up, down) = (lab.host(0), lab.host(1));
+    up.start_docker();
+    write_config(
+        lab.dir(),
+        &lab_config(&lab, "[container]\nimage = \"shop\"\nport = 8000\n"),
+    );
+    let ran = Ferry::lab(&lab).run(&["lab", "check"]);
+    assert_ne!(ran.code, 0, "{}", ran.stdout);
+    let said = ran.lines_of(&up.target()).join("\n");
+    assert!(
+        said.contains("docker: Docker Engine 20.10") && said.contains(", usable by deploy"),
+        "{said}"
+    );
+    assert_eq!(ran.recap(&up.target()), [1, 0, 0, 0, 0], "{}", ran.stdout);
+    // No engine runs on the other host: it is named, with what docker said and a hint.
+    let failure = ran.failure(&down.target());
+    assert!(
+        failure
+            .starts_with("the Docker Engine does not answer: Cannot connect to the Docker daemon"),
+        "{failure}"
+    );
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        all.contains("`ferry lab provision` enables and starts it"),
+        "{all}"
+    );
+
+    // The engine runs, but its socket is root's alone.
+    up.exec_ok("chgrp root /run/docker.sock && chmod 0660 /run/docker.sock");
+    let ran = Ferry::lab(&lab).run(&["lab", "check", "-H", &up.target()]);
+    assert_ne!(ran.code, 0, "{}", ran.stdout);
+    let failure = ran.failure(&up.target());
+    assert!(
+        failure.starts_with("the SSH user may not use the Docker Engine:")
+            && failure.contains("permission denied"),
+        "{failure}"
+    );
 }

@@ -21,6 +21,26 @@ ferry_ctr_layers() {
         done
 }
 
+# ferry_ctr_check: can the SSH user run containers here? Prints what it
+# found; reports `docker cli|engine|access` with docker's words when it cannot.
+ferry_ctr_check() {
+    if ! command -v docker >/dev/null 2>&1; then
+        echo "docker: no docker command"
+        ferry_say docker cli ""
+        return 0
+    fi
+    if ferry_out=$(docker version --format '{{.Server.Version}}' 2>&1); then
+        echo "docker: Docker Engine $ferry_out, usable by $(id -un)"
+        return 0
+    fi
+    ferry_out=$(printf '%s\n' "$ferry_out" | grep -v '^ *$' | tail -n 1)
+    echo "docker: $ferry_out"
+    case $ferry_out in
+    *"ermission denied"*) ferry_say docker access "$ferry_out" ;;
+    *) ferry_say docker engine "$ferry_out" ;;
+    esac
+}
+
 # ferry_ctr_load IMAGE REPO RELEASE: `docker load` the archive on stdin unless
 # the engine holds IMAGE; the image must then be IMAGE; tagged REPO:RELEASE.
 ferry_ctr_load() {

@@ -8,12 +8,14 @@
 //! machinery's own. This module knows docker, not releases: `release` calls into it.
 
 mod build;
+mod check;
 mod host;
 mod ship;
 
 use std::sync::LazyLock;
 
 pub(crate) use build::{Image, build};
+pub(crate) use check::{explain as explain_docker, probe as probe_docker};
 pub(crate) use host::{exec, load, migrate, name, probe_layers, up};
 
 use crate::shell::Library;

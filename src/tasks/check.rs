@@ -1,13 +1,34 @@
 //! `ferry <env> check`: can ferry work on these hosts? It connects, shows
 //! what OpenSSH made of the user's ssh_config for the host (`ssh -G`), and
 //! reports the remote user, the tools ferry relies on and whether
-//! `deploy_to` is usable. It changes nothing.
+//! `deploy_to` is usable; for a container project, whether the SSH user can
+//! run containers there. It changes nothing.
 
 use crate::event::Status;
 use crate::fanout::{Fanout, Outcome};
 use crate::inventory::{Address, Host};
+use crate::plan::Context;
+use crate::protocol::Marker;
 use crate::release::Layout;
 use crate::transport::{Request, Stream, effective_config};
+
+pub(crate) struct Plan {
+    deploy_to: String,
+    /// The environment's name, when the project runs containers.
+    containers: Option<String>,
+}
+
+pub(crate) fn plan(ctx: &Context<'_>) -> Plan {
+    Plan {
+        deploy_to: ctx.env.settings.deploy_to.clone(),
+        containers: ctx
+            .project
+            .deploy
+            .container
+            .as_ref()
+            .map(|_| ctx.env.name.clone()),
+    }
+}
 
 /// ssh -G keys worth showing: where the connection really goes and how.
 const SSH_KEYS: &[&str] = &[
@@ -20,15 +41,23 @@ const SSH_KEYS: &[&str] = &[
     "userknownhostsfile",
 ];
 
-pub(crate) async fn execute(hosts: &[&Host], deploy_to: &str, fanout: &Fanout) {
+pub(crate) async fn execute(hosts: &[&Host], plan: &Plan, fanout: &Fanout) {
     fanout
         .each("check", hosts, |host| async move {
             show_ssh_config(host, fanout).await;
-            let ran = fanout
-                .script(host, Request::script(script(deploy_to)))
-                .await;
+            let ran = fanout.script(host, Request::script(script(plan))).await;
+            let docker = ran.markers.iter().find_map(|m| match m {
+                Marker::Docker(problem, said) => Some((*problem, said.as_str())),
+                _ => None,
+            });
             match ran.response {
                 Err(error) => Outcome::from_transport(&error),
+                Ok(_) if docker.is_some() => {
+                    let (problem, said) = docker.expect("matched");
+                    let env = plan.containers.as_deref().unwrap_or_default();
+                    let (message, hint) = crate::container::explain_docker(problem, said, env);
+                    Outcome::failed(message).hint(Some(hint))
+                }
                 Ok(response) if response.code == 0 => Outcome::new(Status::Ok),
                 Ok(_) => Outcome::failed(
                     ran.tail
@@ -83,6 +112,10 @@ async fn show_ssh_config(host: &Host, fanout: &Fanout) {
     }
 }
 
-fn script(deploy_to: &str) -> String {
-    Layout::new(deploy_to).script().code("ferry_check").build()
+fn script(plan: &Plan) -> String {
+    let mut script = Layout::new(&plan.deploy_to).script();
+    if plan.containers.is_some() {
+        crate::container::probe_docker(&mut script);
+    }
+    script.code("ferry_check").build()
 }
