@@ -109,6 +109,8 @@ pub(crate) enum Marker {
     Alive,
     /// The host's container engine holds the image already.
     HasImage,
+    /// The names of the app's containers that run on the host.
+    Containers(Vec<String>),
     /// What keeps the SSH user from running containers, and what docker said.
     Docker(DockerProblem, String),
     /// The layers of one image the host's engine holds: diff ids, bottom first.
@@ -280,6 +282,7 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
         "now" => Marker::Now(field(0)?.to_string()),
         "healthy" => Marker::Healthy,
         "has-image" => Marker::HasImage,
+        "containers" => Marker::Containers(f),
         "docker" => Marker::Docker(
             match field(0)? {
                 "cli" => DockerProblem::Cli,

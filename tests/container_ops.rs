@@ -6,7 +6,7 @@ mod common;
 
 use std::fs::File;
 
-use common::container::ContainerLab;
+use common::container::{ContainerLab, docker, running, serving};
 use common::ferry::{Ferry, lab_config, write_config};
 use common::hosts::Lab;
 use nix::fcntl::{Flock, FlockArg};
@@ -133,5 +133,57 @@ fn check_names_a_host_whose_engine_is_missing_or_closed_to_the_deploy_user() {
         failure.starts_with("the SSH user may not use the Docker Engine:")
             && failure.contains("permission denied"),
         "{failure}"
+    );
+}
+
+#[test]
+fn deploy_check_previews_one_small_layer_for_a_one_line_change_and_changes_nothing() {
+    let ctr = ContainerLab::start(1);
+    let host = &ctr.targets()[0];
+    let target = host.target();
+    ctr.ferry().run(&["lab", "deploy"]).success();
+    let v1 = common::app::current(host).unwrap();
+    ctr.set_version("2");
+    ctr.commit("v2");
+    let images = docker(host, "image ls -a -q --no-trunc");
+    let releases = common::app::releases(host);
+
+    let ran = ctr.ferry().run(&["lab", "deploy", "--check"]);
+    ran.success();
+    let lines = ran.lines_of(&target);
+    let layers = lines
+        .iter()
+        .find(|l| l.starts_with("would send 1 of 2 layers of shop:"))
+        .unwrap_or_else(|| panic!("no layer line:\n{}", ran.stdout));
+    // The app's layer alone: a few KiB, not busybox's megabytes.
+    let compressed = layers.split(": ").nth(1).unwrap();
+    assert!(compressed.ends_with("KiB of layers)"), "{layers}");
+    let kib: f64 = compressed
+        .split(" KiB compressed")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(kib < 10.0, "{layers}");
+    let wanted = format!("would start shop-app-<new release>, probe it, then stop shop-app-{v1}");
+    assert!(lines.contains(&wanted), "{wanted}\n{}", ran.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("would migrate in a one-off container of shop:")),
+        "{}",
+        ran.stdout
+    );
+    // What the helpers are called with is not what a person reads.
+    assert!(!ran.stdout.contains("ferry_ctr"), "{}", ran.stdout);
+
+    // Nothing changed on the host: the same release, container, images.
+    assert_eq!(common::app::current(host).as_deref(), Some(v1.as_str()));
+    assert_eq!(common::app::releases(host), releases);
+    assert_eq!(running(host), [format!("shop-app-{v1}")]);
+    assert_eq!(docker(host, "image ls -a -q --no-trunc"), images);
+    assert_eq!(
+        serving(host.addr(), "/index.html").unwrap().1,
+        "version 1\n"
     );
 }

@@ -1,14 +1,21 @@
 //! `check` for container projects: whether the SSH user can run containers on a
 //! host — the `docker` command, an engine that answers, access to its socket —
-//! and, when it cannot, what to tell the user.
+//! and, when it cannot, what to tell the user; which of the app's containers run
+//! there, for `deploy --check`.
 
 use crate::protocol::DockerProblem;
-use crate::shell::Script;
+use crate::shell::{Script, Word};
 
 /// Prints what the host has; reports `Marker::Docker` when the user cannot run
 /// containers there. Changes nothing.
 pub(crate) fn probe(script: &mut Script) {
     script.code("ferry_ctr_check");
+}
+
+/// Reports the names of the app's containers running on the host (`prefix` is
+/// `name(app, host)`).
+pub(crate) fn running(script: &mut Script, prefix: &str) {
+    script.call("ferry_ctr_running", [Word::lit(prefix)]);
 }
 
 /// The failure's message and its hint, for the environment `env`.
@@ -41,6 +48,7 @@ mod tests {
         let mut script = Script::new();
         script.library(&crate::container::HELPERS);
         probe(&mut script);
+        running(&mut script, "shop-app");
         crate::shell::tests::shellcheck("container check", &script.build());
     }
 

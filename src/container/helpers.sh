@@ -41,6 +41,13 @@ ferry_ctr_check() {
     esac
 }
 
+# ferry_ctr_running PREFIX: `containers` with the names of the app's
+# containers running here (names are one word each).
+ferry_ctr_running() {
+    # shellcheck disable=SC2046 # one word per name
+    ferry_say containers $(docker ps --filter "label=ferry.app=$1" --format '{{.Names}}')
+}
+
 # ferry_ctr_load IMAGE REPO RELEASE: `docker load` the archive on stdin unless
 # the engine holds IMAGE; the image must then be IMAGE; tagged REPO:RELEASE.
 ferry_ctr_load() {

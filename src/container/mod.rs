@@ -15,7 +15,7 @@ mod ship;
 use std::sync::LazyLock;
 
 pub(crate) use build::{Image, build};
-pub(crate) use check::{explain as explain_docker, probe as probe_docker};
+pub(crate) use check::{explain as explain_docker, probe as probe_docker, running};
 pub(crate) use host::{exec, load, migrate, name, probe_layers, up};
 
 use crate::shell::Library;

@@ -55,6 +55,8 @@ pub(crate) struct HostPlan {
     pub(crate) switches: Vec<Upstream>,
     pub(crate) health: Option<Health>,
     pub(crate) dotenv: Option<Dotenv>,
+    /// A container release: what the host's containers of the app are named for.
+    pub(crate) container: Option<String>,
 }
 
 pub(crate) struct DeployPlan {
@@ -305,6 +307,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         plan.restarts
             .steps
             .push((format!("run {name}"), container::up(def, &name, env_file)));
+        plan.container = Some(name);
     }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {
