@@ -187,3 +187,76 @@ fn deploy_check_previews_one_small_layer_for_a_one_line_change_and_changes_nothi
         "version 1\n"
     );
 }
+
+/// The project in `examples/container`, as its ferry.toml tells a user to set it up
+/// (busybox copied in and committed), with an environment of the Lab's hosts.
+fn example_project(ctr: &ContainerLab) -> std::path::PathBuf {
+    let dir = ctr.lab.dir().join("example");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/container");
+    common::container::run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&example)
+            .arg(&dir),
+    );
+    std::fs::copy(common::container::BUSYBOX, dir.join("busybox")).unwrap();
+    let targets: Vec<String> = ctr
+        .targets()
+        .iter()
+        .map(|h| format!("\"{}\"", h.target()))
+        .collect();
+    let mut config = std::fs::read_to_string(dir.join("ferry.toml")).unwrap();
+    config.push_str(&format!(
+        "connect_timeout = 3\n\n[environments.lab]\nhosts = [{}]\n",
+        targets.join(", ")
+    ));
+    std::fs::write(dir.join("ferry.toml"), config).unwrap();
+    let app = common::app::App::at(&dir);
+    app.git(&["init", "--quiet", "--initial-branch=main"]);
+    app.commit("the container example");
+    dir
+}
+
+/// `ferry` in `dir`, as `ContainerLab::ferry` runs it in the Lab's own project.
+fn ferry_in(ctr: &ContainerLab, dir: &std::path::Path) -> Ferry {
+    let mut ferry = Ferry::new(dir);
+    ferry.env("FERRY_SSH_CONFIG", ctr.lab.ssh_config());
+    let socket = format!("unix://{}", ctr.builder().docker_socket().display());
+    ferry.env("DOCKER_HOST", socket).env("DOCKER_BUILDKIT", "0");
+    ferry
+}
+
+fn get(host: &common::hosts::Host, path: &str) -> String {
+    serving(host.addr(), path)
+        .unwrap_or_else(|| panic!("nothing serves {path}"))
+        .1
+}
+
+#[test]
+fn the_container_example_deploys_and_its_data_outlives_a_release() {
+    let ctr = ContainerLab::start(1);
+    let host = &ctr.targets()[0];
+    let dir = example_project(&ctr);
+    ferry_in(&ctr, &dir).run(&["lab", "deploy"]).success();
+    assert!(get(host, "/index.html").contains("The container example"));
+    assert_eq!(get(host, "/greeting.txt"), "hello from lab\n");
+    assert_eq!(get(host, "/cgi-bin/visits"), "1\n");
+    assert_eq!(get(host, "/cgi-bin/visits"), "2\n");
+    // The data directory and the .env are on the host, outside the container.
+    let shared =
+        |path: &str| std::fs::read_to_string(host.path(&format!("/srv/counter/shared/{path}")));
+    assert_eq!(shared("data/visits").unwrap(), "2\n");
+    assert_eq!(shared("data/migrations.log").unwrap(), "migrated 1\n");
+    assert!(shared(".env").unwrap().contains("SECRET_KEY="));
+
+    // A one-line change: a new release, the same data.
+    std::fs::write(dir.join("app/www/version.txt"), "2\n").unwrap();
+    common::app::App::at(&dir).commit("version 2");
+    ferry_in(&ctr, &dir).run(&["lab", "deploy"]).success();
+    assert_eq!(get(host, "/version.txt"), "2\n");
+    assert_eq!(get(host, "/cgi-bin/visits"), "3\n");
+    assert_eq!(
+        shared("data/migrations.log").unwrap(),
+        "migrated 1\nmigrated 2\n"
+    );
+}
