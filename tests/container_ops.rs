@@ -6,7 +6,7 @@ mod common;
 
 use std::fs::File;
 
-use common::container::{ContainerLab, docker, running, serving};
+use common::container::{ContainerLab, Registry, docker, running, serving};
 use common::ferry::{Ferry, lab_config, write_config};
 use common::hosts::Lab;
 use nix::fcntl::{Flock, FlockArg};
@@ -259,4 +259,92 @@ fn the_container_example_deploys_and_its_data_outlives_a_release() {
         shared("data/migrations.log").unwrap(),
         "migrated 1\nmigrated 2\n"
     );
+}
+
+#[test]
+fn with_a_registry_the_image_is_pushed_once_and_pulled_by_digest_with_a_login_kept_off_the_hosts() {
+    let ctr = ContainerLab::start(2);
+    let password = "pw-s3cret-for-the-registry";
+    let registry = Registry::start(&ctr, ctr.builder(), Some(("ci", password)));
+    let config = std::fs::read_to_string(ctr.dir.join("ferry.toml")).unwrap();
+    let config = config.replacen(
+        "[container]\n",
+        &format!(
+            "[secrets]\nREGISTRY_PASSWORD = \"${{TEST_REGISTRY_PASSWORD}}\"\n\n[container]\n\
+             registry = \"{}/team/shop\"\nregistry_user = \"ci\"\n\
+             registry_password = \"REGISTRY_PASSWORD\"\n",
+            registry.address
+        ),
+        1,
+    );
+    ctr.write("ferry.toml", &config);
+    ctr.commit("through the registry");
+    let deploy = || {
+        let mut ferry = ctr.ferry();
+        ferry.env("TEST_REGISTRY_PASSWORD", password);
+        ferry.run(&["lab", "deploy"])
+    };
+    let ran = deploy();
+    ran.success();
+    let repository = format!("{}/team/shop", registry.address);
+    for host in ctr.targets() {
+        let said = ran.stdout.lines().find(|l| {
+            l.starts_with(&host.target()) && l.contains(&format!("pulled {repository}@sha256:"))
+        });
+        assert!(said.is_some(), "{}", ran.stdout);
+        assert_eq!(
+            serving(host.addr(), "/index.html").unwrap().1,
+            "version 1\n"
+        );
+        // The engine knows where the image came from; the login left nothing behind.
+        let digests = docker(
+            host,
+            "image inspect shop:$(readlink /srv/app/current | xargs basename) --format {{.RepoDigests}}",
+        );
+        assert!(digests.contains(&repository), "{digests}");
+        assert!(!host.path("/home/deploy/.docker/config.json").exists());
+    }
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(!all.contains(password), "{all}");
+
+    // A one-line change goes through the registry too.
+    ctr.set_version("2");
+    ctr.commit("v2");
+    deploy().success();
+    for host in ctr.targets() {
+        assert_eq!(
+            serving(host.addr(), "/index.html").unwrap().1,
+            "version 2\n"
+        );
+    }
+
+    // A wrong password: the push fails, no host changes.
+    let before: Vec<_> = ctr
+        .targets()
+        .iter()
+        .map(|h| common::app::current(h))
+        .collect();
+    ctr.set_version("3");
+    ctr.commit("v3");
+    let mut ferry = ctr.ferry();
+    ferry.env("TEST_REGISTRY_PASSWORD", "wrong");
+    let ran = ferry.run(&["lab", "deploy"]);
+    assert_ne!(ran.code, 0, "{}", ran.stdout);
+    let failure = ran.failure(&ctr.targets()[0].target());
+    assert!(
+        failure.starts_with("cannot push the image to the registry: `docker login` failed"),
+        "{failure}"
+    );
+    let after: Vec<_> = ctr
+        .targets()
+        .iter()
+        .map(|h| common::app::current(h))
+        .collect();
+    assert_eq!(before, after);
+    for host in ctr.targets() {
+        assert_eq!(
+            serving(host.addr(), "/index.html").unwrap().1,
+            "version 2\n"
+        );
+    }
 }

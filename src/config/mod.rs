@@ -21,7 +21,7 @@ mod task;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use container::ContainerDef;
+pub(crate) use container::{ContainerDef, Registry};
 pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;

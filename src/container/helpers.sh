@@ -60,6 +60,32 @@ ferry_ctr_load() {
     docker tag "$1" "$2:$3" || ferry_fail "cannot tag the image $2:$3"
 }
 
+# ferry_ctr_pull IMAGE REFERENCE REPO RELEASE REGISTRY USER: unless the
+# engine holds IMAGE, `docker pull REFERENCE`, first logged in to REGISTRY as
+# USER (when set) with $FERRY_REGISTRY_PASSWORD, in a throwaway DOCKER_CONFIG;
+# the image must then be IMAGE; tagged REPO:RELEASE.
+ferry_ctr_pull() {
+    if ! docker image inspect "$1" >/dev/null 2>&1; then
+        ferry_dc=$(mktemp -d) || exit 1
+        if [ -n "$6" ]; then
+            # printf is a builtin: the password is in no process's argv.
+            if ! ferry_out=$(printf '%s' "$FERRY_REGISTRY_PASSWORD" |
+                DOCKER_CONFIG=$ferry_dc docker login --username "$6" --password-stdin "$5" 2>&1); then
+                rm -rf "$ferry_dc"
+                ferry_fail "docker login $5 failed: $(printf '%s\n' "$ferry_out" | tail -n 1)"
+            fi
+        fi
+        ferry_s=0
+        ferry_out=$(DOCKER_CONFIG=$ferry_dc docker pull -q "$2" 2>&1) || ferry_s=$?
+        rm -rf "$ferry_dc"
+        [ "$ferry_s" -eq 0 ] || ferry_fail "docker pull $2 failed: $(printf '%s\n' "$ferry_out" | tail -n 1)"
+    fi
+    ferry_got=$(docker image inspect --format '{{.Id}}' "$1" 2>/dev/null) ||
+        ferry_fail "the engine does not hold $1 after docker pull"
+    [ "$ferry_got" = "$1" ] || ferry_fail "the image pulled is $ferry_got, not $1"
+    docker tag "$1" "$3:$4" || ferry_fail "cannot tag the image $3:$4"
+}
+
 # ferry_ctr_migrate N OPTION*N ARG...: in the release's directory, a one-off
 # container of its image with the N options, running ARG...
 ferry_ctr_migrate() {

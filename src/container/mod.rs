@@ -10,6 +10,7 @@
 mod build;
 mod check;
 mod host;
+mod registry;
 mod ship;
 
 use std::sync::LazyLock;
@@ -17,6 +18,7 @@ use std::sync::LazyLock;
 pub(crate) use build::{Image, build};
 pub(crate) use check::{explain as explain_docker, probe as probe_docker, running};
 pub(crate) use host::{exec, load, migrate, name, probe_layers, up};
+pub(crate) use registry::{pull, push};
 
 use crate::shell::Library;
 

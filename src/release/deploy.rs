@@ -159,6 +159,22 @@ impl DeployPlan {
         ctx: &Context<'_>,
     ) -> Result<Self, Error> {
         let project = ctx.project;
+        let registry = project
+            .deploy
+            .container
+            .as_ref()
+            .and_then(|c| c.registry.as_ref());
+        if let Some((_, name)) = registry.and_then(|r| r.login.as_ref()) {
+            if !ctx.env.secrets.iter().any(|s| s.name == *name) {
+                return Err(Error::usage(
+                    format!(
+                        "[container] registry_password names `{name}`, which is not a secret of {}",
+                        ctx.env.name
+                    ),
+                    Some(format!("add it: [secrets] {name} = \"${{{name}}}\"")),
+                ));
+            }
+        }
         let mut plan = Self {
             mode,
             resume,

@@ -86,7 +86,7 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey, markers: &[Marker]) ->
     };
     if let Some(image) = &plan.image {
         // The image's own words, not the helpers' calls.
-        lines.push(layers(image, markers));
+        lines.push(layers(plan, image, markers));
         if migrates {
             lines.push(format!(
                 "would migrate in a one-off container of {}",
@@ -121,7 +121,12 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey, markers: &[Marker]) ->
 }
 
 /// What `ship` would send the host: the layers its engine lacks.
-fn layers(image: &Image, markers: &[Marker]) -> String {
+fn layers(plan: &DeployPlan, image: &Image, markers: &[Marker]) -> String {
+    let registry = plan
+        .deploy
+        .container
+        .as_ref()
+        .and_then(|c| c.registry.as_ref());
     if markers.contains(&Marker::HasImage) {
         return format!(
             "would send no layer of {}: the host holds the image",
@@ -136,6 +141,16 @@ fn layers(image: &Image, markers: &[Marker]) -> String {
         })
         .collect();
     let shipment = image.shipment(&stacks);
+    if let Some(registry) = registry {
+        return format!(
+            "would pull {} of {} layers of {} from {} ({} of layers)",
+            shipment.layers_sent,
+            image.layers.len(),
+            image.tag,
+            registry.repository,
+            crate::units::bytes(shipment.layer_bytes)
+        );
+    }
     format!(
         "would send {} of {} layers of {}: {} compressed ({} of layers)",
         shipment.layers_sent,

@@ -194,6 +194,9 @@ impl Host {
             "--iptables=false",
             "--ip6tables=false",
             "--bridge=none",
+            // A test registry speaks plain HTTP on a host's address.
+            "--insecure-registry",
+            "10.77.0.0/16",
             // The socket's group: the deploy user's own, as the docker group would be.
             "--group",
             "deploy",
