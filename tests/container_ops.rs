@@ -319,11 +319,7 @@ fn with_a_registry_the_image_is_pushed_once_and_pulled_by_digest_with_a_login_ke
     }
 
     // A wrong password: the push fails, no host changes.
-    let before: Vec<_> = ctr
-        .targets()
-        .iter()
-        .map(|h| common::app::current(h))
-        .collect();
+    let before: Vec<_> = ctr.targets().iter().map(common::app::current).collect();
     ctr.set_version("3");
     ctr.commit("v3");
     let mut ferry = ctr.ferry();
@@ -335,11 +331,7 @@ fn with_a_registry_the_image_is_pushed_once_and_pulled_by_digest_with_a_login_ke
         failure.starts_with("cannot push the image to the registry: `docker login` failed"),
         "{failure}"
     );
-    let after: Vec<_> = ctr
-        .targets()
-        .iter()
-        .map(|h| common::app::current(h))
-        .collect();
+    let after: Vec<_> = ctr.targets().iter().map(common::app::current).collect();
     assert_eq!(before, after);
     for host in ctr.targets() {
         assert_eq!(
