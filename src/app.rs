@@ -86,6 +86,8 @@ fn run_tasks(
     if calls.len() == 1 && calls[0].name == "config" {
         return show_config(cli, project, env_name, extra_set);
     }
+    // The environment's own [deploy], [services] and [tasks] over the base.
+    let project = &project.for_environment(env_name)?;
     let env = environment(cli, project, env_name, extra_set)?;
     let hosts =
         inventory::select(&env.hosts, &cli.roles, &cli.limit).map_err(UsageError::Selection)?;

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::secret::Redactor;
@@ -167,6 +167,9 @@ pub(crate) enum Event {
         revision: Option<String>,
         hosts: Vec<String>,
         live: bool,
+        /// How long each phase took, in order (a deploy's; not a rollback's).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        timings: Vec<PhaseTime>,
     },
     /// A sentence about the run as a whole ("… is live on 3 hosts").
     Note {
@@ -246,6 +249,23 @@ pub(crate) struct ReleaseInfo {
     pub(crate) at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// The revision of the good release before it, when it differs: what
+    /// this release brought is `since..revision`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<String>,
+    /// The forge's page comparing `since` with `revision`, when the git
+    /// remote `origin` is on GitHub, GitLab, Bitbucket, Gitea or Forgejo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) compare: Option<String>,
+}
+
+/// How long one phase of a deploy took, on all its hosts at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct PhaseTime {
+    /// lock, upload, ship, build, migrate, switch, restart, rollback, finish.
+    pub(crate) phase: String,
+    /// Wall-clock seconds, to the millisecond.
+    pub(crate) seconds: f64,
 }
 
 /// One entry of a host's history.
@@ -273,6 +293,16 @@ pub(crate) struct HistoryInfo {
     /// `<env> <release>` a promotion took its artifact from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) promoted_from: Option<String>,
+    /// How long each phase of the deploy took, up to its finish.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) timings: Vec<PhaseTime>,
+    /// The revision live before this entry, when it changed it: the
+    /// entry brought `since..revision`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<String>,
+    /// The forge's page comparing `since` with `revision` (see `releases`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) compare: Option<String>,
 }
 
 /// One value of `ferry <env> config`.
@@ -568,6 +598,10 @@ mod tests {
                         who: Some(s("ana@laptop")),
                         at: Some(s("2026-01-01T12:00:00Z")),
                         note: None,
+                        since: Some(s("fedcba9876")),
+                        compare: Some(s(
+                            "https://github.com/org/app/compare/fedcba9876543210...0123456789abcdef",
+                        )),
                     },
                     ReleaseInfo {
                         id: s("20251231T090000Z"),
@@ -578,6 +612,8 @@ mod tests {
                         who: None,
                         at: None,
                         note: None,
+                        since: None,
+                        compare: None,
                     },
                 ],
                 lock: Some(s(
@@ -599,6 +635,14 @@ mod tests {
                     detail: None,
                     tests: Some(s("passed")),
                     promoted_from: Some(s("staging 20251231T090000Z")),
+                    timings: vec![PhaseTime {
+                        phase: s("build"),
+                        seconds: 12.25,
+                    }],
+                    since: Some(s("fedcba9876543210")),
+                    compare: Some(s(
+                        "https://github.com/org/app/compare/fedcba9876543210...0123456789abcdef",
+                    )),
                 }],
             },
             Event::Released {
@@ -607,6 +651,16 @@ mod tests {
                 revision: Some(s("0123456789")),
                 hosts: vec![s("web1"), s("web2")],
                 live: true,
+                timings: vec![
+                    PhaseTime {
+                        phase: s("lock"),
+                        seconds: 0.412,
+                    },
+                    PhaseTime {
+                        phase: s("upload"),
+                        seconds: 1.5,
+                    },
+                ],
             },
             Event::Note {
                 message: s("all 2 hosts are live on 20260101T120000Z"),

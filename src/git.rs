@@ -74,6 +74,12 @@ impl Repo {
         run(&self.top, &args).map(drop)
     }
 
+    /// The URL of remote `name`, as git would fetch from it.
+    pub(crate) fn remote_url(&self, name: &str) -> Option<String> {
+        let out = run(&self.top, &["remote", "get-url", "--", name]).ok()?;
+        Some(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
     /// The branch checked out, if any.
     pub(crate) fn branch(&self) -> Option<String> {
         let out = run(&self.top, &["symbolic-ref", "--quiet", "--short", "HEAD"]).ok()?;

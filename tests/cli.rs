@@ -142,6 +142,18 @@ fn config_errors_point_at_file_line_and_column() {
             "relative deploy_to",
             "deploy_to = \"srv/app\"\n[environments.here]\nhosts = [\"local\"]\n",
         ),
+        (
+            "unknown key in an environment's [deploy] override",
+            "[deploy]\nbuild = [\"make\"]\n[environments.here]\nhosts = [\"local\"]\n[environments.other]\nhosts = [\"local\"]\n[environments.other.deploy]\nbiuld = [\"make debug\"]\n",
+        ),
+        (
+            "wrong type in an environment's service override",
+            "[services.web]\ncommand = \"app\"\n[environments.here]\nhosts = [\"local\"]\n[environments.here.services.web]\ncommand = [\"app\", \"--workers\", \"4\"]\n",
+        ),
+        (
+            "local build whose output would not ship",
+            "[deploy]\nlocal_build = [\"npm run build\"]\n[environments.here]\nhosts = [\"local\"]\n",
+        ),
     ];
     let mut all = String::new();
     for (name, config) in cases {

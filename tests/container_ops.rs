@@ -147,6 +147,8 @@ fn deploy_check_previews_one_small_layer_for_a_one_line_change_and_changes_nothi
     ctr.commit("v2");
     let images = docker(host, "image ls -a -q --no-trunc");
     let releases = common::app::releases(host);
+    let live = running(host);
+    assert_eq!(live.len(), 1, "{live:?}");
 
     let ran = ctr.ferry().run(&["lab", "deploy", "--check"]);
     ran.success();
@@ -165,7 +167,16 @@ fn deploy_check_previews_one_small_layer_for_a_one_line_change_and_changes_nothi
         .parse()
         .unwrap();
     assert!(kib < 10.0, "{layers}");
-    let wanted = format!("would start shop-app-<new release>, probe it, then stop shop-app-{v1}");
+    // The containers are the slots: the idle one starts, the live one stops.
+    let idle = if live[0] == "shop-app-a" {
+        "shop-app-b"
+    } else {
+        "shop-app-a"
+    };
+    let wanted = format!(
+        "would start {idle}, probe it, make it the live one, then stop {}",
+        live[0]
+    );
     assert!(lines.contains(&wanted), "{wanted}\n{}", ran.stdout);
     assert!(
         lines
@@ -180,7 +191,7 @@ fn deploy_check_previews_one_small_layer_for_a_one_line_change_and_changes_nothi
     // Nothing changed on the host: the same release, container, images.
     assert_eq!(common::app::current(host).as_deref(), Some(v1.as_str()));
     assert_eq!(common::app::releases(host), releases);
-    assert_eq!(running(host), [format!("shop-app-{v1}")]);
+    assert_eq!(running(host), live);
     assert_eq!(docker(host, "image ls -a -q --no-trunc"), images);
     assert_eq!(
         serving(host.addr(), "/index.html").unwrap().1,

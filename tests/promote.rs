@@ -17,7 +17,7 @@ fn promote_on_one_host_ships_the_artifact_and_keeps_each_environments_data() {
     let lab = Lab::start(1);
     let host = lab.host(0);
     let tail = format!(
-        "{}{}",
+        "{}{}\n[hooks]\nafter_switch = [\"echo \\\"$FERRY_EVENT $FERRY_ENV ${{FERRY_FROM:--}}\\\" > hooked\"]\n",
         environment("staging", &[host], "/srv/staging", ""),
         environment("production", &[host], "/srv/app", ""),
     );
@@ -47,6 +47,18 @@ fn promote_on_one_host_ships_the_artifact_and_keeps_each_environments_data() {
         staging["id"].as_str().unwrap()
     );
     assert!(history.contains(&from), "{history}");
+    // Remote hooks know a promotion from a deploy, and where it came from.
+    let hooked = |deploy_to: &str| {
+        std::fs::read_to_string(host.path(&format!("{deploy_to}/current/hooked"))).unwrap()
+    };
+    assert_eq!(hooked("/srv/staging"), "deploy staging -\n");
+    assert_eq!(
+        hooked("/srv/app"),
+        format!(
+            "promote production staging {}\n",
+            staging["id"].as_str().unwrap()
+        )
+    );
 }
 
 #[test]

@@ -56,11 +56,17 @@ pub(super) fn run(
         .iter()
         .map(|name| environment(cli, project, name, &[]))
         .collect::<Result<Vec<_>, _>>()?;
+    // Each stage plans with its environment's [deploy], [services] and [tasks].
+    let projects = names
+        .iter()
+        .map(|name| project.for_environment(name))
+        .collect::<Result<Vec<_>, _>>()?;
     // Promotion ships an artifact that was tested when it was deployed.
     let gate = Gate::new(project, cli.skip_tests, walk == Walk::Ship);
     let ctxs: Vec<plan::Context<'_>> = envs
         .iter()
-        .map(|env| plan::Context {
+        .zip(&projects)
+        .map(|(env, project)| plan::Context {
             project,
             env,
             hosts: &env.hosts,

@@ -26,6 +26,10 @@ pub(crate) struct ContainerDef {
     /// shared/<path> mounted at an absolute path in the container.
     pub(crate) mounts: Vec<Mount>,
     pub(crate) user: Option<String>,
+    /// `switch = "upstream"`: nginx is told which port the live container is on.
+    pub(crate) nginx: bool,
+    /// Seconds the old container keeps running after the switch.
+    pub(crate) drain: u32,
     /// Images go through this registry instead of being shipped by ferry.
     pub(crate) registry: Option<Registry>,
 }
@@ -96,6 +100,11 @@ pub(crate) fn resolve(
         migrate: raw.migrate.iter().map(|w| w.get_ref().clone()).collect(),
         mounts,
         user: raw.user.as_ref().map(|u| u.get_ref().clone()),
+        nginx: raw.switch.is_some(),
+        drain: raw
+            .drain
+            .as_ref()
+            .map_or(super::service::DRAIN, |d| *d.get_ref()),
         registry: registry(file, raw)?,
     })
 }
@@ -354,6 +363,13 @@ mod tests {
                 &format!("{base}registry_password = \"PW\"\n"),
                 "ferry.toml:4:21",
                 "without a `registry`",
+            ),
+            (
+                &format!(
+                    "{base}\n[services.container]\ncommand = \"web {{{{ port }}}}\"\nswitch = \"upstream\"\nport = 9000\n"
+                ),
+                "ferry.toml:5:11",
+                "the containers' slots are `container`",
             ),
             (
                 &format!("{base}\n[deploy]\nmigrate = [\"python manage.py migrate\"]\n"),

@@ -21,6 +21,10 @@ pub(crate) struct DeployDef {
     pub(crate) shared_dirs: Vec<String>,
     pub(crate) copy_from_current: Vec<String>,
     pub(crate) build: Vec<Spanned<String>>,
+    /// Shell run on this machine in a copy of the release's files.
+    pub(crate) local_build: Vec<String>,
+    /// Paths in that copy, after `local_build`, that ship with the release.
+    pub(crate) local_artifacts: Vec<String>,
     pub(crate) migrate: Vec<Spanned<String>>,
     pub(crate) migrate_role: Option<String>,
     /// `None` when ferry.toml does not say: a deploy then restarts every
@@ -31,6 +35,23 @@ pub(crate) struct DeployDef {
     pub(crate) dotenv: Option<DotenvDef>,
     /// `[container]`: the release is an image.
     pub(crate) container: Option<ContainerDef>,
+    /// `[hooks]`: shell run on every host at fixed points of the phases.
+    pub(crate) hooks: RemoteHooks,
+}
+
+/// `[hooks]`, each a list of shell templates run in the new release.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RemoteHooks {
+    pub(crate) after_upload: Vec<Spanned<String>>,
+    pub(crate) before_switch: Vec<Spanned<String>>,
+    pub(crate) after_switch: Vec<Spanned<String>>,
+}
+
+impl RemoteHooks {
+    /// Whether the switch phase carries hooks.
+    pub(crate) fn around_switch(&self) -> bool {
+        !self.before_switch.is_empty() || !self.after_switch.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +92,9 @@ pub(crate) enum Probe {
 #[derive(Debug, Clone)]
 pub(crate) struct HealthDef {
     pub(crate) probe: Probe,
+    /// The `url` probe's request headers: each name a token, each value a
+    /// template (checked again once rendered: `header_problem`).
+    pub(crate) headers: Vec<(String, Spanned<String>)>,
     pub(crate) roles: Vec<String>,
     pub(crate) expect: Option<String>,
     pub(crate) deadline: Duration,
@@ -85,6 +109,17 @@ pub(crate) struct DotenvDef {
     pub(crate) generate: Vec<String>,
 }
 
+/// The program, under deploy_to, that services run through to see the
+/// `.env`: `with-env FILE COMMAND…` (written by every deploy that has one).
+pub(crate) const WITH_ENV: &str = ".ferry/with-env";
+
+impl DotenvDef {
+    /// The file on a host, under deploy_to's shared/.
+    pub(crate) fn on_host(&self, deploy_to: &str) -> String {
+        format!("{deploy_to}/shared/{}", self.file)
+    }
+}
+
 impl Default for DeployDef {
     fn default() -> Self {
         Self {
@@ -95,6 +130,8 @@ impl Default for DeployDef {
             shared_dirs: Vec::new(),
             copy_from_current: Vec::new(),
             build: Vec::new(),
+            local_build: Vec::new(),
+            local_artifacts: Vec::new(),
             migrate: Vec::new(),
             migrate_role: None,
             serial: None,
@@ -102,6 +139,7 @@ impl Default for DeployDef {
             health: None,
             dotenv: None,
             container: None,
+            hooks: RemoteHooks::default(),
         }
     }
 }
@@ -127,6 +165,21 @@ pub(crate) fn resolve(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, D
         }
     }
     def.container = container;
+    if let Some(hooks) = &raw.hooks {
+        for source in hooks
+            .after_upload
+            .iter()
+            .chain(&hooks.before_switch)
+            .chain(&hooks.after_switch)
+        {
+            super::check_template(file, source)?;
+        }
+        def.hooks = RemoteHooks {
+            after_upload: hooks.after_upload.clone(),
+            before_switch: hooks.before_switch.clone(),
+            after_switch: hooks.after_switch.clone(),
+        };
+    }
     Ok(def)
 }
 
@@ -161,6 +214,12 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
         shared_dirs: paths(file, &deploy.shared_dirs)?,
         copy_from_current: paths(file, &deploy.copy_from_current)?,
         build: deploy.build.clone(),
+        local_build: deploy
+            .local_build
+            .iter()
+            .map(|c| c.get_ref().clone())
+            .collect(),
+        local_artifacts: local_artifacts(file, deploy)?,
         migrate: deploy.migrate.clone(),
         migrate_role: deploy.migrate_role.as_ref().map(|r| r.get_ref().clone()),
         serial: serial(file, deploy)?,
@@ -175,7 +234,30 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
             .transpose()?,
         dotenv,
         container: None,
+        hooks: RemoteHooks::default(),
     })
+}
+
+/// `local_artifacts`, which only a `local_build` makes (and whose output
+/// ships only through them): the two come together.
+fn local_artifacts(file: &SourceFile, deploy: &RawDeploy) -> Result<Vec<String>, Diagnostic> {
+    match (deploy.local_build.first(), deploy.local_artifacts.first()) {
+        (Some(build), None) => Err(file
+            .error(build.span(), "`local_build` without `local_artifacts`")
+            .label("its output would not ship")
+            .help(Some(
+                "list what it makes that the release needs: local_artifacts = [\"static/dist\"]"
+                    .into(),
+            ))),
+        (None, Some(path)) => Err(file
+            .error(path.span(), "`local_artifacts` without `local_build`")
+            .label("nothing makes these")
+            .help(Some(
+                "add the command that makes them: local_build = [\"npm ci && npm run build\"]"
+                    .into(),
+            ))),
+        _ => paths(file, &deploy.local_artifacts),
+    }
 }
 
 /// Paths inside a release: relative, no `..`, not ferry's own `.ferry/`.
@@ -260,13 +342,72 @@ fn health(
     };
     let (Probe::Url(source) | Probe::Command(source)) = &probe;
     super::check_template(file, source)?;
+    let headers = headers(file, raw)?;
     Ok(HealthDef {
         probe,
+        headers,
         roles: super::names(&raw.roles),
         expect: raw.expect.clone(),
         deadline: Duration::from_secs(raw.deadline.unwrap_or(30).into()),
         interval: Duration::from_secs(raw.interval.unwrap_or(1).max(1).into()),
     })
+}
+
+/// `[deploy.health] headers`: data sent with the probe's request. A name
+/// is an HTTP token; a value holds no line break or other control character
+/// (it would end the header and start another, or the request).
+fn headers(
+    file: &SourceFile,
+    raw: &RawHealth,
+) -> Result<Vec<(String, Spanned<String>)>, Diagnostic> {
+    if let (Some(first), Some(_)) = (raw.headers.keys().next(), &raw.command) {
+        return Err(file
+            .error(
+                first.span(),
+                "`headers` go with a health check's `url`; a `command` sends its own",
+            )
+            .label("here"));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &raw.headers {
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.get_ref().is_empty() || !name.get_ref().chars().all(token) {
+            return Err(file
+                .error(
+                    name.span(),
+                    format!("`{}` is not an HTTP header name", name.get_ref()),
+                )
+                .label("letters, digits and !#$%&'*+-.^_`|~ only"));
+        }
+        if let Some(problem) = header_problem(value.get_ref()) {
+            return Err(file
+                .error(
+                    value.span(),
+                    format!("header `{}` holds {problem}", name.get_ref()),
+                )
+                .label("not a header value"));
+        }
+        crate::template::check_syntax(value.get_ref(), crate::template::Kind::Text).map_err(
+            |e| {
+                file.error(value.span(), format!("template error: {e}"))
+                    .label("in this template")
+                    .help(e.hint())
+            },
+        )?;
+        headers.push((name.get_ref().clone(), value.clone()));
+    }
+    Ok(headers)
+}
+
+/// What keeps `value` from being one HTTP header's value, if anything.
+pub(crate) fn header_problem(value: &str) -> Option<&'static str> {
+    if value.contains(['\r', '\n']) {
+        Some("a line break (CR or LF)")
+    } else if value.chars().any(|c| c.is_control() && c != '\t') {
+        Some("a control character")
+    } else {
+        None
+    }
 }
 
 fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
@@ -321,6 +462,81 @@ mod tests {
         assert_eq!(Serial::Hosts(9).batch(5), 5);
         assert_eq!(Serial::Percent(25).batch(10), 3);
         assert_eq!(Serial::Percent(1).batch(3), 1);
+    }
+
+    fn load(text: &str) -> Result<crate::config::Project, String> {
+        let file = SourceFile::new(std::path::Path::new("ferry.toml"), text.into());
+        crate::config::parse(file).map_err(|e| match e {
+            crate::config::ConfigError::Invalid(d) => d.to_string(),
+            other => other.to_string(),
+        })
+    }
+
+    const ENV: &str = "[environments.lab]\nhosts = [\"a\"]\n";
+
+    #[test]
+    fn health_headers_are_data_checked_where_they_are_written() {
+        let ok = load(&format!(
+            "[deploy.health]\nurl = \"http://127.0.0.1:8000/\"\nheaders = {{ Host = \"example.com\", X-Tab = \"a\\tb\", X-Quote = \"'\\\"$(id)`;\" }}\n{ENV}"
+        ))
+        .unwrap();
+        let health = ok.deploy.health.unwrap();
+        let names: Vec<&str> = health.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Host", "X-Quote", "X-Tab"]);
+        let cases = [
+            // A line break would end the header and start another (or the body).
+            (
+                "headers = { Host = \"a\\r\\nX-Evil: 1\" }",
+                "ferry.toml:3:20",
+                "a line break",
+            ),
+            (
+                "headers = { Host = \"a\\nb\" }",
+                "ferry.toml:3:20",
+                "a line break",
+            ),
+            (
+                "headers = { Host = \"a\\u0000\" }",
+                "ferry.toml:3:20",
+                "a control character",
+            ),
+            (
+                "headers = { \"Ho st\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { \"X:Y\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { \"\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { Host = \"{{ nope\" }",
+                "ferry.toml:3:20",
+                "template error",
+            ),
+        ];
+        for (line, at, message) in cases {
+            let text = format!("[deploy.health]\nurl = \"http://x/\"\n{line}\n{ENV}");
+            let error = load(&text).unwrap_err();
+            assert!(
+                error.contains(at) && error.contains(message),
+                "{line}: {error}"
+            );
+        }
+        let error = load(&format!(
+            "[deploy.health]\ncommand = \"true\"\nheaders = {{ Host = \"a\" }}\n{ENV}"
+        ))
+        .unwrap_err();
+        assert!(
+            error.contains("ferry.toml:3:13") && error.contains("`command` sends its own"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! value with where it came from (a default, a line of ferry.toml, a
 //! `FERRY_<KEY>` variable, `--set`, `-H`), in the layering order that
 //! `settings` states. Values come from the resolved environment, so what is
-//! shown is what a run would use; secrets are shown masked, always.
+//! shown is what a run would use; secrets are shown masked, always. The
+//! environment's overrides of `[deploy]`, `[services]` and `[tasks]` follow,
+//! each with its line and the line of the base value it replaces.
 
 use std::ops::Range;
 
@@ -131,7 +133,28 @@ pub(crate) fn explain(
             None => "default".into(),
         },
     });
+    out.extend(overridden(project, &env.name, &at));
     out
+}
+
+/// What the environment's `[deploy]`, `[services]`, `[tasks]` overrides
+/// set, each with its line and the base line it replaces.
+fn overridden(project: &Project, env: &str, at: &dyn Fn(Range<usize>) -> String) -> Vec<Explained> {
+    // The file parsed when the project loaded; it parses again.
+    let Ok(doc) = toml::de::DeTable::parse(&project.file.text) else {
+        return Vec::new();
+    };
+    super::layer::overridden(&doc, env)
+        .into_iter()
+        .map(|o| Explained {
+            key: o.key,
+            value: o.value,
+            origin: match o.over {
+                Some(base) => format!("{} (over {})", at(o.at), at(base)),
+                None => at(o.at),
+            },
+        })
+        .collect()
 }
 
 fn span_of(layer: &RawSettings<'_>, key: &str) -> Option<Range<usize>> {

@@ -12,6 +12,7 @@ mod explain;
 mod interpolate;
 #[cfg(test)]
 mod keys;
+mod layer;
 mod pipeline;
 mod provision;
 mod raw;
@@ -22,7 +23,7 @@ mod task;
 use std::path::{Path, PathBuf};
 
 pub(crate) use container::{ContainerDef, Registry};
-pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
+pub(crate) use deploy::{DeployDef, DotenvDef, HealthDef, Probe, Serial, WITH_ENV, header_problem};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
 pub(crate) use explain::{Explained, explain};
@@ -102,8 +103,28 @@ fn not_utf8(path: &Path, error: &std::string::FromUtf8Error) -> ConfigError {
     .into()
 }
 
+/// The base project; every environment's overrides are merged and checked
+/// too, so a bad key in one fails the load whichever environment runs.
 pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
-    let raw: raw::RawConfig = toml::from_str(&file.text).map_err(|e| toml_error(&file, &e))?;
+    let project = parse_layer(file, None)?;
+    for name in project.environments_with_overrides() {
+        parse_layer(project.file.clone(), Some(&name))?;
+    }
+    Ok(project)
+}
+
+/// The document, with `env`'s `[deploy]`, `[services]`, `[tasks]`
+/// overrides merged over the top level when one is given.
+fn parse_layer(file: SourceFile, env: Option<&str>) -> Result<Project, ConfigError> {
+    use serde::Deserialize;
+    let text = file.text.clone();
+    let doc = toml::de::DeTable::parse(&text).map_err(|e| toml_error(&file, &e))?;
+    let doc = match env {
+        Some(name) => layer::merged(doc, name),
+        None => doc,
+    };
+    let raw = raw::RawConfig::deserialize(toml::de::Deserializer::from(doc))
+        .map_err(|e| toml_error(&file, &e))?;
     let root = file
         .path
         .parent()
@@ -139,6 +160,27 @@ pub(crate) fn parse(file: SourceFile) -> Result<Project, ConfigError> {
 }
 
 impl Project {
+    /// The project as environment `name` sees it: its `[deploy]`,
+    /// `[services]` and `[tasks]` overrides merged over the base (`layer`).
+    pub(crate) fn for_environment(&self, name: &str) -> Result<Project, ConfigError> {
+        if !self.environments_with_overrides().iter().any(|n| n == name) {
+            return parse_layer(self.file.clone(), None);
+        }
+        parse_layer(self.file.clone(), Some(name))
+    }
+
+    /// Environments that override `[deploy]`, `[services]` or `[tasks]`.
+    fn environments_with_overrides(&self) -> Vec<String> {
+        self.raw
+            .environments
+            .iter()
+            .filter(|(_, e)| {
+                e.deploy.is_some() || e.services.is_some() || e.tasks.is_some() || e.hooks.is_some()
+            })
+            .map(|(name, _)| name.get_ref().clone())
+            .collect()
+    }
+
     pub(crate) fn environment_names(&self) -> impl Iterator<Item = &str> {
         self.raw.environments.keys().map(|k| k.get_ref().as_str())
     }

@@ -93,6 +93,7 @@ with_settings! {
         #[serde(default)]
         services: Table<RawService>,
         deploy: Option<RawDeploy>,
+        hooks: Option<RawHooks>,
         container: Option<RawContainer>,
         provision: Option<RawProvision>,
         pipeline: Option<RawPipeline>,
@@ -116,6 +117,14 @@ with_settings! {
         url: Option<Spanned<String>>,
         functional_tests: Option<Vec<Spanned<String>>>,
         rollback_on_failure: Option<bool>,
+        /// Merged over `[deploy]` for this environment (`layer`).
+        deploy: Option<Spanned<toml::Table>>,
+        /// Merged over `[services]` for this environment.
+        services: Option<Spanned<toml::Table>>,
+        /// Merged over `[tasks]` for this environment.
+        tasks: Option<Spanned<toml::Table>>,
+        /// Merged over `[hooks]` for this environment.
+        hooks: Option<Spanned<toml::Table>>,
     }
 }
 
@@ -255,6 +264,12 @@ pub(crate) struct RawDeploy {
     pub(crate) copy_from_current: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) build: Vec<Spanned<String>>,
+    /// Run on this machine in a copy of the release's files, before upload.
+    #[serde(default)]
+    pub(crate) local_build: Vec<Spanned<String>>,
+    /// What `local_build` made that ships with the release.
+    #[serde(default)]
+    pub(crate) local_artifacts: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) migrate: Vec<Spanned<String>>,
     pub(crate) migrate_role: Option<Spanned<String>>,
@@ -263,6 +278,22 @@ pub(crate) struct RawDeploy {
     pub(crate) timeout: Option<Spanned<u32>>,
     pub(crate) health: Option<RawHealth>,
     pub(crate) dotenv: Option<RawDotenv>,
+}
+
+/// `[hooks]`: the user's shell on every host at fixed points of a deploy,
+/// in the new release, folded into the phase scripts that run there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHooks {
+    /// After the files are in place, before the build.
+    #[serde(default)]
+    pub(crate) after_upload: Vec<Spanned<String>>,
+    /// After build and migrate, just before `current` moves.
+    #[serde(default)]
+    pub(crate) before_switch: Vec<Spanned<String>>,
+    /// Just after `current` moved, before services restart.
+    #[serde(default)]
+    pub(crate) after_switch: Vec<Spanned<String>>,
 }
 
 /// `[container]`: the release is an image built from a Dockerfile on this
@@ -294,6 +325,10 @@ pub(crate) struct RawContainer {
     pub(crate) dirs: Table<Spanned<String>>,
     /// `docker run --user`, e.g. "1000:1000".
     pub(crate) user: Option<Spanned<String>>,
+    /// `"upstream"`: nginx's upstream include names the live container's port.
+    pub(crate) switch: Option<Spanned<SwitchKind>>,
+    /// Seconds the old container keeps running after the switch.
+    pub(crate) drain: Option<Spanned<u32>>,
     /// `host[:port]/path`: pushed there from this machine, pulled by the hosts.
     pub(crate) registry: Option<Spanned<String>>,
     /// Who logs in to the registry (with `registry_password`).
@@ -319,6 +354,9 @@ pub(crate) struct RawHealth {
     /// Or a command that exits 0 when the app is healthy.
     pub(crate) command: Option<Spanned<String>>,
     pub(crate) roles: Option<Vec<Spanned<String>>>,
+    /// Request headers of the `url` probe (`Host`), templates.
+    #[serde(default)]
+    pub(crate) headers: Table<Spanned<String>>,
     /// Text the response body must contain.
     pub(crate) expect: Option<String>,
     /// Seconds to keep trying before giving up.

@@ -27,7 +27,7 @@ pub(crate) fn push(
     let tag = format!("{}:{revision}", registry.repository);
     // With a login of its own, a throwaway config: the user's stays as it is.
     let config = tempfile::tempdir().map_err(ContainerError::NoDocker)?;
-    let docker = |args: &[&str], stdin: Option<&str>| -> Result<Vec<u8>, ContainerError> {
+    let docker = |args: &[&str], stdin: Option<&[u8]>| -> Result<Vec<u8>, ContainerError> {
         let mut command = Command::new("docker");
         if registry.login.is_some() {
             command.env("DOCKER_CONFIG", config.path());
@@ -43,8 +43,12 @@ pub(crate) fn push(
                 "--password-stdin",
                 &registry.host,
             ],
-            Some(password.expose()),
+            Some(password.expose().as_bytes()),
         )?;
+    }
+    // A promotion's image may come from a host's archive: this engine loads it first.
+    if docker(&["image", "inspect", &image.id], None).is_err() {
+        docker(&["load", "-q"], Some(&image.archive))?;
     }
     docker(&["tag", &image.id, &tag], None)?;
     docker(&["push", &tag], None)?;
@@ -101,7 +105,7 @@ pub(crate) fn pull(
 }
 
 /// Runs `command`, `stdin` written to it; its stdout, or the end of what it said.
-fn run(command: &mut Command, stdin: Option<&str>) -> Result<Vec<u8>, ContainerError> {
+fn run(command: &mut Command, stdin: Option<&[u8]>) -> Result<Vec<u8>, ContainerError> {
     let mut child = command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -112,9 +116,8 @@ fn run(command: &mut Command, stdin: Option<&str>) -> Result<Vec<u8>, ContainerE
         .stderr(Stdio::piped())
         .spawn()
         .map_err(ContainerError::NoDocker)?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(ContainerError::NoDocker)?;
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(bytes).map_err(ContainerError::NoDocker)?;
     }
     let out = child.wait_with_output().map_err(ContainerError::NoDocker)?;
     if out.status.success() {

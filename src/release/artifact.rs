@@ -252,7 +252,7 @@ impl Artifact {
         }
     }
 
-    fn add_file(
+    pub(super) fn add_file(
         &mut self,
         path: &str,
         mode: u32,
@@ -273,7 +273,7 @@ impl Artifact {
         Ok(())
     }
 
-    fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ArtifactError> {
+    pub(super) fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ArtifactError> {
         manifest::check_path(path).map_err(ArtifactError::BadPath)?;
         self.manifest.insert(Entry {
             path: path.to_string(),
@@ -283,7 +283,7 @@ impl Artifact {
         Ok(())
     }
 
-    fn add_link(&mut self, path: &str, target: String) -> Result<(), ArtifactError> {
+    pub(super) fn add_link(&mut self, path: &str, target: String) -> Result<(), ArtifactError> {
         manifest::check_path(path)
             .and_then(|()| manifest::check_path(&target))
             .map_err(ArtifactError::BadPath)?;
@@ -293,6 +293,11 @@ impl Artifact {
             kind: Kind::Link { target },
         });
         Ok(())
+    }
+
+    /// The bytes of the file at `path`, if the release has it.
+    pub(crate) fn file(&self, path: &str) -> Option<&[u8]> {
+        self.contents.get(path).map(|(body, _)| body.as_slice())
     }
 
     /// The release's files written out under `dir`: a container image's build context.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Layout;
 use super::artifact::{self, Artifact};
+use super::local_build;
 use super::record::HistoryFacts;
 use super::steps::{Commands, Health, HealthTiming};
 use super::upload::Dotenv;
@@ -47,6 +48,10 @@ impl Mode {
 /// One host's commands, rendered.
 #[derive(Debug, Default)]
 pub(crate) struct HostPlan {
+    /// `[hooks]`, labelled with their point (`after_upload: …`).
+    pub(crate) after_upload: Commands,
+    pub(crate) before_switch: Commands,
+    pub(crate) after_switch: Commands,
     pub(crate) build: Commands,
     pub(crate) migrate: Commands,
     pub(crate) restarts: Commands,
@@ -61,6 +66,8 @@ pub(crate) struct HostPlan {
 
 pub(crate) struct DeployPlan {
     pub(crate) mode: Mode,
+    /// For hooks' `FERRY_APP`.
+    pub(crate) app: String,
     pub(crate) resume: bool,
     pub(crate) check: bool,
     pub(crate) env: String,
@@ -109,16 +116,15 @@ impl DeployPlan {
             .get("ref")
             .unwrap_or(&ctx.env.settings.branch)
             .to_string();
-        if resume && project.deploy.container.is_some() {
-            return Err(Error::usage(
-                "`deploy:resume=yes` does not resume container deploys yet",
-                Some("run `deploy` again: hosts keep the layers they already have".into()),
-            ));
-        }
         let (artifact, image) = if resume {
             (None, None)
         } else {
             let artifact = build_artifact(&project.root, &project.deploy, &reference)?;
+            let artifact = local_build::run(
+                artifact,
+                &project.deploy,
+                &local_build_vars(ctx, &project.root, &reference),
+            )?;
             match &project.deploy.container {
                 Some(def) => {
                     let (artifact, image) = build_image(artifact, def)?;
@@ -134,19 +140,23 @@ impl DeployPlan {
 
     /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
     /// the very files another environment runs.
+    /// For a container release the artifact names the image, and `image` is that
+    /// image (fetched, never rebuilt).
     pub(crate) fn promoting(
         ctx: &Context<'_>,
         artifact: Artifact,
+        image: Option<Image>,
         from: String,
     ) -> Result<Self, Error> {
-        if ctx.project.deploy.container.is_some() {
+        if ctx.project.deploy.container.is_some() != image.is_some() {
             return Err(Error::usage(
-                "`promote` does not ship container images yet",
-                Some("deploy the commit to the environment instead".into()),
+                "the release promoted and the project disagree on whether it is a container image",
+                None,
             ));
         }
         let reference = artifact.reference.clone();
         let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
+        plan.image = image;
         plan.facts.promoted_from = Some(from);
         Ok(plan)
     }
@@ -177,6 +187,7 @@ impl DeployPlan {
         }
         let mut plan = Self {
             mode,
+            app: project.app.clone(),
             resume,
             check: ctx.check,
             env: ctx.env.name.clone(),
@@ -233,9 +244,27 @@ pub(crate) fn build_artifact(
     })
 }
 
+/// What a local build knows: the environment, the project, the commit.
+fn local_build_vars(
+    ctx: &Context<'_>,
+    root: &std::path::Path,
+    reference: &str,
+) -> Vec<(String, String)> {
+    let project = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    vec![
+        ("FERRY_APP".into(), ctx.project.app.clone()),
+        ("FERRY_ENV".into(), ctx.env.name.clone()),
+        ("FERRY_REF".into(), reference.to_string()),
+        ("FERRY_PROJECT".into(), project.display().to_string()),
+    ]
+}
+
 /// The image of a container release, built from the release's files; the release
 /// itself then holds only the image's id.
-fn build_image(artifact: Artifact, def: &ContainerDef) -> Result<(Artifact, Image), Error> {
+pub(super) fn build_image(
+    artifact: Artifact,
+    def: &ContainerDef,
+) -> Result<(Artifact, Image), Error> {
     let failed = |e: &dyn std::fmt::Display| {
         Error::usage(
             format!("cannot build the image: {e}"),
@@ -288,6 +317,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
     let exports = ctx.value_exports(&Default::default())?;
+    let env_file = ctx.env_file();
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {
@@ -300,6 +330,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         Ok(Commands {
             steps,
             exports: exports.clone(),
+            env_file: env_file.clone(),
         })
     };
     let mut plan = HostPlan {
@@ -311,7 +342,21 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
         ..HostPlan::default()
     };
+    let hook = |point: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
+        let mut hooks = commands(&format!("[hooks] {point}"), sources)?;
+        for (label, _) in &mut hooks.steps {
+            *label = format!("{point}: {label}");
+        }
+        Ok(hooks)
+    };
+    plan.after_upload = hook("after_upload", &deploy.hooks.after_upload)?;
+    if !matches!(mode, Mode::Setup { .. }) {
+        plan.before_switch = hook("before_switch", &deploy.hooks.before_switch)?;
+        plan.after_switch = hook("after_switch", &deploy.hooks.after_switch)?;
+    }
     plan.restarts.exports.clone_from(&exports);
+    // A health check's command sees the .env like the app.
+    plan.restarts.env_file.clone_from(&env_file);
     if let Some(def) = &deploy.container {
         let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());
         if let Some(command) = container::migrate(def, env_file) {
@@ -319,10 +364,20 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 .steps
                 .push(("migrate in a one-off container".into(), command));
         }
+        // The containers are the slots of the switch: rollback, the put-back
+        // and `restart` move them as a deploy does.
+        let deploy_to = &ctx.env.settings.deploy_to;
+        plan.switches.push(container::upstream(
+            def,
+            &ctx.project.app,
+            host,
+            deploy_to,
+            env_file,
+        ));
         let name = container::name(&ctx.project.app, host);
         plan.restarts
             .steps
-            .push((format!("run {name}"), container::up(def, &name, env_file)));
+            .push(("remove old images".into(), container::prune(def, &name)));
         plan.container = Some(name);
     }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
@@ -360,6 +415,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                     &values,
                 )?,
                 expect: health.expect.clone(),
+                headers: ctx.health_headers(health, &values)?,
             },
             Probe::Command(command) => Health::Command(Command::user(ctx.render(
                 "[deploy.health] command",
@@ -391,6 +447,7 @@ fn dotenv_plan(
     values: &minijinja::Value,
 ) -> Result<Dotenv, Error> {
     let mut lines = Vec::new();
+    let mut secrets = Vec::new();
     for (key, source) in &dotenv.values {
         let value = ctx.render_as(
             &format!("[deploy.dotenv] {key}"),
@@ -398,7 +455,7 @@ fn dotenv_plan(
             crate::template::Kind::Text,
             values,
         )?;
-        lines.push(format!("{key}={}", dotenv_value(&value)));
+        lines.push(format!("{key}={}", crate::dotenv::quote(&value)));
     }
     for name in &dotenv.secrets {
         let secret = ctx
@@ -421,45 +478,64 @@ fn dotenv_plan(
                         .label("unknown secret"),
                 )
             })?;
-        lines.push(format!("{}={}", secret.name, dotenv_value(secret.expose())));
+        // Apart from the plain lines: each its own word, which the
+        // redactor knows (a secret's .env form shell-quoted).
+        secrets.push((secret.name.clone(), crate::dotenv::quote(secret.expose())));
     }
     Ok(Dotenv {
         file: dotenv.file.clone(),
         lines: lines.iter().map(|l| format!("{l}\n")).collect(),
+        secrets,
         generate: dotenv.generate.clone(),
     })
 }
 
-/// A .env value: bare when it is plain, else double-quoted with escapes
-/// (what python-dotenv, django-environ and docker read alike).
-fn dotenv_value(value: &str) -> String {
-    let plain = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:@,+%".contains(c));
-    if plain && !value.is_empty() {
-        return value.to_string();
-    }
-    let escaped = value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-        .replace('$', "\\$");
-    format!("\"{escaped}\"")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
+    /// What ferry writes into the .env, the host's `ferry_env` (the loader
+    /// of steps, `run` and services' with-env) reads back byte for byte,
+    /// running nothing: a value is data in both directions.
     #[test]
-    fn dotenv_values_are_quoted_only_when_needed() {
-        assert_eq!(dotenv_value("y"), "y");
-        assert_eq!(dotenv_value("postgres://u:p@db/x"), "postgres://u:p@db/x");
-        assert_eq!(dotenv_value("a b"), "\"a b\"");
-        assert_eq!(
-            dotenv_value("say \"hi\"\n$HOME"),
-            "\"say \\\"hi\\\"\\n\\$HOME\""
+    fn the_host_reads_back_every_value_ferry_writes() {
+        let values = [
+            "plain",
+            "a b",
+            "say \"hi\" $HOME `id` $(touch pwned) ; rm -rf x",
+            "back\\slash\\n and \\",
+            "two\nlines\n",
+            "it's 'quoted'",
+            "trailing space ",
+            "ünïcödé ✓",
+            "cr\rhere",
+            "",
+            "=starts=with=equals",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".env");
+        let mut text = String::from("# a comment\nnot an assignment\nferry_l=kept out\n");
+        for (i, value) in values.iter().enumerate() {
+            text.push_str(&format!("K{i}={}\n", crate::dotenv::quote(value)));
+        }
+        std::fs::write(&file, text).unwrap();
+        let script = format!(
+            "{}\nferry_env \"$1\"\ni=0\nwhile [ $i -lt {} ]; do eval \"printf '%s\\0' \\\"\\$K$i\\\"\"; i=$((i + 1)); done\n[ -z \"${{ferry_l+set}}\" ] || [ \"$ferry_l\" != 'kept out' ]",
+            crate::shell::PRELUDE,
+            values.len()
         );
-        assert_eq!(dotenv_value(""), "\"\"");
+        for sh in ["sh", "dash", "bash"] {
+            let output = std::process::Command::new(sh)
+                .args(["-c", &script, "sh"])
+                .arg(&file)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{sh}: {output:?}");
+            let read: Vec<&str> = std::str::from_utf8(&output.stdout)
+                .unwrap()
+                .split_terminator('\0')
+                .collect();
+            assert_eq!(read, values, "{sh}");
+            assert!(!dir.path().join("pwned").exists(), "{sh} ran a value");
+        }
     }
 }

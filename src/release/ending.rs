@@ -267,6 +267,7 @@ impl<'h> Run<'_, 'h> {
                 revision: Some(self.record.short_revision().to_string()),
                 hosts: self.hosts.iter().map(|h| h.label.clone()).collect(),
                 live: !setup,
+                timings: self.timings(),
             });
             return;
         }
@@ -305,6 +306,7 @@ impl<'h> Run<'_, 'h> {
             phase: phase.map(str::to_string),
             detail: detail.map(str::to_string),
             facts: self.plan.facts.clone(),
+            timings: self.timings(),
         }
         .json()
     }

@@ -1,16 +1,20 @@
 //! `releases` and `history`: what is on the hosts, read-only. `releases`
 //! shows each host's releases with revision, who, when and state (live,
 //! previous, failed, pinned, prepared), and says whether the hosts agree.
+//! Both give each release (or deploy) the revision it followed, so a
+//! reader sees `old..new`, and the forge's compare page when the project's
+//! git remote `origin` is on a known forge (`crate::forge`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::Layout;
 use super::now;
-use super::record::{HistoryEntry, State};
+use super::record::{HistoryEntry, ReleaseRecord, State};
 use super::survey::{self, Lock, Options, Survey};
 use crate::event::{Event, HistoryInfo, ReleaseInfo, Status};
 use crate::fanout::{Fanout, Outcome};
+use crate::forge::Forge;
 use crate::inventory::Host;
 use crate::protocol::Marker;
 use crate::shell::Word;
@@ -18,6 +22,14 @@ use crate::transport::Request;
 
 pub(crate) struct Releases {
     pub(crate) layout: Layout,
+    /// Where `origin` lives on the web, for compare links.
+    pub(crate) forge: Option<Forge>,
+}
+
+/// The forge of the project's git remote `origin`, if it is a known one.
+pub(crate) fn forge_of(root: &std::path::Path) -> Option<Forge> {
+    let repo = crate::git::Repo::discover(root).ok()?;
+    Forge::parse(&repo.remote_url("origin")?)
 }
 
 impl Releases {
@@ -42,7 +54,8 @@ impl Releases {
                     }
                     let survey = survey::parse(&ran.markers);
                     let count = survey.releases.len();
-                    fanout.events.emit(listed(&host.label, &survey));
+                    let forge = self.forge.as_ref();
+                    fanout.events.emit(listed(&host.label, &survey, forge));
                     currents
                         .lock()
                         .expect("not poisoned")
@@ -57,7 +70,7 @@ impl Releases {
 }
 
 /// A host's releases as an event (the ui makes lines of it).
-fn listed(host: &str, survey: &Survey) -> Event {
+fn listed(host: &str, survey: &Survey, forge: Option<&Forge>) -> Event {
     let now = now();
     let live = survey.current.as_deref();
     let previous = live.and_then(|live| {
@@ -83,9 +96,12 @@ fn listed(host: &str, survey: &Survey) -> Event {
                 who: None,
                 at: None,
                 note: None,
+                since: None,
+                compare: None,
             });
             continue;
         };
+        let (since, compare) = since(survey, id, record, forge);
         let pinned = !is_live && record.state != State::Failed && record.is_pinned(&now);
         let state = if is_live {
             "live"
@@ -111,6 +127,8 @@ fn listed(host: &str, survey: &Survey) -> Event {
             who: Some(record.origin.who.clone()),
             at: Some(record.origin.at.clone()),
             note: record.note.clone(),
+            since,
+            compare,
         });
     }
     let lock = match &survey.lock {
@@ -141,6 +159,34 @@ fn listed(host: &str, survey: &Survey) -> Event {
         releases,
         lock,
         pending,
+    }
+}
+
+/// What release `id` brought: the revision of the newest good release
+/// before it (when it differs), and the forge's page for the two.
+fn since(
+    survey: &Survey,
+    id: &str,
+    record: &ReleaseRecord,
+    forge: Option<&Forge>,
+) -> (Option<String>, Option<String>) {
+    let Some(new) = &record.origin.revision else {
+        return (None, None);
+    };
+    let old = survey
+        .releases
+        .range::<str, _>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(id)))
+        .rev()
+        .filter_map(|(_, r)| r.as_ref())
+        .find(|r| r.state == State::Deployed && r.origin.revision.is_some())
+        .and_then(|r| r.origin.revision.as_ref())
+        .filter(|old| *old != new);
+    match old {
+        Some(old) => (
+            Some(old[..old.len().min(10)].to_string()),
+            forge.map(|f| f.compare(old, new)),
+        ),
+        None => (None, None),
     }
 }
 
@@ -191,6 +237,8 @@ pub(super) fn history_script(layout: &Layout, lines: usize) -> String {
 pub(crate) struct History {
     pub(crate) layout: Layout,
     pub(crate) lines: usize,
+    /// Where `origin` lives on the web, for compare links.
+    pub(crate) forge: Option<Forge>,
 }
 
 impl History {
@@ -214,7 +262,7 @@ impl History {
                     if outcome.status == Status::Ok {
                         fanout.events.emit(Event::History {
                             host: host.label.clone(),
-                            entries: entries.into_iter().map(history_info).collect(),
+                            entries: history_infos(entries, self.forge.as_ref()),
                         });
                     }
                     outcome
@@ -224,8 +272,35 @@ impl History {
     }
 }
 
+/// The entries, each with the revision live before it when it changed it
+/// (what `git log old..new` lists) and the forge's compare page.
+fn history_infos(entries: Vec<HistoryEntry>, forge: Option<&Forge>) -> Vec<HistoryInfo> {
+    let mut live: Option<String> = None;
+    let mut infos = Vec::new();
+    for entry in entries {
+        let since = live
+            .clone()
+            .filter(|old| entry.revision.as_ref().is_some_and(|new| new != old));
+        let compare = since
+            .as_ref()
+            .zip(entry.revision.as_ref())
+            .and_then(|(old, new)| forge.map(|f| f.compare(old, new)));
+        if entry.result == "ok" && entry.revision.is_some() {
+            live.clone_from(&entry.revision);
+        }
+        infos.push(HistoryInfo {
+            since,
+            compare,
+            ..history_info(entry)
+        });
+    }
+    infos
+}
+
 fn history_info(entry: HistoryEntry) -> HistoryInfo {
     HistoryInfo {
+        since: None,
+        compare: None,
         at: entry.at,
         kind: entry.event,
         release: entry.release,
@@ -237,5 +312,6 @@ fn history_info(entry: HistoryEntry) -> HistoryInfo {
         detail: entry.detail,
         tests: entry.facts.tests,
         promoted_from: entry.facts.promoted_from,
+        timings: entry.timings,
     }
 }

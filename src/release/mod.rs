@@ -18,10 +18,13 @@ mod artifact;
 mod cleanup;
 mod deploy;
 mod ending;
+mod hooks;
 mod keeper;
 mod listing;
+mod local_build;
 mod locked;
 mod manifest;
+mod phase_times;
 mod phases;
 mod preview;
 mod record;
@@ -42,10 +45,10 @@ use jiff::Timestamp;
 pub(crate) use cleanup::Cleanup;
 pub(crate) use deploy::{DeployPlan, Mode};
 pub(crate) use keeper::Unlock;
-pub(crate) use listing::{History, Releases};
+pub(crate) use listing::{History, Releases, forge_of};
 pub(crate) use record::{ReleaseRecord, State};
 pub(crate) use rollback::Rollback;
-pub(crate) use travel::{fetch, live, mark_failed};
+pub(crate) use travel::{fetch, fetch_image, live, mark_failed};
 
 use std::sync::LazyLock;
 

@@ -11,17 +11,18 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::artifact::Artifact;
+use crate::container::Image;
 
 use super::deploy::{DeployPlan, Mode};
 use super::locked::Locked;
 use super::record::{Pending, ReleaseRecord, State};
-use super::resume::{new_pending, progress_of, resumable, resume_artifact};
+use super::resume::{new_pending, progress_of, resumable, resume_artifact, resume_image};
 use super::steps;
 use super::survey::{Survey, Takeover};
 use super::upload::{self, Extras, Payloads};
 use super::whereabouts::{Fault, Seen};
 use super::{days_from_now, new_release_id};
-use crate::event::Status;
+use crate::event::{PhaseTime, Status};
 use crate::fanout::{Done, Fanout, Gate, Outcome};
 use crate::inventory::Host;
 use crate::transport::{Payload, Request};
@@ -36,6 +37,7 @@ impl DeployPlan {
         }
         let name = self.mode.name();
         let what = format!("{name} of {}", self.reference);
+        let started = std::time::Instant::now();
         let Some(locked) = Locked::take(
             fanout,
             name,
@@ -57,7 +59,9 @@ impl DeployPlan {
             ));
             return;
         };
-        if let Some(mut run) = Run::begin(self, &locked, fanout) {
+        let lock_took = started.elapsed();
+        if let Some(mut run) = Run::begin(self, &locked, fanout).await {
+            run.took("lock", lock_took);
             run.go().await;
         }
         locked.release(fanout).await;
@@ -88,6 +92,8 @@ pub(super) struct Run<'a, 'h> {
     pub(super) hosts: Vec<&'h Host>,
     pub(super) surveys: &'a BTreeMap<String, Survey>,
     pub(super) artifact: Cow<'a, Artifact>,
+    /// A container release's image: the plan's, or the one a resumed deploy began with.
+    pub(super) image: Option<Cow<'a, Image>>,
     pub(super) id: String,
     pub(super) record: ReleaseRecord,
     pub(super) pending: Pending,
@@ -96,18 +102,31 @@ pub(super) struct Run<'a, 'h> {
     pub(super) seen: Mutex<BTreeMap<String, Seen>>,
     /// Every host's failures, in the order they came.
     pub(super) faults: Mutex<Vec<Fault>>,
+    /// How long each phase took so far, in the order they ran.
+    pub(super) timings: Mutex<Vec<PhaseTime>>,
 }
 
 impl<'a, 'h> Run<'a, 'h> {
     /// Decide the release: a new id, or the pending deploy's when resuming.
-    fn begin(plan: &'a DeployPlan, locked: &'a Locked<'h>, fanout: &'a Fanout) -> Option<Self> {
+    async fn begin(
+        plan: &'a DeployPlan,
+        locked: &'a Locked<'h>,
+        fanout: &'a Fanout,
+    ) -> Option<Self> {
         let surveys = &locked.surveys;
+        let mut image = plan.image.as_ref().map(Cow::Borrowed);
         let (artifact, pending) = if plan.resume {
             let pending = resumable(plan, surveys, fanout)?;
-            (
-                Cow::Owned(resume_artifact(plan, &pending, fanout)?),
-                pending,
-            )
+            if plan.deploy.container.is_some() {
+                let (artifact, resumed) = resume_image(plan, &pending, locked, fanout).await?;
+                image = Some(Cow::Owned(resumed));
+                (Cow::Owned(artifact), pending)
+            } else {
+                (
+                    Cow::Owned(resume_artifact(plan, &pending, fanout)?),
+                    pending,
+                )
+            }
         } else {
             let artifact = plan.artifact.as_ref().expect("planned with an artifact");
             for (host, survey) in surveys {
@@ -141,12 +160,14 @@ impl<'a, 'h> Run<'a, 'h> {
             hosts: locked.hosts.clone(),
             surveys,
             artifact,
+            image,
             id,
             record,
             pending,
             progress,
             seen: Mutex::default(),
             faults: Mutex::default(),
+            timings: Mutex::default(),
         })
     }
 
@@ -159,6 +180,10 @@ impl<'a, 'h> Run<'a, 'h> {
             return self.finish().await;
         }
         if !self.switch().await {
+            if self.hooked_switch_moved() {
+                let reason = self.switch_failures();
+                return self.put_back(&reason).await;
+            }
             return self.stopped().await;
         }
         if self.restart().await {
@@ -214,7 +239,7 @@ impl<'a, 'h> Run<'a, 'h> {
         for host in &hosts {
             let plan = &self.plan.hosts[&host.label];
             // With nothing to build, the release is built as soon as it is uploaded.
-            let state = if plan.build.is_empty() {
+            let state = if plan.build.is_empty() && plan.after_upload.is_empty() {
                 State::Built
             } else {
                 State::Uploaded
@@ -246,6 +271,7 @@ impl<'a, 'h> Run<'a, 'h> {
             uploads.insert(host.label.clone(), (upload, state));
         }
         let (uploads, fanout, this, task) = (&uploads, self.fanout, &*self, &self.task("upload"));
+        let started = std::time::Instant::now();
         let done = fanout
             .collect(task, &hosts, Gate::Policy, |host| async move {
                 let (upload, state) = &uploads[&host.label];
@@ -264,6 +290,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 (with_message(outcome, sent), *state)
             })
             .await;
+        self.took("upload", started.elapsed());
         self.advance(done, |progress, state| {
             progress.uploaded = true;
             progress.built = state == State::Built;
@@ -275,7 +302,11 @@ impl<'a, 'h> Run<'a, 'h> {
         let scripts: BTreeMap<String, (String, Vec<String>)> = hosts
             .iter()
             .map(|host| {
-                let commands = &self.plan.hosts[&host.label].build;
+                let plan = &self.plan.hosts[&host.label];
+                // `after_upload` hooks first, in the same script.
+                let commands = &(plan.after_upload.clone())
+                    .with_facts(&self.hook_facts(host))
+                    .then(&plan.build);
                 let record = self.record_json(&host.label, State::Built, None);
                 let mut script = self.plan.layout.script();
                 steps::in_release(
@@ -327,13 +358,7 @@ impl<'a, 'h> Run<'a, 'h> {
 
     async fn switch(&mut self) -> bool {
         let hosts = self.hosts_where(|p| p.current.as_deref() != Some(self.id.as_str()));
-        let mut script = self.plan.layout.script();
-        steps::switch(&mut script, &self.id, None);
-        let script = script.build();
-        let scripts = hosts
-            .iter()
-            .map(|h| (h.label.clone(), (script.clone(), Vec::new())))
-            .collect();
+        let scripts = self.switch_scripts(&hosts);
         let done = self
             .run_scripts(&self.task("switch"), &hosts, &scripts, Status::Changed)
             .await;
@@ -426,7 +451,8 @@ impl<'a, 'h> Run<'a, 'h> {
             return Vec::new();
         }
         let (fanout, timeout) = (self.fanout, self.plan.timeout);
-        fanout
+        let started = std::time::Instant::now();
+        let done = fanout
             .collect(task, hosts, gate, |host| async move {
                 let (script, labels) = &scripts[&host.label];
                 let request = Request {
@@ -438,7 +464,9 @@ impl<'a, 'h> Run<'a, 'h> {
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())
             })
-            .await
+            .await;
+        self.took(task.rsplit('/').next().unwrap_or(task), started.elapsed());
+        done
     }
 }
 

@@ -84,6 +84,10 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey, markers: &[Marker]) ->
             .map(|(_, command)| format!("would {what}: {command}"))
             .collect()
     };
+    lines.extend(commands(
+        "run the after_upload hook",
+        &host_plan.after_upload,
+    ));
     if let Some(image) = &plan.image {
         // The image's own words, not the helpers' calls.
         lines.push(layers(plan, image, markers));
@@ -100,18 +104,35 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey, markers: &[Marker]) ->
         }
     }
     if !matches!(plan.mode, Mode::Setup { .. }) {
+        lines.extend(commands(
+            "run the before_switch hook",
+            &host_plan.before_switch,
+        ));
         lines.push(format!(
             "would switch current from {live} to the new release"
         ));
+        lines.extend(commands(
+            "run the after_switch hook",
+            &host_plan.after_switch,
+        ));
         for upstream in &host_plan.switches {
+            let moved = if upstream.nginx {
+                "point nginx at it"
+            } else {
+                "make it the live one"
+            };
+            if let Some(name) = &host_plan.container {
+                // The containers are the slots: name the ones that would start and stop.
+                lines.push(containers(name, moved, markers));
+                continue;
+            }
             lines.push(format!(
-                "would start {} in its idle slot, probe it, point nginx at it and stop the other",
+                "would start {} in its idle slot, probe it, {moved} and stop the other",
                 upstream.service
             ));
         }
-        match &host_plan.container {
-            Some(name) => lines.push(containers(name, markers)),
-            None => lines.extend(commands("run", &host_plan.restarts)),
+        if host_plan.container.is_none() {
+            lines.extend(commands("run", &host_plan.restarts));
         }
         if let Some(health) = &host_plan.health {
             lines.push(format!("would check health: {}", health.label()));
@@ -161,8 +182,9 @@ fn layers(plan: &DeployPlan, image: &Image, markers: &[Marker]) -> String {
     )
 }
 
-/// The container that would start, and the app's containers that would stop.
-fn containers(name: &str, markers: &[Marker]) -> String {
+/// The container that would start (the idle slot's), and the app's containers that
+/// would stop.
+fn containers(name: &str, moved: &str, markers: &[Marker]) -> String {
     let running: Vec<&str> = markers
         .iter()
         .filter_map(|m| match m {
@@ -171,12 +193,19 @@ fn containers(name: &str, markers: &[Marker]) -> String {
         })
         .flatten()
         .collect();
-    format!(
-        "would start {name}-<new release>, probe it, then stop {}",
-        if running.is_empty() {
-            "nothing (no container of the app runs here)".to_string()
-        } else {
-            running.join(", ")
-        }
-    )
+    let slots = [format!("{name}-a"), format!("{name}-b")];
+    let idle: Vec<&String> = slots
+        .iter()
+        .filter(|slot| !running.contains(&slot.as_str()))
+        .collect();
+    let start = match idle.as_slice() {
+        [one] => (*one).clone(),
+        _ => format!("{name}-a or {name}-b (the idle slot)"),
+    };
+    let stop = if running.is_empty() {
+        "nothing (no container of the app runs here)".to_string()
+    } else {
+        running.join(", ")
+    };
+    format!("would start {start}, probe it, {moved}, then stop {stop}")
 }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::PhaseTime;
+
 /// Where a release stands. Live and previous are not states: they follow
 /// from where `current` points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +142,9 @@ pub(crate) struct HistoryEntry {
     /// What the pipeline adds: the test gate, where a promotion came from.
     #[serde(flatten)]
     pub(crate) facts: HistoryFacts,
+    /// How long each phase took, up to the one that wrote this line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) timings: Vec<PhaseTime>,
 }
 
 /// A deploy's facts from the pipeline, kept in its history entry.

@@ -146,6 +146,7 @@ impl Rollback {
                 phase: None,
                 detail: None,
                 facts: Default::default(),
+                timings: Vec::new(),
             };
             steps::append_history(&mut script, &history.json());
             // The deploy that made the abandoned release is over: resume must
@@ -188,6 +189,7 @@ impl Rollback {
                 revision: None,
                 hosts: done.iter().map(|d| d.host.label.clone()).collect(),
                 live: true,
+                timings: Vec::new(),
             });
         } else {
             fanout.fail(format!("rollback to {target} did not finish on every host; `releases` shows where each one is"));

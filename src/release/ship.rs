@@ -19,10 +19,11 @@ use crate::transport::{Payload, Request};
 
 impl<'h> Run<'_, 'h> {
     pub(super) async fn ship(&mut self) -> bool {
-        let Some(image) = self.plan.image.as_ref() else {
+        let Some(image) = self.image.as_deref() else {
             return true;
         };
         let hosts = self.hosts.clone();
+        let started = std::time::Instant::now();
         let def = self.plan.deploy.container.as_ref().expect("an image");
         // With a registry, the image goes there once; then every host pulls it.
         let pushed = match &def.registry {
@@ -39,6 +40,7 @@ impl<'h> Run<'_, 'h> {
                 }
             })
             .await;
+        self.took("ship", started.elapsed());
         self.advance(done, |_, ()| ())
     }
 

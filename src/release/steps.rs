@@ -14,6 +14,8 @@ pub(crate) struct Commands {
     pub(crate) steps: Vec<(String, Command)>,
     /// `FERRY_VAR_…`/`FERRY_ARG_…` values the steps see (`template::exports`).
     pub(crate) exports: Vec<(String, String)>,
+    /// The environment's `.env` on the host, whose variables each step sees.
+    pub(crate) env_file: Option<String>,
 }
 
 impl Commands {
@@ -23,6 +25,26 @@ impl Commands {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// These steps, then `next`'s, as one list numbered through (the
+    /// exports of both).
+    pub(crate) fn then(&self, next: &Commands) -> Commands {
+        let mut all = self.clone();
+        all.steps.extend(next.steps.iter().cloned());
+        for export in &next.exports {
+            if !all.exports.contains(export) {
+                all.exports.push(export.clone());
+            }
+        }
+        all
+    }
+
+    /// With the deploy's facts (`FERRY_ENV`, `FERRY_REVISION`, …) exported
+    /// as well, for hooks.
+    pub(crate) fn with_facts(mut self, facts: &[(String, String)]) -> Commands {
+        self.exports.extend(facts.iter().cloned());
+        self
     }
 }
 
@@ -51,11 +73,37 @@ pub(crate) fn in_release(
     script.call("ferry_in_release", [Word::lit(id)]);
     script.exports(secrets);
     script.values(&commands.exports);
+    script.env_file(commands.env_file.as_deref().map(Word::lit));
     for (index, (label, command)) in commands.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
     if let Some(json) = record {
         write_record(script, record_path(id), json);
+    }
+}
+
+/// The switch with `[hooks]` around it: in the release `id`, the
+/// `before_switch` steps, `current` moved, then the `after_switch` steps,
+/// numbered on from the first. A failing `before_switch` step ends the
+/// script before `current` moves.
+pub(crate) fn switch_with_hooks(
+    script: &mut Script,
+    id: &str,
+    secrets: &[Secret],
+    before: &Commands,
+    after: &Commands,
+) {
+    script.call("ferry_in_release", [Word::lit(id)]);
+    script.exports(secrets);
+    let all = before.then(after);
+    script.values(&all.exports);
+    for (index, (label, command)) in before.steps.iter().enumerate() {
+        script.step(index + 1, label, command);
+    }
+    switch(script, id, None);
+    let first = before.steps.len() + 1;
+    for (index, (label, command)) in after.steps.iter().enumerate() {
+        script.step(first + index, label, command);
     }
 }
 
@@ -70,7 +118,11 @@ pub(crate) fn switch(script: &mut Script, id: &str, record: Option<&str>) {
 /// How a host checks that the new release serves.
 #[derive(Debug, Clone)]
 pub(crate) enum Health {
-    Url { url: String, expect: Option<String> },
+    Url {
+        url: String,
+        expect: Option<String>,
+        headers: Vec<String>,
+    },
     Command(Command),
 }
 
@@ -101,19 +153,29 @@ pub(crate) fn restart(
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
     script.values(&restarts.exports);
+    // The probes see the .env like the app; the service controls do not.
+    let env_file = restarts.env_file.as_deref().map(Word::lit);
+    script.env_file(env_file.clone());
     for upstream in switches {
         upstream.switch(script, false);
     }
+    script.env_file(None);
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
+    script.env_file(env_file);
     let Some((health, timing)) = health else {
         return;
     };
     let probe = match health {
-        Health::Url { url, expect } => Probe::Url {
+        Health::Url {
+            url,
+            expect,
+            headers,
+        } => Probe::Url {
             url: url.clone(),
             expect: expect.clone().unwrap_or_default(),
+            headers: headers.clone(),
         },
         Health::Command(command) => Probe::Command(command.clone()),
     };

@@ -136,10 +136,14 @@ fn layout_task(task: Builtin, call: &TaskCall, ctx: &Context<'_>) -> Result<Kind
     Ok(match task {
         Builtin::Releases => {
             Args::bind(call, &[])?;
-            Kind::Releases(release::Releases { layout })
+            Kind::Releases(release::Releases {
+                layout,
+                forge: release::forge_of(&ctx.project.root),
+            })
         }
         Builtin::History => Kind::History(release::History {
             layout,
+            forge: release::forge_of(&ctx.project.root),
             lines: Args::bind(call, &["n"])?.number("n")?.unwrap_or(20),
         }),
         Builtin::Cleanup => {

@@ -11,7 +11,22 @@ pub(super) fn releases(
     lock: &Option<String>,
     pending: &Option<String>,
 ) -> Vec<String> {
-    let mut lines: Vec<String> = releases.iter().map(release).collect();
+    // The revision column holds `old..new`: as wide as the widest.
+    let ranges: Vec<String> = releases
+        .iter()
+        .map(|r| range(r.since.as_deref(), r.revision.as_deref()))
+        .collect();
+    let width = ranges
+        .iter()
+        .map(|r| r.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let mut lines: Vec<String> = releases
+        .iter()
+        .zip(&ranges)
+        .map(|(r, range)| release(r, range, width))
+        .collect();
     if lines.is_empty() {
         lines.push("no releases".into());
     }
@@ -27,14 +42,16 @@ pub(super) fn releases(
     lines
 }
 
-fn release(release: &ReleaseInfo) -> String {
+/// A release's line: `range` is `old..new` when it changed the revision of
+/// the good release before it (else its revision), the compare page last.
+fn release(release: &ReleaseInfo, range: &str, width: usize) -> String {
     let id = &release.id;
-    let Some(revision) = &release.revision else {
+    if release.revision.is_none() {
         return format!(
             "{id}  {:<9}  (no release.json: not made by ferry, or incomplete)",
             release.state
         );
-    };
+    }
     let state = match &release.pinned_until {
         Some(until) => format!("pinned until {until}"),
         None => release.state.clone(),
@@ -44,8 +61,12 @@ fn release(release: &ReleaseInfo) -> String {
         .as_deref()
         .map_or(String::new(), |n| format!("  ({n})"));
     let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    let compare = release
+        .compare
+        .as_deref()
+        .map_or(String::new(), |url| format!("  {url}"));
     format!(
-        "{id}  {state:<9}  {revision:<10}  {}  {}  {}{note}",
+        "{id}  {state:<9}  {range:<width$}  {}  {}  {}{note}{compare}",
         field(&release.reference),
         field(&release.who),
         field(&release.at),
@@ -56,7 +77,6 @@ pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
     if entries.is_empty() {
         return vec!["no history yet".into()];
     }
-    let mut live: Option<&str> = None;
     let mut lines = Vec::new();
     for entry in entries {
         let from = entry
@@ -71,24 +91,24 @@ pub(super) fn history(entries: &[HistoryInfo]) -> Vec<String> {
             .detail
             .as_deref()
             .map_or(String::new(), |d| format!(": {d}"));
-        let revision = range(live, entry.revision.as_deref());
+        let mut revision = range(entry.since.as_deref(), entry.revision.as_deref());
+        if let Some(url) = &entry.compare {
+            revision.push_str(&format!(" {url}"));
+        }
         let facts = facts(entry);
         lines.push(format!(
             "{}  {:<13} {} {revision}{from}  {}  {}{facts}{phase}{detail}",
             entry.at, entry.kind, entry.release, entry.who, entry.result
         ));
-        if entry.result == "ok" && entry.revision.is_some() {
-            live = entry.revision.as_deref();
-        }
     }
     lines
 }
 
-/// `old..new` when a deploy changed the revision the history last saw live
-/// (what `git log old..new` lists), else the revision alone.
-fn range(live: Option<&str>, revision: Option<&str>) -> String {
+/// `old..new` (what `git log old..new` lists) when there is an old
+/// revision, else the revision alone.
+fn range(since: Option<&str>, revision: Option<&str>) -> String {
     let short = |r: &str| r[..r.len().min(10)].to_string();
-    match (live, revision) {
+    match (since, revision) {
         (Some(old), Some(new)) if old != new => format!("{}..{}", short(old), short(new)),
         (_, Some(new)) => short(new),
         (_, None) => String::new(),
@@ -140,6 +160,15 @@ pub(super) fn released(
             if live { "live" } else { "prepared" }
         ),
     }
+}
+
+/// `lock 0.41s, upload 1.20s, build 12.00s, …`: how long each phase took.
+pub(super) fn timings(timings: &[crate::event::PhaseTime]) -> String {
+    let each: Vec<String> = timings
+        .iter()
+        .map(|t| format!("{} {:.2}s", t.phase, t.seconds))
+        .collect();
+    each.join(", ")
 }
 
 /// `-vv`: the command a host was sent and the script on its stdin.

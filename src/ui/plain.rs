@@ -89,10 +89,15 @@ impl Lines {
                 revision,
                 hosts,
                 live,
-            } => Some(format!(
-                "==> {}",
-                listing::released(task, release, revision.as_deref(), hosts.len(), *live)
-            )),
+                timings,
+            } => {
+                let line =
+                    listing::released(task, release, revision.as_deref(), hosts.len(), *live);
+                Some(match timings.is_empty() {
+                    true => format!("==> {line}"),
+                    false => format!("==> {line}\n==> phases: {}", listing::timings(timings)),
+                })
+            }
             Event::Script {
                 host,
                 command,

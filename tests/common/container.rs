@@ -216,3 +216,11 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// The releases the host's running containers run (their `ferry.release` label), sorted.
+pub fn running_releases(host: &Host) -> Vec<String> {
+    let out = docker(host, "ps --format \"{{.Label \\\"ferry.release\\\"}}\"");
+    let mut releases: Vec<String> = out.lines().map(str::to_string).collect();
+    releases.sort();
+    releases
+}
