@@ -50,16 +50,16 @@ pub(crate) async fn execute(hosts: &[&Host], plan: &Plan, fanout: &Fanout) {
                 Marker::Docker(problem, said) => Some((*problem, said.as_str())),
                 _ => None,
             });
-            match ran.response {
-                Err(error) => Outcome::from_transport(&error),
-                Ok(_) if docker.is_some() => {
-                    let (problem, said) = docker.expect("matched");
+            match (&ran.response, docker) {
+                (Err(error), _) => Outcome::from_transport(error),
+                // What keeps containers from running says more than the exit code.
+                (Ok(_), Some((problem, said))) => {
                     let env = plan.containers.as_deref().unwrap_or_default();
                     let (message, hint) = crate::container::explain_docker(problem, said, env);
                     Outcome::failed(message).hint(Some(hint))
                 }
-                Ok(response) if response.code == 0 => Outcome::new(Status::Ok),
-                Ok(_) => Outcome::failed(
+                (Ok(response), None) if response.code == 0 => Outcome::new(Status::Ok),
+                (Ok(_), None) => Outcome::failed(
                     ran.tail
                         .last()
                         .cloned()
