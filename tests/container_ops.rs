@@ -333,6 +333,22 @@ fn with_a_registry_the_image_is_pushed_once_and_pulled_by_digest_with_a_login_ke
     let before: Vec<_> = ctr.targets().iter().map(common::app::current).collect();
     ctr.set_version("3");
     ctr.commit("v3");
+    // The preview says what each host would pull from the registry.
+    let mut ferry = ctr.ferry();
+    ferry.env("TEST_REGISTRY_PASSWORD", password);
+    let ran = ferry.run(&["lab", "deploy", "--check"]);
+    ran.success();
+    let pulls = ran
+        .lines_of(&ctr.targets()[0].target())
+        .into_iter()
+        .find(|l| l.starts_with("would pull "))
+        .unwrap_or_default();
+    assert!(
+        pulls.starts_with("would pull 1 of 2 layers of shop:")
+            && pulls.contains(&format!(" from {repository} (")),
+        "{}",
+        ran.stdout
+    );
     let mut ferry = ctr.ferry();
     ferry.env("TEST_REGISTRY_PASSWORD", "wrong");
     let ran = ferry.run(&["lab", "deploy"]);
