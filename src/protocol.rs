@@ -109,10 +109,25 @@ pub(crate) enum Marker {
     Alive,
     /// The host's container engine holds the image already.
     HasImage,
+    /// The names of the app's containers that run on the host.
+    Containers(Vec<String>),
+    /// What keeps the SSH user from running containers, and what docker said.
+    Docker(DockerProblem, String),
     /// The layers of one image the host's engine holds: diff ids, bottom first.
     Layers(Vec<String>),
     /// A release's files as a tar stream (promotion fetches them).
     Archive(Vec<u8>),
+}
+
+/// Why a host cannot run containers for the SSH user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DockerProblem {
+    /// No `docker` command.
+    Cli,
+    /// Nothing answers on the engine's socket.
+    Engine,
+    /// The socket is there, but the user may not use it.
+    Access,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +282,16 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
         "now" => Marker::Now(field(0)?.to_string()),
         "healthy" => Marker::Healthy,
         "has-image" => Marker::HasImage,
+        "containers" => Marker::Containers(f),
+        "docker" => Marker::Docker(
+            match field(0)? {
+                "cli" => DockerProblem::Cli,
+                "engine" => DockerProblem::Engine,
+                "access" => DockerProblem::Access,
+                other => return Err(ProtocolError::new(format!("docker `{other}`"))),
+            },
+            f.get(1).cloned().unwrap_or_default(),
+        ),
         "layers" => Marker::Layers(f),
         "unhealthy" => Marker::Unhealthy(text()),
         "removed" => Marker::Removed(field(0)?.to_string()),

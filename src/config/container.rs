@@ -30,6 +30,18 @@ pub(crate) struct ContainerDef {
     pub(crate) nginx: bool,
     /// Seconds the old container keeps running after the switch.
     pub(crate) drain: u32,
+    /// Images go through this registry instead of being shipped by ferry.
+    pub(crate) registry: Option<Registry>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Registry {
+    /// `host[:port]/path`, no tag: a repository of the registry.
+    pub(crate) repository: String,
+    /// `host[:port]`, what `docker login` takes.
+    pub(crate) host: String,
+    /// Who logs in, and the `[secrets]` name of the password; none: no login.
+    pub(crate) login: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +105,88 @@ pub(crate) fn resolve(
             .drain
             .as_ref()
             .map_or(super::service::DRAIN, |d| *d.get_ref()),
+        registry: registry(file, raw)?,
     })
+}
+
+/// `registry = "host[:port]/path"`, and the login if there is one.
+fn registry(file: &SourceFile, raw: &RawContainer) -> Result<Option<Registry>, Diagnostic> {
+    let Some(spanned) = &raw.registry else {
+        if let Some(key) = raw
+            .registry_user
+            .as_ref()
+            .or(raw.registry_password.as_ref())
+        {
+            return Err(file
+                .error(key.span(), "a registry login without a `registry`")
+                .label("no [container] registry"));
+        }
+        return Ok(None);
+    };
+    let text = spanned.get_ref();
+    let bad = |problem: &str| {
+        file.error(
+            spanned.span(),
+            format!("`{text}` is not a registry repository: {problem}"),
+        )
+        .label("like \"registry.example.com:5000/shop\"")
+        .help(Some(
+            "no tag or digest: ferry pushes and pulls by digest".into(),
+        ))
+    };
+    let Some((host, path)) = text.split_once('/') else {
+        return Err(bad("it names no registry host"));
+    };
+    // Docker reads the first part as a registry only with a `.`, a `:` or as localhost.
+    let host_ok = (host.contains('.') || host.contains(':') || host == "localhost")
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    if !host_ok {
+        return Err(bad(
+            "its first part is not a registry host (it needs a `.` or a port)",
+        ));
+    }
+    let part_ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    if !path.split('/').all(part_ok) {
+        return Err(bad(
+            "lowercase letters, digits, `.`, `_`, `-` after the host, no tag",
+        ));
+    }
+    let login = match (&raw.registry_user, &raw.registry_password) {
+        (None, None) => None,
+        (Some(user), Some(password)) => {
+            if !super::is_env_name(password.get_ref()) {
+                return Err(file
+                    .error(password.span(), "the name of a [secrets] entry")
+                    .label("not a secret's name"));
+            }
+            if user.get_ref().is_empty() || user.get_ref().chars().any(char::is_control) {
+                return Err(file.error(user.span(), "not a user name").label("here"));
+            }
+            Some((user.get_ref().clone(), password.get_ref().clone()))
+        }
+        (Some(key), None) | (None, Some(key)) => {
+            return Err(file
+                .error(
+                    key.span(),
+                    "a registry login takes both `registry_user` and `registry_password`",
+                )
+                .label("alone"));
+        }
+    };
+    Ok(Some(Registry {
+        repository: text.clone(),
+        host: host.to_string(),
+        login,
+    }))
 }
 
 fn table(raw: &Table<Spanned<String>>) -> Vec<(String, String)> {
@@ -198,6 +291,23 @@ mod tests {
             ("Dockerfile", ".")
         );
         assert_eq!((def.port, def.health.as_str()), (8000, "/"));
+        assert!(def.registry.is_none());
+        let text = "[container]\nimage = \"shop\"\nport = 8000\nregistry = \"10.0.0.5:5000/team/shop\"\n\
+                    registry_user = \"ci\"\nregistry_password = \"REGISTRY_PASSWORD\"\n";
+        let file = SourceFile::new(std::path::Path::new("ferry.toml"), text.into());
+        let registry = parse(file)
+            .unwrap()
+            .deploy
+            .container
+            .unwrap()
+            .registry
+            .unwrap();
+        assert_eq!(registry.host, "10.0.0.5:5000");
+        assert_eq!(registry.repository, "10.0.0.5:5000/team/shop");
+        assert_eq!(
+            registry.login,
+            Some(("ci".to_string(), "REGISTRY_PASSWORD".to_string()))
+        );
     }
 
     #[test]
@@ -228,6 +338,31 @@ mod tests {
                 "[container]\nimage = \"shop\"\nport = 65535\n",
                 "ferry.toml:3:8",
                 "between 1 and 65534",
+            ),
+            (
+                &format!("{base}registry = \"shop\"\n"),
+                "ferry.toml:4:12",
+                "names no registry host",
+            ),
+            (
+                &format!("{base}registry = \"docker.io/shop:v1\"\n"),
+                "ferry.toml:4:12",
+                "not a registry repository",
+            ),
+            (
+                &format!("{base}registry = \"shop/app\"\n"),
+                "ferry.toml:4:12",
+                "not a registry host",
+            ),
+            (
+                &format!("{base}registry = \"r.example:5000/shop\"\nregistry_user = \"ci\"\n"),
+                "ferry.toml:5:17",
+                "takes both",
+            ),
+            (
+                &format!("{base}registry_password = \"PW\"\n"),
+                "ferry.toml:4:21",
+                "without a `registry`",
             ),
             (
                 &format!(

@@ -25,13 +25,15 @@ mod vars;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use container::ContainerDef;
+pub(crate) use container::{ContainerDef, Registry};
 pub(crate) use deploy::{DeployDef, DotenvDef, HealthDef, Probe, Serial, WITH_ENV, header_problem};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
 pub(crate) use explain::{Explained, explain};
 pub(crate) use pipeline::{Pipeline, TagPatterns, tag_name};
-pub(crate) use provision::{Attrs, FileBody, FileDef, Handler, Provision, TemplateSource};
+pub(crate) use provision::{
+    Attrs, FileBody, FileDef, Handler, LayoutDef, Provision, TemplateSource,
+};
 pub(crate) use raw::{HostKeyChecking, Manager, OnDeploy, OnFailure, SourceKind};
 pub(crate) use service::ServiceDef;
 pub(crate) use settings::Settings;

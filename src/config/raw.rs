@@ -337,6 +337,12 @@ pub(crate) struct RawContainer {
     pub(crate) switch: Option<Spanned<SwitchKind>>,
     /// Seconds the old container keeps running after the switch.
     pub(crate) drain: Option<Spanned<u32>>,
+    /// `host[:port]/path`: pushed there from this machine, pulled by the hosts.
+    pub(crate) registry: Option<Spanned<String>>,
+    /// Who logs in to the registry (with `registry_password`).
+    pub(crate) registry_user: Option<Spanned<String>>,
+    /// The name of the `[secrets]` entry holding the registry's password.
+    pub(crate) registry_password: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -22,6 +22,33 @@ ferry_ctr_layers() {
         done
 }
 
+# ferry_ctr_check: can the SSH user run containers here? Prints what it
+# found; reports `docker cli|engine|access` with docker's words when it cannot.
+ferry_ctr_check() {
+    if ! command -v docker >/dev/null 2>&1; then
+        echo "docker: no docker command"
+        ferry_say docker cli ""
+        return 0
+    fi
+    if ferry_out=$(docker version --format '{{.Server.Version}}' 2>&1); then
+        echo "docker: Docker Engine $ferry_out, usable by $(id -un)"
+        return 0
+    fi
+    ferry_out=$(printf '%s\n' "$ferry_out" | grep -v '^ *$' | tail -n 1)
+    echo "docker: $ferry_out"
+    case $ferry_out in
+    *"ermission denied"*) ferry_say docker access "$ferry_out" ;;
+    *) ferry_say docker engine "$ferry_out" ;;
+    esac
+}
+
+# ferry_ctr_running PREFIX: `containers` with the names of the app's
+# containers running here (names are one word each).
+ferry_ctr_running() {
+    # shellcheck disable=SC2046 # one word per name
+    ferry_say containers $(docker ps --filter "label=ferry.app=$1" --format '{{.Names}}')
+}
+
 # ferry_ctr_load IMAGE REPO RELEASE: `docker load` the archive on stdin unless
 # the engine holds IMAGE; the image must then be IMAGE; tagged REPO:RELEASE.
 ferry_ctr_load() {
@@ -32,6 +59,32 @@ ferry_ctr_load() {
         ferry_fail "the engine does not hold $1 after docker load"
     [ "$ferry_got" = "$1" ] || ferry_fail "the image loaded is $ferry_got, not $1"
     docker tag "$1" "$2:$3" || ferry_fail "cannot tag the image $2:$3"
+}
+
+# ferry_ctr_pull IMAGE REFERENCE REPO RELEASE REGISTRY USER: unless the
+# engine holds IMAGE, `docker pull REFERENCE`, first logged in to REGISTRY as
+# USER (when set) with $FERRY_REGISTRY_PASSWORD, in a throwaway DOCKER_CONFIG;
+# the image must then be IMAGE; tagged REPO:RELEASE.
+ferry_ctr_pull() {
+    if ! docker image inspect "$1" >/dev/null 2>&1; then
+        ferry_dc=$(mktemp -d) || exit 1
+        if [ -n "$6" ]; then
+            # printf is a builtin: the password is in no process's argv.
+            if ! ferry_out=$(printf '%s' "$FERRY_REGISTRY_PASSWORD" |
+                DOCKER_CONFIG=$ferry_dc docker login --username "$6" --password-stdin "$5" 2>&1); then
+                rm -rf "$ferry_dc"
+                ferry_fail "docker login $5 failed: $(printf '%s\n' "$ferry_out" | tail -n 1)"
+            fi
+        fi
+        ferry_s=0
+        ferry_out=$(DOCKER_CONFIG=$ferry_dc docker pull -q "$2" 2>&1) || ferry_s=$?
+        rm -rf "$ferry_dc"
+        [ "$ferry_s" -eq 0 ] || ferry_fail "docker pull $2 failed: $(printf '%s\n' "$ferry_out" | tail -n 1)"
+    fi
+    ferry_got=$(docker image inspect --format '{{.Id}}' "$1" 2>/dev/null) ||
+        ferry_fail "the engine does not hold $1 after docker pull"
+    [ "$ferry_got" = "$1" ] || ferry_fail "the image pulled is $ferry_got, not $1"
+    docker tag "$1" "$3:$4" || ferry_fail "cannot tag the image $3:$4"
 }
 
 # ferry_ctr_save IMAGE: the `docker save` archive of IMAGE, as one `archive`

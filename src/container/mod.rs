@@ -8,16 +8,20 @@
 //! machinery's own. This module knows docker, not releases: `release` calls into it.
 
 mod build;
+mod check;
 mod host;
+mod registry;
 mod saved;
 mod ship;
 
 use std::sync::LazyLock;
 
 pub(crate) use build::{Image, build};
+pub(crate) use check::{explain as explain_docker, probe as probe_docker, running};
 pub(crate) use host::{
     exec, live, load, migrate, name, probe_layers, prune, status, switch, upstream,
 };
+pub(crate) use registry::{pull, push};
 pub(crate) use saved::{from_archive, local, save};
 
 use crate::shell::Library;

@@ -14,6 +14,7 @@
 
 mod content;
 mod diff;
+mod docker;
 mod format;
 mod handler;
 mod render;
@@ -51,14 +52,25 @@ pub(crate) struct HostPlan {
 }
 
 pub(crate) fn plan(ctx: &Context<'_>) -> Result<Plan, Error> {
-    let Some(provision) = &ctx.project.provision else {
-        return Err(Error::usage(
-            format!(
-                "{} has no [provision] section",
-                ctx.project.file.path.display()
-            ),
-            Some("add one: `[provision]` with packages, files, services… (see the README)".into()),
-        ));
+    let bare;
+    let provision = match (&ctx.project.provision, &ctx.project.deploy.container) {
+        (Some(provision), _) => provision,
+        (None, Some(_)) => {
+            bare = docker::bare();
+            &bare
+        }
+        (None, None) => {
+            return Err(Error::usage(
+                format!(
+                    "{} has no [provision] section",
+                    ctx.project.file.path.display()
+                ),
+                Some(
+                    "add one: `[provision]` with packages, files, services… (see the README)"
+                        .into(),
+                ),
+            ));
+        }
     };
     let mode = script::Mode {
         check: ctx.check,

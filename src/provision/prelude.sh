@@ -132,6 +132,21 @@ ferry_packages() {
     done
 }
 
+# ferry_member GROUP: the SSH user of the run is in GROUP, from its next
+# login on. Under --check the group may be one a package would create.
+ferry_member() {
+    if ! getent group "$1" >/dev/null; then
+        if ferry_apply; then ferry_fail "there is no group $1 on this host"; fi
+        ferry_change "$ferry_login would join $1 (once its package creates it)"
+        return 0
+    fi
+    case " $(id -nG "$ferry_login") " in
+    *" $1 "*) return 0 ;;
+    esac
+    ferry_change "$ferry_login joined $1"
+    if ferry_apply; then $ferry_as usermod -a -G "$1" "$ferry_login"; fi
+}
+
 # What is at PATH, as the block's user sees it (root's view when it
 # becomes root: a user may not see into a private directory): none, link,
 # directory, file or other. Symlinks are not followed.

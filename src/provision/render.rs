@@ -6,8 +6,8 @@
 
 use minijinja::Value;
 
-use super::content;
 use super::resource::{File, Resource, Step, User};
+use super::{content, docker};
 use crate::config::{FileBody, Manager, Provision, WITH_ENV};
 use crate::inventory::Host;
 use crate::plan::Context;
@@ -45,8 +45,20 @@ pub(crate) fn steps(
     let values = ctx.host_values(host, &Default::default());
     let path = |source: &toml::Spanned<String>| render_path(source.get_ref(), &values);
     let mut steps = Vec::new();
-    for package in provision.packages.iter().filter(|p| applies(&p.roles)) {
-        let resource = Resource::Package(package.name.clone());
+    // A container project's hosts run the Docker Engine: Debian's package,
+    // the service running, and the deploy user in the group of its socket.
+    let engine = ctx.project.deploy.container.is_some();
+    let mut packages: Vec<&str> = provision
+        .packages
+        .iter()
+        .filter(|p| applies(&p.roles))
+        .map(|p| p.name.as_str())
+        .collect();
+    if engine && !packages.contains(&docker::PACKAGE) {
+        packages.push(docker::PACKAGE);
+    }
+    for package in packages {
+        let resource = Resource::Package(package.to_string());
         steps.push(step(resource, provision.become_root, vec![]));
     }
     for group in provision.groups.iter().filter(|g| applies(&g.roles)) {
@@ -61,6 +73,10 @@ pub(crate) fn steps(
             shell: user.shell.clone(),
             groups: user.groups.clone(),
         });
+        steps.push(step(resource, provision.become_root, vec![]));
+    }
+    if engine {
+        let resource = Resource::Member(docker::GROUP.into());
         steps.push(step(resource, provision.become_root, vec![]));
     }
     let layout = &provision.layout;
@@ -193,9 +209,18 @@ pub(crate) fn steps(
             link.notify.clone(),
         ));
     }
-    for service in provision.services.iter().filter(|s| applies(&s.roles)) {
+    let mut services: Vec<&str> = provision
+        .services
+        .iter()
+        .filter(|s| applies(&s.roles))
+        .map(|s| s.name.as_str())
+        .collect();
+    if engine && !services.contains(&docker::SERVICE) {
+        services.push(docker::SERVICE);
+    }
+    for name in services {
         let resource = Resource::Service {
-            name: service.name.clone(),
+            name: name.to_string(),
             enable: true,
             start: true,
         };

@@ -19,6 +19,9 @@ pub(crate) enum Resource {
     Package(String),
     Group(String),
     User(User),
+    /// The SSH user of the run belongs to this group (which may come with a
+    /// package of this run).
+    Member(String),
     Directory {
         path: String,
         attrs: Attrs,
@@ -66,6 +69,7 @@ impl fmt::Display for Resource {
             Resource::Package(name) => write!(f, "package {name}"),
             Resource::Group(name) => write!(f, "group {name}"),
             Resource::User(user) => write!(f, "user {}", user.name),
+            Resource::Member(group) => write!(f, "the deploy user in group {group}"),
             Resource::Directory { path, .. } => write!(f, "directory {path}"),
             Resource::File(file) => write!(f, "file {}", file.path),
             Resource::Absent(path) => write!(f, "file {path}"),

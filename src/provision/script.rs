@@ -123,6 +123,7 @@ fn block(resource: &Resource) -> String {
             quote(name)
         ),
         Resource::User(user) => user_block(user),
+        Resource::Member(group) => format!("ferry_member {}", quote(group)),
         Resource::Directory {
             path,
             attrs,
@@ -298,8 +299,16 @@ mod tests {
                 notify: vec![],
             },
         );
-        steps[1].notify = vec![Handler::Nginx, Handler::Restart("app".into())];
-        steps[1].become_root = true;
+        steps.insert(
+            1,
+            Step {
+                resource: Resource::Member("docker".into()),
+                become_root: true,
+                notify: vec![],
+            },
+        );
+        steps[2].notify = vec![Handler::Nginx, Handler::Restart("app".into())];
+        steps[2].become_root = true;
         for (check, diff) in [(false, false), (true, true)] {
             let mode = Mode {
                 check,

@@ -60,6 +60,8 @@ pub(crate) struct HostPlan {
     pub(crate) switches: Vec<Upstream>,
     pub(crate) health: Option<Health>,
     pub(crate) dotenv: Option<Dotenv>,
+    /// A container release: what the host's containers of the app are named for.
+    pub(crate) container: Option<String>,
 }
 
 pub(crate) struct DeployPlan {
@@ -167,6 +169,22 @@ impl DeployPlan {
         ctx: &Context<'_>,
     ) -> Result<Self, Error> {
         let project = ctx.project;
+        let registry = project
+            .deploy
+            .container
+            .as_ref()
+            .and_then(|c| c.registry.as_ref());
+        if let Some((_, name)) = registry.and_then(|r| r.login.as_ref()) {
+            if !ctx.env.secrets.iter().any(|s| s.name == *name) {
+                return Err(Error::usage(
+                    format!(
+                        "[container] registry_password names `{name}`, which is not a secret of {}",
+                        ctx.env.name
+                    ),
+                    Some(format!("add it: [secrets] {name} = \"${{{name}}}\"")),
+                ));
+            }
+        }
         let mut plan = Self {
             mode,
             app: project.app.clone(),
@@ -360,6 +378,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         plan.restarts
             .steps
             .push(("remove old images".into(), container::prune(def, &name)));
+        plan.container = Some(name);
     }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {

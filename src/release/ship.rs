@@ -1,16 +1,20 @@
 //! The ship phase of a container release, between upload and migrate: each host says
 //! which layers its engine holds (one round trip), then gets a `docker save` archive with
 //! only the layers it lacks, loads it and checks the image's id (a second). What each host
-//! was sent is its result's message.
+//! was sent is its result's message. With `[container] registry` the image is pushed
+//! there once from this machine, and each host pulls it by digest instead (one round
+//! trip), checking its id the same way.
 
 use std::sync::Arc;
 
 use super::phases::{Run, with_message};
+use crate::config::Registry;
 use crate::container::{self, Image};
 use crate::event::Status;
 use crate::fanout::{Gate, Outcome};
 use crate::inventory::Host;
 use crate::protocol::Marker;
+use crate::secret::Secret;
 use crate::transport::{Payload, Request};
 
 impl<'h> Run<'_, 'h> {
@@ -20,14 +24,68 @@ impl<'h> Run<'_, 'h> {
         };
         let hosts = self.hosts.clone();
         let started = std::time::Instant::now();
+        let def = self.plan.deploy.container.as_ref().expect("an image");
+        // With a registry, the image goes there once; then every host pulls it.
+        let pushed = match &def.registry {
+            None => None,
+            Some(registry) => Some(self.push(image, registry).await),
+        };
         let done = self
             .fanout
-            .collect(&self.task("ship"), &hosts, Gate::Policy, |host| {
-                self.ship_to(host, image)
+            .collect(&self.task("ship"), &hosts, Gate::Policy, |host| async {
+                match &pushed {
+                    None => self.ship_to(host, image).await,
+                    Some(Ok(reference)) => self.pull_on(host, image, reference).await,
+                    Some(Err(message)) => (Outcome::failed(message.clone()), ()),
+                }
             })
             .await;
         self.took("ship", started.elapsed());
         self.advance(done, |_, ()| ())
+    }
+
+    /// The registry's password, from the environment's secrets.
+    fn registry_password(&self, registry: &Registry) -> Option<&Secret> {
+        let (_, name) = registry.login.as_ref()?;
+        self.plan.secrets.iter().find(|s| s.name == *name)
+    }
+
+    /// `docker push` from this machine: the reference hosts pull, or what failed.
+    async fn push(&self, image: &Image, registry: &Registry) -> Result<String, String> {
+        let (image, registry) = (image.clone(), registry.clone());
+        let password = self.registry_password(&registry).cloned();
+        let pushed = tokio::task::spawn_blocking(move || {
+            container::push(&image, &registry, password.as_ref())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        pushed.map_err(|e| format!("cannot push the image to the registry: {e}"))
+    }
+
+    async fn pull_on(&self, host: &'h Host, image: &Image, reference: &str) -> (Outcome, ()) {
+        let def = self.plan.deploy.container.as_ref().expect("an image");
+        let registry = def.registry.as_ref().expect("a registry");
+        let mut script = self.plan.layout.script();
+        container::pull(
+            &mut script,
+            reference,
+            &image.id,
+            &def.image,
+            &self.id,
+            registry,
+            self.registry_password(registry),
+        );
+        let request = Request {
+            timeout: self.plan.timeout,
+            ..Request::script(script.build())
+        };
+        let outcome = self
+            .fanout
+            .script(host, request)
+            .await
+            .outcome(&[], Status::Changed);
+        let said = format!("{}: pulled {reference}", image.tag);
+        (with_message(outcome, said), ())
     }
 
     async fn ship_to(&self, host: &'h Host, image: &Image) -> (Outcome, ()) {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::Layout;
 use super::record::{LockInfo, Pending, ReleaseRecord};
 use crate::protocol::{LockReport, Marker};
-use crate::shell::Word;
+use crate::shell::{Script, Word};
 
 /// Exit code of a survey that found the lock taken: a refusal, not a failure.
 pub(crate) const LOCKED: i32 = 75;
@@ -73,6 +73,11 @@ impl Survey {
 }
 
 pub(crate) fn script(layout: &Layout, options: &Options<'_>) -> String {
+    builder(layout, options).build()
+}
+
+/// The survey as a script a caller may add its own reports to.
+pub(crate) fn builder(layout: &Layout, options: &Options<'_>) -> Script {
     let mut script = layout.script();
     script.code("ferry_report_tools");
     match options.lock {
@@ -98,7 +103,7 @@ pub(crate) fn script(layout: &Layout, options: &Options<'_>) -> String {
     if options.sums {
         script.code("ferry_sums");
     }
-    script.build()
+    script
 }
 
 pub(crate) fn parse(markers: &[Marker]) -> Survey {

@@ -28,7 +28,7 @@ pub(crate) struct Plan {
 
 enum Kind {
     Scripts(project::Scripts),
-    Check(String),
+    Check(check::Plan),
     Deploy(Box<release::DeployPlan>),
     Rollback(release::Rollback),
     Releases(release::Releases),
@@ -67,7 +67,7 @@ fn plan_builtin(
     Ok(match entry.task {
         Builtin::Check => {
             no_args(call)?;
-            (all(), Kind::Check(ctx.env.settings.deploy_to.clone()))
+            (all(), Kind::Check(check::plan(ctx)))
         }
         Builtin::Config => {
             // `app` answers `ferry <env> config` alone, without hosts.
@@ -116,7 +116,7 @@ impl Plan {
         let hosts = fanout.live(&self.hosts);
         match &self.kind {
             Kind::Scripts(scripts) => project::execute(&self.name, scripts, &hosts, fanout).await,
-            Kind::Check(deploy_to) => check::execute(&hosts, deploy_to, fanout).await,
+            Kind::Check(plan) => check::execute(&hosts, plan, fanout).await,
             Kind::Deploy(plan) => plan.execute(&hosts, fanout).await,
             Kind::Rollback(rollback) => rollback.execute(&hosts, fanout).await,
             Kind::Releases(releases) => releases.execute(&hosts, fanout).await,

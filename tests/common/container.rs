@@ -155,6 +155,68 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A registry (Debian's `docker-registry`, the distribution project's) serving plain
+/// HTTP on a host's address, in that host's network namespace, storing in the Lab's
+/// directory; with a login (htpasswd, bcrypt) when given one. Stopped when dropped;
+/// the slot's sweep ends it if the test dies.
+pub struct Registry {
+    child: std::process::Child,
+    /// `host:port`.
+    pub address: String,
+}
+
+impl Registry {
+    pub const PORT: u16 = 5000;
+
+    pub fn start(ctr: &ContainerLab, host: &Host, login: Option<(&str, &str)>) -> Registry {
+        let dir = ctr.lab.dir().join("registry");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let address = format!("{}:{}", host.addr(), Self::PORT);
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {address}\n",
+            dir.join("data").display()
+        );
+        if let Some((user, password)) = login {
+            let hash = run(Command::new("python3").args([
+                "-W",
+                "ignore",
+                "-c",
+                "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                password,
+            ]));
+            std::fs::write(dir.join("htpasswd"), format!("{user}:{}", hash.trim())).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: ferry-tests\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &host.netns(), "docker-registry", "serve"])
+            .arg(dir.join("config.yml"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (scripts/test-deps installs it)");
+        let registry = Registry { child, address };
+        super::app::wait_for("the registry", || {
+            super::http::get_at(host.addr(), Self::PORT, "/v2/")
+                .is_ok_and(|answer| answer.status == 200 || answer.status == 401)
+        });
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The releases the host's running containers run (their `ferry.release` label), sorted.
 pub fn running_releases(host: &Host) -> Vec<String> {
     let out = docker(host, "ps --format \"{{.Label \\\"ferry.release\\\"}}\"");

@@ -187,11 +187,16 @@ impl Host {
             "/run/docker",
             "-H",
             "unix:///run/docker.sock",
+            // Where Debian's init script looks (`service docker status`), so the engine
+            // reads as running, as on a host that started it at boot.
             "--pidfile",
-            "/run/docker.pid",
+            "/run/docker-ssd.pid",
             "--iptables=false",
             "--ip6tables=false",
             "--bridge=none",
+            // A test registry speaks plain HTTP on a host's address.
+            "--insecure-registry",
+            "10.77.0.0/16",
             // The socket's group: the deploy user's own, as the docker group would be.
             "--group",
             "deploy",
