@@ -70,7 +70,6 @@ fn upload() {
         lock: survey::Lock::Taken,
         pending: None,
         files: [("app.py".to_string(), ("0".to_string(), 0o644))].into(),
-        gone: vec![],
         missing_tools: vec![],
         error: None,
         took_over: None,
