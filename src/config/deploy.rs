@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::container::ContainerDef;
-use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, SourceKind};
+use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, RawVirtualenv, SourceKind};
 use crate::diagnostic::{Diagnostic, SourceFile};
 
 #[derive(Debug, Clone)]
@@ -31,6 +31,18 @@ pub(crate) struct DeployDef {
     pub(crate) dotenv: Option<DotenvDef>,
     /// `[container]`: the release is an image.
     pub(crate) container: Option<ContainerDef>,
+    /// `[deploy.virtualenv]`: a Python environment shared by the releases
+    /// with the same requirements.
+    pub(crate) virtualenv: Option<VirtualenvDef>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VirtualenvDef {
+    pub(crate) path: String,
+    pub(crate) requirements: Vec<String>,
+    pub(crate) python: String,
+    /// Shell templates; empty: `pip install -r` each requirements file.
+    pub(crate) install: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +114,7 @@ impl Default for DeployDef {
             health: None,
             dotenv: None,
             container: None,
+            virtualenv: None,
         }
     }
 }
@@ -175,6 +188,57 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
             .transpose()?,
         dotenv,
         container: None,
+        virtualenv: deploy
+            .virtualenv
+            .as_ref()
+            .map(|v| virtualenv(file, v, deploy))
+            .transpose()?,
+    })
+}
+
+fn virtualenv(
+    file: &SourceFile,
+    raw: &RawVirtualenv,
+    deploy: &RawDeploy,
+) -> Result<VirtualenvDef, Diagnostic> {
+    let path = match &raw.path {
+        Some(p) => paths(file, std::slice::from_ref(p))?.remove(0),
+        None => "venv".to_string(),
+    };
+    if let Some(copied) = deploy
+        .copy_from_current
+        .iter()
+        .find(|c| c.get_ref().trim_end_matches('/') == path)
+    {
+        return Err(file
+            .error(copied.span(), format!("`{path}` is [deploy.virtualenv]'s: a link to the environment its requirements name, not a copy"))
+            .label("copied from the live release")
+            .help(Some("remove it from copy_from_current".into())));
+    }
+    let requirements = match &raw.requirements {
+        Some(list) if list.get_ref().is_empty() => {
+            return Err(file
+                .error(
+                    list.span(),
+                    "the environment needs at least one requirements file",
+                )
+                .label("empty"));
+        }
+        Some(list) => paths(file, list.get_ref())?,
+        None => vec!["requirements.txt".to_string()],
+    };
+    let install = raw.install.clone().unwrap_or_default();
+    for source in &install {
+        super::check_template(file, source)?;
+    }
+    Ok(VirtualenvDef {
+        path,
+        requirements,
+        python: raw
+            .python
+            .as_ref()
+            .map_or_else(|| "python3".to_string(), |p| p.get_ref().clone()),
+        install,
     })
 }
 

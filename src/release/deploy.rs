@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::Layout;
 use super::artifact::{self, Artifact};
 use super::record::HistoryFacts;
-use super::steps::{Commands, Health, HealthTiming};
+use super::steps::{Commands, Health, HealthTiming, Venv};
 use super::upload::Dotenv;
 use crate::config::{ContainerDef, DeployDef, OnDeploy, Probe, Serial};
 use crate::container::{self, Image};
@@ -55,6 +55,8 @@ pub(crate) struct HostPlan {
     pub(crate) switches: Vec<Upstream>,
     pub(crate) health: Option<Health>,
     pub(crate) dotenv: Option<Dotenv>,
+    /// `[deploy.virtualenv]`, its install commands rendered.
+    pub(crate) venv: Option<Venv>,
 }
 
 pub(crate) struct DeployPlan {
@@ -291,6 +293,15 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
             commands("[deploy] build", &deploy.build)?
         },
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
+        venv: match &deploy.virtualenv {
+            Some(def) => Some(Venv {
+                path: def.path.clone(),
+                python: def.python.clone(),
+                requirements: def.requirements.clone(),
+                install: commands("[deploy.virtualenv] install", &def.install)?.steps,
+            }),
+            None => None,
+        },
         ..HostPlan::default()
     };
     plan.restarts.exports.clone_from(&exports);

@@ -357,6 +357,84 @@ ferry_in_release() {
     export FERRY_RELEASE FERRY_RELEASE_PATH FERRY_DEPLOY_TO
 }
 
+# Virtualenvs: $D/.ferry/venvs/<key>, one per set of requirements, keyed by
+# the requirements files' bytes, the interpreter's version and ferry's digest
+# of the install commands; built once, read-only after, and linked into each
+# release that needs it. The collector removes those no release names.
+
+# ferry_venv PATH PYTHON SALT REQUIREMENT...: (in release $R) find or start
+# the environment of these requirements, link it at PATH in the release,
+# and put it first on PATH for the steps that follow. $ferry_vnew is set
+# when it has yet to be installed (ferry_venv_done ends that).
+ferry_venv() {
+    ferry_vpath=$1
+    ferry_vpy=$2
+    ferry_vsalt=$3
+    shift 3
+    ferry_vver=$("$ferry_vpy" -c 'import sys; print(sys.version)') ||
+        ferry_fail "cannot run $ferry_vpy to make the virtualenv"
+    for ferry_r in "$@"; do
+        [ -f "$ferry_r" ] || ferry_fail "the virtualenv's requirements file $ferry_r is not in the release"
+    done
+    ferry_vkey=$({ printf '%s\n%s\n' "$ferry_vsalt" "$ferry_vver" && cat -- "$@"; } | sha256sum) ||
+        ferry_fail "cannot read the virtualenv's requirements"
+    ferry_vkey=${ferry_vkey%% *}
+    V="$D/.ferry/venvs/$ferry_vkey"
+    mkdir -p "$D/.ferry/venvs" || ferry_fail "cannot create $D/.ferry/venvs"
+    # Named before it is built: the collector never takes an environment a release names.
+    ferry_write "$R/.ferry/venv" "$ferry_vkey"
+    ferry_vnew=
+    if [ -f "$V/.ferry-ready" ]; then
+        echo "virtualenv $ferry_vkey: reused"
+    else
+        if [ -d "$V" ] && ! { chmod -R u+w "$V" && rm -rf "$V"; }; then
+            ferry_fail "cannot remove the unfinished virtualenv $V"
+        fi
+        "$ferry_vpy" -m venv "$V" || ferry_fail "cannot make a virtualenv with $ferry_vpy"
+        echo "virtualenv $ferry_vkey: built"
+        ferry_vnew=yes
+    fi
+    if [ -e "$R/$ferry_vpath" ] && [ ! -L "$R/$ferry_vpath" ]; then
+        ferry_fail "$ferry_vpath is in the release; [deploy.virtualenv] links it there"
+    fi
+    if ! { mkdir -p -- "$(dirname -- "$R/$ferry_vpath")" && ln -sfn -- "$V" "$R/$ferry_vpath"; }; then
+        ferry_fail "cannot link $ferry_vpath to $V"
+    fi
+    VIRTUAL_ENV=$V
+    PATH="$V/bin:$PATH"
+    export VIRTUAL_ENV PATH
+}
+
+# ferry_venv_pip REQUIREMENT...: pip install -r each of them, in $V.
+ferry_venv_pip() {
+    for ferry_r in "$@"; do
+        set -- "$@" -r "$ferry_r"
+        shift
+    done
+    "$V/bin/pip" install --quiet "$@" || ferry_fail "pip install failed in the virtualenv"
+}
+
+# ferry_venv_done: the environment installed; read-only from now on.
+ferry_venv_done() {
+    if ! { : >"$V/.ferry-ready" && chmod -R a-w "$V"; }; then ferry_fail "cannot finish the virtualenv $V"; fi
+}
+
+# ferry_venvs_collect: remove the environments no release names.
+ferry_venvs_collect() {
+    [ -d "$D/.ferry/venvs" ] || return 0
+    ferry_named=$(cat "$D"/releases/*/.ferry/venv "$D"/releases/.*.partial/.ferry/venv 2>/dev/null)
+    for ferry_v in "$D"/.ferry/venvs/*; do
+        [ -d "$ferry_v" ] || continue
+        case "
+$ferry_named
+" in *"
+${ferry_v##*/}
+"*) continue ;;
+        esac
+        chmod -R u+w "$ferry_v" && rm -rf "$ferry_v"
+    done
+}
+
 # ferry_switch ID: current points at ID, replaced by rename(2): readers see
 # the old target or the new one, never a missing link.
 ferry_switch() {
@@ -448,6 +526,7 @@ ferry_store_collect() {
         fi
         rm -f "$ferry_g"/.*.tmp
     fi
+    ferry_venvs_collect
     ferry_store_give
 }
 

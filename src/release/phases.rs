@@ -216,7 +216,7 @@ impl<'a, 'h> Run<'a, 'h> {
         for host in &hosts {
             let plan = &self.plan.hosts[&host.label];
             // With nothing to build, the release is built as soon as it is uploaded.
-            let state = if plan.build.is_empty() {
+            let state = if plan.build.is_empty() && plan.venv.is_none() {
                 State::Built
             } else {
                 State::Uploaded
@@ -277,17 +277,20 @@ impl<'a, 'h> Run<'a, 'h> {
         let scripts: BTreeMap<String, (String, Vec<String>)> = hosts
             .iter()
             .map(|host| {
-                let commands = &self.plan.hosts[&host.label].build;
+                let plan = &self.plan.hosts[&host.label];
                 let record = self.record_json(&host.label, State::Built, None);
                 let mut script = self.plan.layout.script();
-                steps::in_release(
+                steps::build(
                     &mut script,
                     &self.id,
                     &self.plan.secrets,
-                    commands,
+                    plan.venv.as_ref(),
+                    &plan.build,
                     Some(&record),
                 );
-                (host.label.clone(), (script.build(), commands.labels()))
+                let mut labels = plan.venv.as_ref().map(|v| v.labels()).unwrap_or_default();
+                labels.extend(plan.build.labels());
+                (host.label.clone(), (script.build(), labels))
             })
             .collect();
         let done = self

@@ -109,6 +109,30 @@ fn build_switch_restart_finish_and_rollback() {
         Some("{}"),
     );
     shellcheck("build", &build.build());
+    for install in [
+        vec![],
+        vec![(
+            "install".into(),
+            Command::user("pip install --no-index -r 'req s.txt'"),
+        )],
+    ] {
+        let venv = steps::Venv {
+            path: ".venv's".into(),
+            python: "/opt/py $(x)/python3".into(),
+            requirements: vec!["-r.txt".into(), "req s.txt".into()],
+            install,
+        };
+        let mut build = layout().script();
+        steps::build(
+            &mut build,
+            "20260102T000000Z",
+            &secrets(),
+            Some(&venv),
+            &commands(),
+            Some("{}"),
+        );
+        shellcheck("build with a virtualenv", &build.build());
+    }
 
     let timing = HealthTiming {
         deadline: 30,
