@@ -388,6 +388,38 @@ mod tests {
     }
 
     #[test]
+    fn a_virtualenv_has_defaults_and_is_not_also_copied() {
+        use super::super::{ConfigError, parse};
+        let parsed = |text: &str| {
+            parse(SourceFile::new(
+                std::path::Path::new("ferry.toml"),
+                text.into(),
+            ))
+        };
+        let project = parsed("[deploy.virtualenv]\n").unwrap();
+        let venv = project.deploy.virtualenv.unwrap();
+        assert_eq!(
+            (venv.path.as_str(), venv.python.as_str()),
+            ("venv", "python3")
+        );
+        assert_eq!(venv.requirements, ["requirements.txt"]);
+        assert!(venv.install.is_empty());
+        let text = "[deploy]\ncopy_from_current = [\"venv\"]\n\n[deploy.virtualenv]\n";
+        match parsed(text) {
+            Err(ConfigError::Invalid(d)) => {
+                assert_eq!(d.location(), "ferry.toml:2:22");
+                assert!(
+                    d.message().contains("[deploy.virtualenv]"),
+                    "{}",
+                    d.message()
+                );
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(parsed("[deploy.virtualenv]\nrequirements = []\n").is_err());
+    }
+
+    #[test]
     fn release_paths_stay_inside_the_release() {
         assert_eq!(release_path("media/"), Ok("media".into()));
         assert_eq!(release_path("a/b.txt"), Ok("a/b.txt".into()));
