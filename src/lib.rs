@@ -9,6 +9,7 @@ mod config;
 mod container;
 mod demo;
 mod diagnostic;
+mod dotenv;
 mod error;
 mod event;
 mod exit;

@@ -158,6 +158,7 @@ impl ServiceDef {
                 Some((Probe::Url(url), h)) => switch::Probe::Url {
                     url: ctx.render_as("[deploy.health] url", url, Kind::Text, &values)?,
                     expect: h.expect.clone().unwrap_or_default(),
+                    headers: ctx.health_headers(h, &values)?,
                 },
                 Some((Probe::Command(command), _)) => switch::Probe::Command(Command::user(
                     ctx.render("[deploy.health] command", command, &values)?,
@@ -179,6 +180,7 @@ impl ServiceDef {
             drain: slots.drain,
             deadline: health.map_or(30, |h| h.deadline.as_secs()),
             interval: health.map_or(1, |h| h.interval.as_secs()),
+            nginx: true,
         }))
     }
 

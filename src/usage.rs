@@ -11,6 +11,8 @@ pub(crate) enum UsageError {
     ExtraWords { command: String },
     #[error("`{text}`: missing task name before `:`")]
     MissingTaskName { text: String },
+    #[error("`{text}`: the {quote} quote is not closed")]
+    UnclosedQuote { text: String, quote: char },
     #[error("which environment?")]
     NoEnvironment,
     #[error("`ferry completions` takes one shell: bash, zsh, fish, elvish or powershell")]
@@ -35,6 +37,9 @@ impl UsageError {
     pub(crate) fn hint(&self) -> Option<String> {
         let hint = match self {
             UsageError::MissingTaskName { .. } => "write `task` or `task:key=value,…`",
+            UsageError::UnclosedQuote { .. } => {
+                "close it, or write the quote as `\\\"`; quote the whole word for your shell: 'task:cmd=\"a,b\"'"
+            }
             UsageError::NoEnvironment => {
                 "usage: ferry <env> <task>…; `ferry -l` lists tasks and environments"
             }

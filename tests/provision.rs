@@ -116,11 +116,12 @@ fn the_example_app_is_served_after_provision_and_deploy_and_provision_again_chan
                 .uid(),
             deploy_uid()
         );
-        // Two slots, each on its own port, each running its own release.
+        // Two slots, each on its own port, each running its own release,
+        // through with-env, which gives it the .env's variables.
         let programs = read(host, "/etc/supervisor/conf.d/example-web.conf");
         for (slot, port) in [("a", 8001), ("b", 8002)] {
             let program = format!(
-                "[program:example-web-{slot}]\ncommand=/srv/example/slots/web-{slot}/venv/bin/gunicorn --bind 127.0.0.1:{port} --workers 2 --chdir /srv/example/slots/web-{slot} app:application\ndirectory=/srv/example/slots/web-{slot}\n"
+                "[program:example-web-{slot}]\ncommand=/srv/example/.ferry/with-env /srv/example/shared/.env /srv/example/slots/web-{slot}/venv/bin/gunicorn --bind 127.0.0.1:{port} --workers 2 --chdir /srv/example/slots/web-{slot} app:application\ndirectory=/srv/example/slots/web-{slot}\n"
             );
             assert!(programs.contains(&program), "{programs}");
         }

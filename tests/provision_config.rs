@@ -120,3 +120,25 @@ fn the_readme_provision_example_is_valid() {
         ["would run: supervisorctl restart app-web (as root)"]
     );
 }
+
+/// With `[deploy.dotenv]`, a systemd unit reads the `.env` itself
+/// (`EnvironmentFile=`) and a supervisor program runs through with-env; the
+/// values are in neither file.
+#[test]
+fn services_get_the_dotenv_from_the_file_not_from_their_config() {
+    let dir = local_project(
+        "[deploy.dotenv]\nvalues = { DJANGO_ALLOWED_HOSTS = \"example.org\" }\ngenerate = [\"DJANGO_SECRET_KEY\"]\n\n[services.web]\ncommand = \"gunicorn app:application\"\n\n[services.worker]\nmanager = \"systemd\"\ncommand = \"celery worker\"\n\n[provision]\nbecome = false\n\n[provision.files.\"{{ deploy_to }}/web.conf\"]\ntemplate = \"supervisor.conf\"\nservice = \"web\"\n\n[provision.files.\"{{ deploy_to }}/worker.service\"]\ntemplate = \"systemd.service\"\nservice = \"worker\"\n",
+    );
+    let ran = Ferry::new(dir.path()).run(&["here", "provision", "--check", "--diff"]);
+    ran.success();
+    let lines = ran.lines_of("local");
+    let root = dir.path().join("srv").display().to_string();
+    for expected in [
+        format!("+command={root}/.ferry/with-env {root}/shared/.env gunicorn app:application"),
+        format!("+EnvironmentFile={root}/shared/.env"),
+        "+ExecStart=celery worker".to_string(),
+    ] {
+        assert!(lines.contains(&expected), "{expected}\n{}", ran.stdout);
+    }
+    assert!(!ran.stdout.contains("example.org"), "{}", ran.stdout);
+}

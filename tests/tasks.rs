@@ -474,3 +474,48 @@ steps = ["date +%s.%N > /tmp/started; sleep 0.5; date +%s.%N > /tmp/ended"]"#,
         "the two hosts overlapped with --parallel 1"
     );
 }
+
+#[test]
+fn task_arguments_with_quotes_spaces_and_commas_reach_the_host_as_data() {
+    let lab = lab(
+        1,
+        r#"[tasks.manage]
+required = ["cmd"]
+args = { x = "0" }
+steps = [
+    'printf "cmd=[%s] x=[%s]\n" "$FERRY_ARG_CMD" "$FERRY_ARG_X"',
+    'printf "<%s>" {{ args.cmd }} > /tmp/words',
+]"#,
+    );
+    let host = lab.host(0);
+    let target = host.target();
+    let cases = [
+        // What the user's shell leaves of `manage:cmd="check --deploy"`.
+        ("manage:cmd=check --deploy", "check --deploy", "0"),
+        // `'manage:cmd="a,b",x=1'`: ferry's own quotes.
+        (r#"manage:cmd="a,b",x=1"#, "a,b", "1"),
+        (r"manage:cmd=a\,b=c,x=2", "a,b=c", "2"),
+        (
+            r#"manage:cmd='$(touch /tmp/pwned) "q" `id`'"#,
+            r#"$(touch /tmp/pwned) "q" `id`"#,
+            "0",
+        ),
+    ];
+    for (call, cmd, x) in cases {
+        let ran = Ferry::lab(&lab).run(&["lab", call]);
+        ran.success();
+        assert_eq!(
+            ran.lines_of(&target),
+            [format!("cmd=[{cmd}] x=[{x}]")],
+            "{call}"
+        );
+        // `{{ args.cmd }}` bare in a step is one word whatever it holds.
+        let wrote = std::fs::read_to_string(host.path("/tmp/words")).unwrap();
+        assert_eq!(wrote, format!("<{cmd}>"), "{call}");
+    }
+    assert!(!host.path("/tmp/pwned").exists());
+    // A quote left open runs nothing and says why.
+    let ran = Ferry::lab(&lab).run(&["lab", r#"manage:cmd="a,b"#]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("quote is not closed"), "{}", ran.stderr);
+}

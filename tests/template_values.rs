@@ -71,11 +71,12 @@ fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
-/// `show:a=VALUE` with `\`, `,` and `=` escaped (the task argument grammar).
+/// `show:a=VALUE` with `\`, `,`, `=` and quotes escaped (the task
+/// argument grammar).
 fn task_call(value: &str) -> String {
     let mut call = String::from("show:a=");
     for c in value.chars() {
-        if matches!(c, '\\' | ',' | '=') {
+        if matches!(c, '\\' | ',' | '=' | '"' | '\'') {
             call.push('\\');
         }
         call.push(c);

@@ -26,6 +26,10 @@ pub(crate) struct ContainerDef {
     /// shared/<path> mounted at an absolute path in the container.
     pub(crate) mounts: Vec<Mount>,
     pub(crate) user: Option<String>,
+    /// `switch = "upstream"`: nginx is told which port the live container is on.
+    pub(crate) nginx: bool,
+    /// Seconds the old container keeps running after the switch.
+    pub(crate) drain: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +88,11 @@ pub(crate) fn resolve(
         migrate: raw.migrate.iter().map(|w| w.get_ref().clone()).collect(),
         mounts,
         user: raw.user.as_ref().map(|u| u.get_ref().clone()),
+        nginx: raw.switch.is_some(),
+        drain: raw
+            .drain
+            .as_ref()
+            .map_or(super::service::DRAIN, |d| *d.get_ref()),
     })
 }
 
@@ -219,6 +228,13 @@ mod tests {
                 "[container]\nimage = \"shop\"\nport = 65535\n",
                 "ferry.toml:3:8",
                 "between 1 and 65534",
+            ),
+            (
+                &format!(
+                    "{base}\n[services.container]\ncommand = \"web {{{{ port }}}}\"\nswitch = \"upstream\"\nport = 9000\n"
+                ),
+                "ferry.toml:5:11",
+                "the containers' slots are `container`",
             ),
             (
                 &format!("{base}\n[deploy]\nmigrate = [\"python manage.py migrate\"]\n"),

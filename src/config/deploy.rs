@@ -83,6 +83,9 @@ pub(crate) enum Probe {
 #[derive(Debug, Clone)]
 pub(crate) struct HealthDef {
     pub(crate) probe: Probe,
+    /// The `url` probe's request headers: each name a token, each value a
+    /// template (checked again once rendered: `header_problem`).
+    pub(crate) headers: Vec<(String, Spanned<String>)>,
     pub(crate) roles: Vec<String>,
     pub(crate) expect: Option<String>,
     pub(crate) deadline: Duration,
@@ -95,6 +98,17 @@ pub(crate) struct DotenvDef {
     pub(crate) values: Vec<(String, Spanned<String>)>,
     pub(crate) secrets: Vec<Spanned<String>>,
     pub(crate) generate: Vec<String>,
+}
+
+/// The program, under deploy_to, that services run through to see the
+/// `.env`: `with-env FILE COMMAND…` (written by every deploy that has one).
+pub(crate) const WITH_ENV: &str = ".ferry/with-env";
+
+impl DotenvDef {
+    /// The file on a host, under deploy_to's shared/.
+    pub(crate) fn on_host(&self, deploy_to: &str) -> String {
+        format!("{deploy_to}/shared/{}", self.file)
+    }
 }
 
 impl Default for DeployDef {
@@ -324,13 +338,72 @@ fn health(
     };
     let (Probe::Url(source) | Probe::Command(source)) = &probe;
     super::check_template(file, source)?;
+    let headers = headers(file, raw)?;
     Ok(HealthDef {
         probe,
+        headers,
         roles: super::names(&raw.roles),
         expect: raw.expect.clone(),
         deadline: Duration::from_secs(raw.deadline.unwrap_or(30).into()),
         interval: Duration::from_secs(raw.interval.unwrap_or(1).max(1).into()),
     })
+}
+
+/// `[deploy.health] headers`: data sent with the probe's request. A name
+/// is an HTTP token; a value holds no line break or other control character
+/// (it would end the header and start another, or the request).
+fn headers(
+    file: &SourceFile,
+    raw: &RawHealth,
+) -> Result<Vec<(String, Spanned<String>)>, Diagnostic> {
+    if let (Some(first), Some(_)) = (raw.headers.keys().next(), &raw.command) {
+        return Err(file
+            .error(
+                first.span(),
+                "`headers` go with a health check's `url`; a `command` sends its own",
+            )
+            .label("here"));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &raw.headers {
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.get_ref().is_empty() || !name.get_ref().chars().all(token) {
+            return Err(file
+                .error(
+                    name.span(),
+                    format!("`{}` is not an HTTP header name", name.get_ref()),
+                )
+                .label("letters, digits and !#$%&'*+-.^_`|~ only"));
+        }
+        if let Some(problem) = header_problem(value.get_ref()) {
+            return Err(file
+                .error(
+                    value.span(),
+                    format!("header `{}` holds {problem}", name.get_ref()),
+                )
+                .label("not a header value"));
+        }
+        crate::template::check_syntax(value.get_ref(), crate::template::Kind::Text).map_err(
+            |e| {
+                file.error(value.span(), format!("template error: {e}"))
+                    .label("in this template")
+                    .help(e.hint())
+            },
+        )?;
+        headers.push((name.get_ref().clone(), value.clone()));
+    }
+    Ok(headers)
+}
+
+/// What keeps `value` from being one HTTP header's value, if anything.
+pub(crate) fn header_problem(value: &str) -> Option<&'static str> {
+    if value.contains(['\r', '\n']) {
+        Some("a line break (CR or LF)")
+    } else if value.chars().any(|c| c.is_control() && c != '\t') {
+        Some("a control character")
+    } else {
+        None
+    }
 }
 
 fn dotenv(file: &SourceFile, raw: &RawDotenv) -> Result<DotenvDef, Diagnostic> {
@@ -385,6 +458,81 @@ mod tests {
         assert_eq!(Serial::Hosts(9).batch(5), 5);
         assert_eq!(Serial::Percent(25).batch(10), 3);
         assert_eq!(Serial::Percent(1).batch(3), 1);
+    }
+
+    fn load(text: &str) -> Result<crate::config::Project, String> {
+        let file = SourceFile::new(std::path::Path::new("ferry.toml"), text.into());
+        crate::config::parse(file).map_err(|e| match e {
+            crate::config::ConfigError::Invalid(d) => d.to_string(),
+            other => other.to_string(),
+        })
+    }
+
+    const ENV: &str = "[environments.lab]\nhosts = [\"a\"]\n";
+
+    #[test]
+    fn health_headers_are_data_checked_where_they_are_written() {
+        let ok = load(&format!(
+            "[deploy.health]\nurl = \"http://127.0.0.1:8000/\"\nheaders = {{ Host = \"example.com\", X-Tab = \"a\\tb\", X-Quote = \"'\\\"$(id)`;\" }}\n{ENV}"
+        ))
+        .unwrap();
+        let health = ok.deploy.health.unwrap();
+        let names: Vec<&str> = health.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Host", "X-Quote", "X-Tab"]);
+        let cases = [
+            // A line break would end the header and start another (or the body).
+            (
+                "headers = { Host = \"a\\r\\nX-Evil: 1\" }",
+                "ferry.toml:3:20",
+                "a line break",
+            ),
+            (
+                "headers = { Host = \"a\\nb\" }",
+                "ferry.toml:3:20",
+                "a line break",
+            ),
+            (
+                "headers = { Host = \"a\\u0000\" }",
+                "ferry.toml:3:20",
+                "a control character",
+            ),
+            (
+                "headers = { \"Ho st\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { \"X:Y\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { \"\" = \"a\" }",
+                "ferry.toml:3:13",
+                "not an HTTP header name",
+            ),
+            (
+                "headers = { Host = \"{{ nope\" }",
+                "ferry.toml:3:20",
+                "template error",
+            ),
+        ];
+        for (line, at, message) in cases {
+            let text = format!("[deploy.health]\nurl = \"http://x/\"\n{line}\n{ENV}");
+            let error = load(&text).unwrap_err();
+            assert!(
+                error.contains(at) && error.contains(message),
+                "{line}: {error}"
+            );
+        }
+        let error = load(&format!(
+            "[deploy.health]\ncommand = \"true\"\nheaders = {{ Host = \"a\" }}\n{ENV}"
+        ))
+        .unwrap_err();
+        assert!(
+            error.contains("ferry.toml:3:13") && error.contains("`command` sends its own"),
+            "{error}"
+        );
     }
 
     #[test]

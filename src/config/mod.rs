@@ -22,7 +22,7 @@ mod task;
 use std::path::{Path, PathBuf};
 
 pub(crate) use container::ContainerDef;
-pub(crate) use deploy::{DeployDef, DotenvDef, Probe, Serial};
+pub(crate) use deploy::{DeployDef, DotenvDef, HealthDef, Probe, Serial, WITH_ENV, header_problem};
 pub(crate) use environment::{Environment, Overrides};
 pub(crate) use error::ConfigError;
 pub(crate) use explain::{Explained, explain};

@@ -311,6 +311,10 @@ pub(crate) struct RawContainer {
     pub(crate) dirs: Table<Spanned<String>>,
     /// `docker run --user`, e.g. "1000:1000".
     pub(crate) user: Option<Spanned<String>>,
+    /// `"upstream"`: nginx's upstream include names the live container's port.
+    pub(crate) switch: Option<Spanned<SwitchKind>>,
+    /// Seconds the old container keeps running after the switch.
+    pub(crate) drain: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -330,6 +334,9 @@ pub(crate) struct RawHealth {
     /// Or a command that exits 0 when the app is healthy.
     pub(crate) command: Option<Spanned<String>>,
     pub(crate) roles: Option<Vec<Spanned<String>>>,
+    /// Request headers of the `url` probe (`Host`), templates.
+    #[serde(default)]
+    pub(crate) headers: Table<Spanned<String>>,
     /// Text the response body must contain.
     pub(crate) expect: Option<String>,
     /// Seconds to keep trying before giving up.

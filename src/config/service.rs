@@ -54,7 +54,7 @@ impl SlotsDef {
 
 /// Seconds an old slot drains by default: nginx's old workers finish the
 /// requests they hold; gunicorn then stops gracefully on TERM.
-const DRAIN: u32 = 3;
+pub(super) const DRAIN: u32 = 3;
 
 pub(crate) fn resolve_all(
     file: &SourceFile,
@@ -68,6 +68,11 @@ pub(crate) fn resolve_all(
             super::task::check_roles(file, service.roles.iter().flatten(), &known_roles)?;
             let def = resolve(file, key, service, app)?;
             check_reload(file, raw, key, service, &def)?;
+            if raw.container.is_some() && def.slots.is_some() && key.get_ref() == "container" {
+                return Err(file
+                    .error(key.span(), "the containers' slots are `container`: their links and upstream file would be this service's too")
+                    .label("rename this service"));
+            }
             Ok(def)
         })
         .collect()

@@ -1,6 +1,7 @@
 # Container releases on a host: the image's layers, its load, the one-off
-# migration container and the switch from the old container to the new one.
-# Sent after the release helpers, whose functions these call.
+# migration container, and the app's containers as the switch's slots
+# (switch/helpers.sh stops them and checks they run; these start and probe
+# them). Sent after the release and slot helpers, whose functions these call.
 
 # ferry_ctr_layers IMAGE: `has-image` when the engine holds IMAGE; otherwise
 # one `layers` report per image it holds: its layers' diff ids, bottom first.
@@ -33,6 +34,18 @@ ferry_ctr_load() {
     docker tag "$1" "$2:$3" || ferry_fail "cannot tag the image $2:$3"
 }
 
+# ferry_ctr_save IMAGE: the `docker save` archive of IMAGE, as one `archive`
+# report (a promotion or a resumed deploy ships the image a host runs).
+ferry_ctr_save() {
+    ferry_t=$(mktemp) || ferry_fail "cannot create a temporary file"
+    if ! ferry_err=$(docker save "$1" 2>&1 >"$ferry_t"); then
+        rm -f "$ferry_t"
+        ferry_fail "cannot save $1 here: $ferry_err"
+    fi
+    ferry_say_file archive "$ferry_t"
+    rm -f "$ferry_t"
+}
+
 # ferry_ctr_migrate N OPTION*N ARG...: in the release's directory, a one-off
 # container of its image with the N options, running ARG...
 ferry_ctr_migrate() {
@@ -52,91 +65,66 @@ ferry_ctr_migrate() {
     docker run --rm --init --network host "$@"
 }
 
-# ferry_ctr_up NAME REPO PORT PATH DEADLINE OPTION...: the live release's image
-# runs as NAME-<release> on PORT or PORT+1, whichever the old container does
-# not use, with OPTION...; once it answers on PATH, the app's other containers
-# stop and images of releases no longer on the host go. If it does not answer
-# within DEADLINE seconds it is removed and the old one keeps serving.
-ferry_ctr_up() {
-    ferry_pre=$1 ferry_repo=$2 ferry_port=$3 ferry_path=$4 ferry_dl=$5
-    shift 5
-    ferry_rel=$(readlink "$D/current") || { echo "$D/current is missing" >&2; exit 1; }
+# ferry_ctr_start LINK NAME SLOT PORT OPTION...: slot SLOT's container,
+# NAME-SLOT, runs the image of the release LINK points at, on PORT, with
+# OPTION... (the switch's runner calls it as ferry_start_SLOT). What held the
+# slot before goes first, and so does any container of the app on PORT (one
+# started before slots).
+ferry_ctr_start() {
+    ferry_img=$(cat "$1/IMAGE") || ferry_fail "$1 names no image"
+    ferry_rel=$(readlink "$1") || ferry_fail "$1 is missing"
     ferry_rel=${ferry_rel##*/}
-    ferry_img=$(cat "$D/current/IMAGE") || exit 1
-    ferry_name="$ferry_pre-$ferry_rel"
-    ferry_live=$(docker ps --filter "label=ferry.app=$ferry_pre" --format '{{.Names}} {{.Label "ferry.port"}}')
-    ferry_new=$(printf '%s\n' "$ferry_live" | awk -v n="$ferry_name" '$1 == n { print $2 }')
-    if [ -z "$ferry_new" ]; then
-        ferry_new=$ferry_port
-        if printf '%s\n' "$ferry_live" | awk -v p="$ferry_port" '$2 == p { f = 1 } END { exit !f }'; then
-            ferry_new=$((ferry_port + 1))
-        fi
-        docker rm -f "$ferry_name" >/dev/null 2>&1 || :
-        echo "starting $ferry_name on port $ferry_new" >&2
-        docker run -d --init --name "$ferry_name" --restart unless-stopped --network host \
-            -e "PORT=$ferry_new" --label "ferry.app=$ferry_pre" --label "ferry.port=$ferry_new" \
-            --label "ferry.release=$ferry_rel" "$@" "$ferry_img" >/dev/null
-    fi
-    ferry_deadline=$(($(date +%s) + ferry_dl))
-    until ferry_probe_url "http://127.0.0.1:$ferry_new$ferry_path" ""; do
-        # A container that exited once (and was restarted since) has failed.
-        ferry_state=$(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$ferry_name" 2>/dev/null) || :
-        if [ "$ferry_state" != "true 0" ] || [ "$(date +%s)" -ge "$ferry_deadline" ]; then
-            echo "$ferry_name does not answer on port $ferry_new ($ferry_body); its last lines:" >&2
-            docker logs --tail 20 "$ferry_name" >&2 2>&1 || :
-            docker rm -f "$ferry_name" >/dev/null 2>&1 || :
-            echo "the old container keeps serving" >&2
-            exit 1
-        fi
-        sleep 1
+    ferry_app=$2 ferry_slot=$3 ferry_port=$4
+    ferry_c="$2-$3"
+    shift 4
+    for ferry_o in $(docker ps -aq --filter "label=ferry.app=$ferry_app" --filter "label=ferry.port=$ferry_port"); do
+        docker rm -f "$ferry_o" >/dev/null || :
     done
-    echo "$ferry_name answers on port $ferry_new" >&2
-    for ferry_c in $(docker ps -a --filter "label=ferry.app=$ferry_pre" --format '{{.Names}}'); do
-        if [ "$ferry_c" != "$ferry_name" ]; then
-            echo "stopping $ferry_c" >&2
-            docker stop -t 10 "$ferry_c" >/dev/null && docker rm "$ferry_c" >/dev/null
-        fi
+    docker rm -f "$ferry_c" >/dev/null 2>&1 || :
+    echo "starting $ferry_c on port $ferry_port: release $ferry_rel, image $ferry_img" >&2
+    docker run -d --init --name "$ferry_c" --restart unless-stopped --network host \
+        -e "PORT=$ferry_port" --label "ferry.app=$ferry_app" --label "ferry.slot=$ferry_slot" \
+        --label "ferry.port=$ferry_port" --label "ferry.release=$ferry_rel" "$@" "$ferry_img" >/dev/null
+}
+
+# ferry_ctr_probe NAME URL: one try of a slot's probe; true when URL answers
+# 2xx. Returns 2 (give up) once the container NAME has exited, even if it was
+# restarted since, and shows its last lines.
+ferry_ctr_probe() {
+    ferry_probe_url "$2" "" && return 0
+    ferry_state=$(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$1" 2>/dev/null) || :
+    [ "$ferry_state" = "true 0" ] && return 1
+    ferry_logs=$(docker logs --tail 20 "$1" 2>&1)
+    printf '%s exited; its last lines:\n%s\n' "$1" "$ferry_logs" >&2
+    ferry_body="$1 exited: $(printf '%s' "$ferry_logs" | tail -n 3 | tr '\n' ' ')"
+    return 2
+}
+
+# ferry_ctr_prune NAME REPO: after a switch, containers of the app from
+# before slots go, and so do images REPO:<release> of releases no longer on
+# the host.
+ferry_ctr_prune() {
+    for ferry_c in $(docker ps -a --filter "label=ferry.app=$1" --format '{{.Names}} {{.Label "ferry.slot"}}' | awk 'NF == 1 { print $1 }'); do
+        echo "removing $ferry_c, started before slots" >&2
+        docker rm -f "$ferry_c" >/dev/null || :
     done
-    for ferry_t in $(docker image ls "$ferry_repo" --format '{{.Tag}}'); do
+    for ferry_t in $(docker image ls "$2" --format '{{.Tag}}'); do
         if [ ! -d "$D/releases/$ferry_t" ]; then
-            docker rmi "$ferry_repo:$ferry_t" >/dev/null 2>&1 || :
+            docker rmi "$2:$ferry_t" >/dev/null 2>&1 || :
         fi
     done
 }
 
-# ferry_ctr_exec CURRENT NAME ARG...: ARG... in the live container of NAME,
-# the one of the release CURRENT points at.
+# ferry_ctr_live UPSTREAM NAME: the live container's name in ferry_name:
+# NAME-<slot>, the slot the upstream file names (a before the first switch).
+ferry_ctr_live() {
+    ferry_s=$(sed -n '1s/^# ferry: slot \([ab]\) .*/\1/p' "$1" 2>/dev/null)
+    ferry_name="$2-${ferry_s:-a}"
+}
+
+# ferry_ctr_exec UPSTREAM NAME ARG...: ARG... in the live container of NAME.
 ferry_ctr_exec() {
-    ferry_rel=$(readlink "$1") || {
-        echo "no live release at $1" >&2
-        exit 1
-    }
-    ferry_name="$2-${ferry_rel##*/}"
+    ferry_ctr_live "$1" "$2"
     shift 2
     docker exec "$ferry_name" "$@"
-}
-
-# ferry_ctr_status CURRENT NAME: the live container's state; fails unless it runs.
-ferry_ctr_status() {
-    ferry_rel=$(readlink "$1") || {
-        echo "no live release at $1" >&2
-        exit 1
-    }
-    ferry_name="$2-${ferry_rel##*/}"
-    ferry_state=$(docker inspect -f '{{.State.Status}} since {{.State.StartedAt}}, port {{index .Config.Labels "ferry.port"}}, image {{.Image}}' "$ferry_name" 2>&1) || {
-        echo "$ferry_name: $ferry_state" >&2
-        exit 1
-    }
-    echo "$ferry_name: $ferry_state"
-    case "$ferry_state" in running*) ;; *) exit 1 ;; esac
-}
-
-# ferry_ctr_restart CURRENT NAME: `docker restart` of the live container (it
-# does not answer while it restarts).
-ferry_ctr_restart() {
-    ferry_rel=$(readlink "$1") || {
-        echo "no live release at $1" >&2
-        exit 1
-    }
-    docker restart "$2-${ferry_rel##*/}"
 }

@@ -1,7 +1,7 @@
 //! Container releases: the image is built from the project's Dockerfile on the machine
 //! running ferry (`build`), shipped to each host as a `docker save` archive holding only
 //! the layers that host's engine lacks (`ship`), loaded and checked there, migrated in a
-//! one-off container and run beside the old container until it answers (`host`).
+//! one-off container, and run as the two slots of the switch behind nginx (`host`).
 //!
 //! Everything else is a release like any other: the release directory holds the image's
 //! id (`IMAGE`), so `current`, the lock, records, history and rollback are the release
@@ -9,12 +9,16 @@
 
 mod build;
 mod host;
+mod saved;
 mod ship;
 
 use std::sync::LazyLock;
 
 pub(crate) use build::{Image, build};
-pub(crate) use host::{exec, load, migrate, name, probe_layers, up};
+pub(crate) use host::{
+    exec, live, load, migrate, name, probe_layers, prune, status, switch, upstream,
+};
+pub(crate) use saved::{from_archive, local, save};
 
 use crate::shell::Library;
 

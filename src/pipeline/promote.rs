@@ -5,7 +5,9 @@
 //! checked against the digest its record holds, and go to `<to>` as a
 //! normal deploy — `<to>`'s own build, migrate, restart and health check,
 //! its shared data kept — recording the same revision and digest. Nothing
-//! is built from the repository, so a newer commit cannot slip in.
+//! is built from the repository, so a newer commit cannot slip in. For a
+//! container release the artifact is the image: the one `<from>` runs, from
+//! this machine's engine or saved by the `<from>` host, checked by id there.
 
 use super::Stage;
 use super::after::{self, Stopped};
@@ -67,7 +69,23 @@ async fn prepare(from: &Stage<'_>, to: &Stage<'_>) -> Result<(DeployPlan, String
         record.short_revision(),
         to.name()
     ));
-    let plan = DeployPlan::promoting(to.ctx, artifact, from_text.clone())
+    // A container release is the image: the very one `from` runs goes.
+    let image = match &to.ctx.project.deploy.container {
+        Some(def) => Some(
+            crate::release::fetch_image(
+                from.fanout,
+                &format!("{}/fetch-image", from.name()),
+                &[source],
+                &from.layout(),
+                &artifact,
+                &def.image,
+                &live.release,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let plan = DeployPlan::promoting(to.ctx, artifact, image, from_text.clone())
         .map_err(|e| format!("cannot plan the deploy: {e}"))?;
     Ok((plan, from_text))
 }

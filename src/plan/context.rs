@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 use toml::Spanned;
 
-use crate::config::{Environment, Project};
+use crate::config::{Environment, HealthDef, Project, header_problem};
 use crate::error::Error;
 use crate::inventory::{Address, Host};
 use crate::template::{self, Kind, TemplateError};
@@ -68,6 +68,42 @@ impl Context<'_> {
     ) -> Result<Vec<(String, String)>, Error> {
         template::exports(&self.env.vars, args)
             .map_err(|error| Error::usage(format!("[vars]: {error}"), error.hint()))
+    }
+
+    /// The environment's `.env` on its hosts (`[deploy.dotenv]`), whose
+    /// variables tasks' steps and `run` see like the app; not for a
+    /// container release, whose container has them.
+    pub(crate) fn env_file(&self) -> Option<String> {
+        let deploy = &self.project.deploy;
+        deploy
+            .dotenv
+            .as_ref()
+            .filter(|_| deploy.container.is_none())
+            .map(|d| d.on_host(&self.env.settings.deploy_to))
+    }
+
+    /// `[deploy.health] headers` rendered for a host (or a slot), each as
+    /// `Name: value`, the one word the probe sends it as.
+    pub(crate) fn health_headers(
+        &self,
+        health: &HealthDef,
+        values: &Value,
+    ) -> Result<Vec<String>, Error> {
+        let mut headers = Vec::new();
+        for (name, source) in &health.headers {
+            let what = format!("[deploy.health] headers.{name}");
+            let value = self.render_as(&what, source, Kind::Text, values)?;
+            if let Some(problem) = header_problem(&value) {
+                return Err(self
+                    .project
+                    .file
+                    .error(source.span(), format!("{what}: the value holds {problem}"))
+                    .label("rendered from this template")
+                    .into());
+            }
+            headers.push(format!("{name}: {value}"));
+        }
+        Ok(headers)
     }
 
     /// Render a shell template from ferry.toml; an error points at it.

@@ -10,11 +10,12 @@ use minijinja::Value;
 
 use super::format::{self, Format};
 use super::render::Failure;
-use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource};
+use crate::config::{FileDef, OnDeploy, ServiceDef, TemplateSource, WITH_ENV};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::Context;
 use crate::secret::{Redactor, Secret};
+use crate::shell::Word;
 use crate::switch;
 use crate::template::{self, Kind, TemplateError};
 
@@ -41,6 +42,14 @@ pub(crate) fn render(
             extras.push(("upstream_include", Value::from(include)));
             extras.push(("upstream_name", Value::from(slots.upstream.as_str())));
         }
+    } else if let Some(def) = ctx.project.deploy.container.as_ref().filter(|d| d.nginx) {
+        // A file of no service in a container project behind nginx (its site):
+        // the upstream is the containers' include file.
+        let deploy_to = &ctx.env.settings.deploy_to;
+        let upstream = crate::container::upstream(def, &ctx.project.app, host, deploy_to, None);
+        let include = switch::upstream_file(deploy_to, &upstream.service);
+        extras.push(("upstream_include", Value::from(include)));
+        extras.push(("upstream_name", Value::from(upstream.name)));
     }
     let defaults: BTreeMap<&str, &str> = source.defaults.iter().copied().collect();
     // The last map that has a name wins: a file's vars beat the template's
@@ -166,6 +175,7 @@ fn service_value(ctx: &Context<'_>, host: &Host, service: &ServiceDef) -> Result
     let first = programs[0].clone();
     let field = |name: &str| first.get_attr(name).unwrap_or_default();
     let (command, dir, environment) = (field("command"), field("dir"), field("environment"));
+    let (env_file, with_env) = (field("env_file"), field("with_env"));
     let switch = service.slots.as_ref().map(|slots| {
         template::context([
             ("name", Value::from(slots.upstream.as_str())),
@@ -189,6 +199,8 @@ fn service_value(ctx: &Context<'_>, host: &Host, service: &ServiceDef) -> Result
         ("dir", dir),
         ("user", Value::from(service.user.clone())),
         ("environment", environment),
+        ("env_file", env_file),
+        ("with_env", with_env),
         ("log", Value::from(logs.first().cloned())),
         ("logs", template::value(&logs)),
         ("on_deploy", Value::from(on_deploy)),
@@ -224,11 +236,25 @@ fn program(
         .iter()
         .map(|(name, value)| Ok((name.clone(), render(value, Kind::Text)?)))
         .collect::<Result<BTreeMap<_, _>, Failure>>()?;
+    // The `.env`, read by the program `with-env` that the command runs
+    // through (supervisor), or by the manager itself (systemd's
+    // EnvironmentFile): its secrets stay out of the unit file and argv.
+    let env_file = ctx.env_file();
+    let with_env = env_file.as_ref().map(|file| {
+        let program = format!("{}/{WITH_ENV}", ctx.env.settings.deploy_to);
+        format!(
+            "{} {}",
+            Word::lit(&program).as_str(),
+            Word::lit(file).as_str()
+        )
+    });
     Ok(template::context([
         ("name", Value::from(name)),
         ("command", Value::from(command)),
         ("dir", Value::from(dir)),
         ("environment", template::value(&environment)),
+        ("env_file", Value::from(env_file)),
+        ("with_env", Value::from(with_env)),
         ("log", Value::from(log)),
     ]))
 }

@@ -8,7 +8,7 @@ use minijinja::Value;
 
 use super::content;
 use super::resource::{File, Resource, Step, User};
-use crate::config::{FileBody, Manager, Provision};
+use crate::config::{FileBody, Manager, Provision, WITH_ENV};
 use crate::inventory::Host;
 use crate::plan::Context;
 use crate::switch;
@@ -78,12 +78,46 @@ pub(crate) fn steps(
             };
             steps.push(step(resource, become_root(layout.become_root), vec![]));
         }
-        // Slotted services: nginx's upstream file names slot a until the
-        // first deploy; from then on deploys own it.
-        for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
-            let Some(slots) = &service.slots else {
-                continue;
+        // With a .env, the program services run through to read it, as
+        // each deploy writes it: a program provisioned before the first
+        // deploy (or changed to run through it) starts without waiting.
+        if ctx.env_file().is_some() {
+            let resource = Resource::Directory {
+                path: format!("{root}/.ferry"),
+                attrs: layout.attrs.clone(),
+                layout: true,
             };
+            steps.push(step(resource, become_root(layout.become_root), vec![]));
+            let resource = Resource::File(File {
+                path: format!("{root}/{WITH_ENV}"),
+                content: format!("{}\n", crate::shell::with_env_program()),
+                attrs: crate::config::Attrs {
+                    mode: Some(0o755),
+                    ..layout.attrs.clone()
+                },
+                secret_prefixes: Vec::new(),
+                seed: false,
+            });
+            steps.push(step(resource, become_root(layout.become_root), vec![]));
+        }
+        // Slotted services and containers behind nginx: nginx's upstream
+        // file names slot a until the first deploy; from then on deploys own it.
+        let mut upstreams: Vec<(String, String, u16)> = ctx
+            .project
+            .services
+            .iter()
+            .filter(|s| s.runs_on(host))
+            .filter_map(|service| {
+                let slots = service.slots.as_ref()?;
+                let [(_, port), _] = slots.each();
+                Some((service.key.clone(), slots.upstream.clone(), port))
+            })
+            .collect();
+        if let Some(def) = ctx.project.deploy.container.as_ref().filter(|d| d.nginx) {
+            let upstream = crate::container::upstream(def, &ctx.project.app, host, root, None);
+            upstreams.push((upstream.service, upstream.name, def.port));
+        }
+        for (key, name, port) in upstreams {
             let dir = format!("{root}/slots");
             if !steps
                 .iter()
@@ -96,14 +130,9 @@ pub(crate) fn steps(
                 };
                 steps.push(step(resource, become_root(layout.become_root), vec![]));
             }
-            let [(_, port), _] = slots.each();
             let resource = Resource::File(File {
-                path: switch::upstream_file(root, &service.key),
-                content: switch::first_upstream(
-                    &service.key,
-                    &slots.upstream,
-                    &format!("127.0.0.1:{port}"),
-                ),
+                path: switch::upstream_file(root, &key),
+                content: switch::first_upstream(&key, &name, &format!("127.0.0.1:{port}")),
                 attrs: layout_file_attrs(&layout.attrs),
                 secret_prefixes: Vec::new(),
                 seed: true,

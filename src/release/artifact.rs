@@ -372,6 +372,11 @@ impl Artifact {
             .expect("in-memory tar")
     }
 
+    /// The bytes of the file at `path`, if the release has it.
+    pub(crate) fn file(&self, path: &str) -> Option<&[u8]> {
+        self.contents.get(path).map(|(body, _)| body.as_slice())
+    }
+
     /// The release's files written out under `dir`: a container image's build context.
     pub(crate) fn unpack_into(&self, dir: &Path) -> std::io::Result<()> {
         let files: Vec<&str> = self.manifest.files().map(|e| e.path.as_str()).collect();

@@ -109,12 +109,6 @@ impl DeployPlan {
             .get("ref")
             .unwrap_or(&ctx.env.settings.branch)
             .to_string();
-        if resume && project.deploy.container.is_some() {
-            return Err(Error::usage(
-                "`deploy:resume=yes` does not resume container deploys yet",
-                Some("run `deploy` again: hosts keep the layers they already have".into()),
-            ));
-        }
         let (artifact, image) = if resume {
             (None, None)
         } else {
@@ -134,19 +128,23 @@ impl DeployPlan {
 
     /// A deploy of `artifact` as it is, built elsewhere: a promotion ships
     /// the very files another environment runs.
+    /// For a container release the artifact names the image, and `image` is that
+    /// image (fetched, never rebuilt).
     pub(crate) fn promoting(
         ctx: &Context<'_>,
         artifact: Artifact,
+        image: Option<Image>,
         from: String,
     ) -> Result<Self, Error> {
-        if ctx.project.deploy.container.is_some() {
+        if ctx.project.deploy.container.is_some() != image.is_some() {
             return Err(Error::usage(
-                "`promote` does not ship container images yet",
-                Some("deploy the commit to the environment instead".into()),
+                "the release promoted and the project disagree on whether it is a container image",
+                None,
             ));
         }
         let reference = artifact.reference.clone();
         let mut plan = Self::with_artifact(Mode::Deploy, false, reference, Some(artifact), ctx)?;
+        plan.image = image;
         plan.facts.promoted_from = Some(from);
         Ok(plan)
     }
@@ -219,7 +217,10 @@ pub(crate) fn build_artifact(
 
 /// The image of a container release, built from the release's files; the release
 /// itself then holds only the image's id.
-fn build_image(artifact: Artifact, def: &ContainerDef) -> Result<(Artifact, Image), Error> {
+pub(super) fn build_image(
+    artifact: Artifact,
+    def: &ContainerDef,
+) -> Result<(Artifact, Image), Error> {
     let failed = |e: &dyn std::fmt::Display| {
         Error::usage(
             format!("cannot build the image: {e}"),
@@ -272,6 +273,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
     let deploy = &ctx.project.deploy;
     let values = ctx.host_values(host, &Default::default());
     let exports = ctx.value_exports(&Default::default())?;
+    let env_file = ctx.env_file();
     let commands = |what: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {
         let mut steps = Vec::new();
         for source in sources {
@@ -284,6 +286,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         Ok(Commands {
             steps,
             exports: exports.clone(),
+            env_file: env_file.clone(),
         })
     };
     let mut plan = HostPlan {
@@ -305,6 +308,8 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
         ..HostPlan::default()
     };
     plan.restarts.exports.clone_from(&exports);
+    // A health check's command sees the .env like the app.
+    plan.restarts.env_file.clone_from(&env_file);
     if let Some(def) = &deploy.container {
         let env_file = deploy.dotenv.as_ref().map(|d| d.file.as_str());
         if let Some(command) = container::migrate(def, env_file) {
@@ -312,10 +317,20 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                 .steps
                 .push(("migrate in a one-off container".into(), command));
         }
+        // The containers are the slots of the switch: rollback, the put-back
+        // and `restart` move them as a deploy does.
+        let deploy_to = &ctx.env.settings.deploy_to;
+        plan.switches.push(container::upstream(
+            def,
+            &ctx.project.app,
+            host,
+            deploy_to,
+            env_file,
+        ));
         let name = container::name(&ctx.project.app, host);
         plan.restarts
             .steps
-            .push((format!("run {name}"), container::up(def, &name, env_file)));
+            .push(("remove old images".into(), container::prune(def, &name)));
     }
     for service in ctx.project.services.iter().filter(|s| s.runs_on(host)) {
         if service.on_deploy == OnDeploy::None {
@@ -352,6 +367,7 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
                     &values,
                 )?,
                 expect: health.expect.clone(),
+                headers: ctx.health_headers(health, &values)?,
             },
             Probe::Command(command) => Health::Command(Command::user(ctx.render(
                 "[deploy.health] command",
@@ -383,6 +399,7 @@ fn dotenv_plan(
     values: &minijinja::Value,
 ) -> Result<Dotenv, Error> {
     let mut lines = Vec::new();
+    let mut secrets = Vec::new();
     for (key, source) in &dotenv.values {
         let value = ctx.render_as(
             &format!("[deploy.dotenv] {key}"),
@@ -390,7 +407,7 @@ fn dotenv_plan(
             crate::template::Kind::Text,
             values,
         )?;
-        lines.push(format!("{key}={}", dotenv_value(&value)));
+        lines.push(format!("{key}={}", crate::dotenv::quote(&value)));
     }
     for name in &dotenv.secrets {
         let secret = ctx
@@ -413,45 +430,64 @@ fn dotenv_plan(
                         .label("unknown secret"),
                 )
             })?;
-        lines.push(format!("{}={}", secret.name, dotenv_value(secret.expose())));
+        // Apart from the plain lines: each its own word, which the
+        // redactor knows (a secret's .env form shell-quoted).
+        secrets.push((secret.name.clone(), crate::dotenv::quote(secret.expose())));
     }
     Ok(Dotenv {
         file: dotenv.file.clone(),
         lines: lines.iter().map(|l| format!("{l}\n")).collect(),
+        secrets,
         generate: dotenv.generate.clone(),
     })
 }
 
-/// A .env value: bare when it is plain, else double-quoted with escapes
-/// (what python-dotenv, django-environ and docker read alike).
-fn dotenv_value(value: &str) -> String {
-    let plain = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:@,+%".contains(c));
-    if plain && !value.is_empty() {
-        return value.to_string();
-    }
-    let escaped = value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-        .replace('$', "\\$");
-    format!("\"{escaped}\"")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
+    /// What ferry writes into the .env, the host's `ferry_env` (the loader
+    /// of steps, `run` and services' with-env) reads back byte for byte,
+    /// running nothing: a value is data in both directions.
     #[test]
-    fn dotenv_values_are_quoted_only_when_needed() {
-        assert_eq!(dotenv_value("y"), "y");
-        assert_eq!(dotenv_value("postgres://u:p@db/x"), "postgres://u:p@db/x");
-        assert_eq!(dotenv_value("a b"), "\"a b\"");
-        assert_eq!(
-            dotenv_value("say \"hi\"\n$HOME"),
-            "\"say \\\"hi\\\"\\n\\$HOME\""
+    fn the_host_reads_back_every_value_ferry_writes() {
+        let values = [
+            "plain",
+            "a b",
+            "say \"hi\" $HOME `id` $(touch pwned) ; rm -rf x",
+            "back\\slash\\n and \\",
+            "two\nlines\n",
+            "it's 'quoted'",
+            "trailing space ",
+            "ünïcödé ✓",
+            "cr\rhere",
+            "",
+            "=starts=with=equals",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".env");
+        let mut text = String::from("# a comment\nnot an assignment\nferry_l=kept out\n");
+        for (i, value) in values.iter().enumerate() {
+            text.push_str(&format!("K{i}={}\n", crate::dotenv::quote(value)));
+        }
+        std::fs::write(&file, text).unwrap();
+        let script = format!(
+            "{}\nferry_env \"$1\"\ni=0\nwhile [ $i -lt {} ]; do eval \"printf '%s\\0' \\\"\\$K$i\\\"\"; i=$((i + 1)); done\n[ -z \"${{ferry_l+set}}\" ] || [ \"$ferry_l\" != 'kept out' ]",
+            crate::shell::PRELUDE,
+            values.len()
         );
-        assert_eq!(dotenv_value(""), "\"\"");
+        for sh in ["sh", "dash", "bash"] {
+            let output = std::process::Command::new(sh)
+                .args(["-c", &script, "sh"])
+                .arg(&file)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{sh}: {output:?}");
+            let read: Vec<&str> = std::str::from_utf8(&output.stdout)
+                .unwrap()
+                .split_terminator('\0')
+                .collect();
+            assert_eq!(read, values, "{sh}");
+            assert!(!dir.path().join("pwned").exists(), "{sh} ran a value");
+        }
     }
 }

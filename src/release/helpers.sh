@@ -289,17 +289,25 @@ ferry_assemble() {
     : >"$T/.ferry/stored"
 }
 
-# ferry_dotenv FILE LINES KEY...: shared FILE (mode 0600) holds LINES (each
-# ended by a newline), then each KEY generated once and kept after.
+# ferry_dotenv FILE LINES N [NAME VALUE]... KEY...: shared FILE (mode 0600)
+# holds LINES (each ended by a newline), then N secrets, each a NAME and its
+# VALUE as a .env writes it (each its own word, which the redactor masks),
+# then each KEY generated once and kept after.
 ferry_dotenv() {
     ferry_e="$D/shared/$1"
     ferry_lines=$2
-    shift 2
+    ferry_n=$3
+    shift 3
     mkdir -p "$(dirname -- "$ferry_e")" || ferry_fail "cannot create the directory of $ferry_e"
     (
         umask 077
         {
             printf '%s' "$ferry_lines"
+            while [ "$ferry_n" -gt 0 ]; do
+                printf '%s=%s\n' "$1" "$2"
+                shift 2
+                ferry_n=$((ferry_n - 1))
+            done
             for ferry_k in "$@"; do
                 ferry_v=$(grep -m1 "^$ferry_k=" "$ferry_e" 2>/dev/null | cut -d= -f2-)
                 [ -n "$ferry_v" ] || ferry_v=$(head -c 96 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 50)
@@ -308,6 +316,17 @@ ferry_dotenv() {
         } >"$ferry_e.tmp"
     ) || ferry_fail "cannot write $ferry_e"
     if ! { chmod 600 "$ferry_e.tmp" && mv -f "$ferry_e.tmp" "$ferry_e"; }; then ferry_fail "cannot write $ferry_e"; fi
+}
+
+# ferry_with_env TEXT: $D/.ferry/with-env holds TEXT, the program services
+# run through to see the .env (shell::with_env_program), executable before
+# it replaces the old one by rename.
+ferry_with_env() {
+    if ! { printf '%s\n' "$1" >"$D/.ferry/with-env.tmp.$$" &&
+        chmod 755 "$D/.ferry/with-env.tmp.$$" &&
+        mv -f "$D/.ferry/with-env.tmp.$$" "$D/.ferry/with-env"; }; then
+        ferry_fail "cannot write $D/.ferry/with-env"
+    fi
 }
 
 # ferry_share PATH dir|file: PATH in the release links to shared/PATH.

@@ -47,7 +47,7 @@ pub(crate) use keeper::Unlock;
 pub(crate) use listing::{History, Releases};
 pub(crate) use record::{ReleaseRecord, State};
 pub(crate) use rollback::Rollback;
-pub(crate) use travel::{fetch, live, mark_failed};
+pub(crate) use travel::{fetch, fetch_image, live, mark_failed};
 
 use std::sync::LazyLock;
 

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::artifact::Artifact;
+use crate::container::Image;
 
 use super::deploy::{DeployPlan, Mode};
 use super::locked::Locked;
 use super::record::{Pending, ReleaseRecord, State};
-use super::resume::{new_pending, progress_of, resumable, resume_artifact};
+use super::resume::{new_pending, progress_of, resumable, resume_artifact, resume_image};
 use super::steps;
 use super::survey::{Survey, Takeover};
 use super::upload::{self, Extras, Payloads};
@@ -57,7 +58,7 @@ impl DeployPlan {
             ));
             return;
         };
-        if let Some(mut run) = Run::begin(self, &locked, fanout) {
+        if let Some(mut run) = Run::begin(self, &locked, fanout).await {
             run.go().await;
         }
         locked.release(fanout).await;
@@ -88,6 +89,8 @@ pub(super) struct Run<'a, 'h> {
     pub(super) hosts: Vec<&'h Host>,
     pub(super) surveys: &'a BTreeMap<String, Survey>,
     pub(super) artifact: Cow<'a, Artifact>,
+    /// A container release's image: the plan's, or the one a resumed deploy began with.
+    pub(super) image: Option<Cow<'a, Image>>,
     pub(super) id: String,
     pub(super) record: ReleaseRecord,
     pub(super) pending: Pending,
@@ -100,14 +103,25 @@ pub(super) struct Run<'a, 'h> {
 
 impl<'a, 'h> Run<'a, 'h> {
     /// Decide the release: a new id, or the pending deploy's when resuming.
-    fn begin(plan: &'a DeployPlan, locked: &'a Locked<'h>, fanout: &'a Fanout) -> Option<Self> {
+    async fn begin(
+        plan: &'a DeployPlan,
+        locked: &'a Locked<'h>,
+        fanout: &'a Fanout,
+    ) -> Option<Self> {
         let surveys = &locked.surveys;
+        let mut image = plan.image.as_ref().map(Cow::Borrowed);
         let (artifact, pending) = if plan.resume {
             let pending = resumable(plan, surveys, fanout)?;
-            (
-                Cow::Owned(resume_artifact(plan, &pending, fanout)?),
-                pending,
-            )
+            if plan.deploy.container.is_some() {
+                let (artifact, resumed) = resume_image(plan, &pending, locked, fanout).await?;
+                image = Some(Cow::Owned(resumed));
+                (Cow::Owned(artifact), pending)
+            } else {
+                (
+                    Cow::Owned(resume_artifact(plan, &pending, fanout)?),
+                    pending,
+                )
+            }
         } else {
             let artifact = plan.artifact.as_ref().expect("planned with an artifact");
             for (host, survey) in surveys {
@@ -141,6 +155,7 @@ impl<'a, 'h> Run<'a, 'h> {
             hosts: locked.hosts.clone(),
             surveys,
             artifact,
+            image,
             id,
             record,
             pending,

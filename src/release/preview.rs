@@ -83,8 +83,13 @@ fn lines(plan: &DeployPlan, host: &Host, survey: &Survey) -> Vec<String> {
             "would switch current from {live} to the new release"
         ));
         for upstream in &host_plan.switches {
+            let moved = if upstream.nginx {
+                "point nginx at it"
+            } else {
+                "make it the live one"
+            };
             lines.push(format!(
-                "would start {} in its idle slot, probe it, point nginx at it and stop the other",
+                "would start {} in its idle slot, probe it, {moved} and stop the other",
                 upstream.service
             ));
         }

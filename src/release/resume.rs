@@ -5,12 +5,16 @@
 use std::collections::BTreeMap;
 
 use super::artifact::Artifact;
-use super::deploy::{DeployPlan, build_artifact};
+use super::deploy::{DeployPlan, build_artifact, build_image};
+use super::locked::Locked;
 use super::phases::Progress;
 use super::record::{Origin, Pending, State};
 use super::survey::Survey;
+use super::travel::{fetch, fetch_image};
 use super::{now, who};
+use crate::container::Image;
 use crate::fanout::Fanout;
+use crate::inventory::Host;
 
 pub(super) fn progress_of(survey: &Survey, id: &str) -> Progress {
     let record = survey.record(id);
@@ -169,6 +173,74 @@ pub(super) fn resume_artifact(
         }
         Err(error) => {
             fanout.fail(format!("cannot resume {}: {error}", pending.release));
+            None
+        }
+    }
+}
+
+/// The release and image of the container deploy being resumed: the release's files
+/// (its `IMAGE`) from a host that has them, checked against the deploy's digest, and the
+/// very image they name (this machine's, or saved by a host). Only when no host has the
+/// release is the commit built again, and then it must give the same image.
+pub(super) async fn resume_image(
+    plan: &DeployPlan,
+    pending: &Pending,
+    locked: &Locked<'_>,
+    fanout: &Fanout,
+) -> Option<(Artifact, Image)> {
+    let id = pending.release.as_str();
+    let def = plan.deploy.container.as_ref().expect("a container deploy");
+    let holders: Vec<&Host> = locked
+        .hosts
+        .iter()
+        .copied()
+        .filter(|h| locked.surveys[&h.label].releases.contains_key(id))
+        .collect();
+    let cannot = |problem: String| fanout.fail(format!("cannot resume {id}: {problem}"));
+    let fetched = match holders.first() {
+        Some(host) => fetch(fanout, "deploy/fetch", host, &plan.layout, id).await,
+        None => {
+            let reference = pending
+                .origin
+                .revision
+                .as_deref()
+                .unwrap_or(&pending.origin.reference);
+            build_artifact(&plan.root, &plan.deploy, reference)
+                .and_then(|artifact| build_image(artifact, def))
+                .map(|(artifact, _)| artifact)
+                .map_err(|error| error.to_string())
+        }
+    };
+    let mut artifact = match fetched {
+        Ok(artifact) => artifact,
+        Err(problem) => {
+            cannot(problem);
+            return None;
+        }
+    };
+    if artifact.manifest.digest() != pending.origin.digest {
+        cannot(
+            "the image it names is not the one that deploy began with; start a new deploy".into(),
+        );
+        return None;
+    }
+    artifact.revision = pending.origin.revision.clone();
+    artifact.reference = pending.origin.reference.clone();
+    let task = "deploy/fetch-image";
+    match fetch_image(
+        fanout,
+        task,
+        &holders,
+        &plan.layout,
+        &artifact,
+        &def.image,
+        id,
+    )
+    .await
+    {
+        Ok(image) => Some((artifact, image)),
+        Err(problem) => {
+            cannot(problem);
             None
         }
     }

@@ -29,6 +29,7 @@ fn commands() -> Commands {
             ),
         ],
         exports: vec![("FERRY_VAR_GREETING".into(), "it's $(x)".into())],
+        env_file: Some("/srv/my app's/shared/.env".into()),
     }
 }
 
@@ -61,6 +62,12 @@ fn surveys_and_locks() {
     shellcheck("history", &listing::history_script(&layout(), 20));
 }
 
+/// The program services run through to see the .env.
+#[test]
+fn with_env() {
+    shellcheck("with-env", &crate::shell::with_env_program());
+}
+
 #[test]
 fn upload() {
     let artifact = Artifact::for_tests(&[("app.py", b"print()", 0o644), ("-rf", b"x", 0o755)]);
@@ -77,6 +84,7 @@ fn upload() {
     let dotenv = Dotenv {
         file: ".env".into(),
         lines: "A=1\n".into(),
+        secrets: vec![("KEY".into(), "\"a'b \\$c\"".into())],
         generate: vec!["SECRET_KEY".into()],
     };
     let extras = Extras {
@@ -141,6 +149,7 @@ fn build_switch_restart_finish_and_rollback() {
     let url = Health::Url {
         url: "http://127.0.0.1:8000/health".into(),
         expect: Some("ok".into()),
+        headers: vec!["Host: example.com".into()],
     };
     let command = Health::Command(Command::user("curl -fsS http://127.0.0.1:8000/"));
     for health in [&url, &command] {
@@ -184,6 +193,7 @@ fn slot_switches() {
         switch::Probe::Url {
             url: "http://127.0.0.1:8001/health".into(),
             expect: "ok".into(),
+            headers: vec!["Host: example.com".into(), "X-Odd: 'a\" $(b) `c`".into()],
         },
         switch::Probe::Command(Command::user("curl -fsS http://127.0.0.1:8001/")),
         switch::Probe::Started,
@@ -216,6 +226,7 @@ fn slot_switches() {
             drain: 3,
             deadline: 20,
             interval: 1,
+            nginx: true,
         };
         let mut script = layout().script();
         steps::restart(
@@ -279,6 +290,9 @@ user = "1000:1000"
     let mut script = layout().script();
     crate::container::load(&mut script, "sha256:ab", "shop", "20260102T000000Z");
     shellcheck("container load", &script.build());
+    let mut script = layout().script();
+    crate::container::save(&mut script, "sha256:ab'; rm -rf /");
+    shellcheck("container save", &script.build());
     let migrate = crate::container::migrate(&def, Some(".env")).expect("a migration");
     let commands = Commands {
         steps: vec![("migrate".into(), migrate)],
@@ -287,31 +301,45 @@ user = "1000:1000"
     let mut script = layout().script();
     steps::in_release(&mut script, "20260102T000000Z", &secrets(), &commands, None);
     shellcheck("container migrate", &script.build());
-    let up = Commands {
-        steps: vec![("run".into(), crate::container::up(&def, "shop-app", None))],
-        ..Commands::default()
-    };
-    let mut script = layout().script();
-    steps::restart(&mut script, &secrets(), &[], &up, None);
-    shellcheck("container up", &script.build());
-    let command =
-        crate::container::exec("/srv/app/current", "shop-app", &["ls".into(), "-l".into()]);
+    let host =
+        crate::inventory::Host::parse("deploy@web1", ["app".to_string()].into()).expect("a host");
+    for nginx in [true, false] {
+        let def = crate::config::ContainerDef {
+            nginx,
+            ..def.clone()
+        };
+        let upstream =
+            crate::container::upstream(&def, "shop's", &host, "/srv/my app's", Some(".env"));
+        let prune = Commands {
+            steps: vec![("prune".into(), crate::container::prune(&def, "shop-app"))],
+            ..Commands::default()
+        };
+        let mut script = layout().script();
+        steps::restart(
+            &mut script,
+            &secrets(),
+            std::slice::from_ref(&upstream),
+            &prune,
+            None,
+        );
+        shellcheck("container switch", &script.build());
+        let mut script = Script::new();
+        crate::container::switch(&mut script, &upstream, true);
+        shellcheck("container restart", &script.build());
+        let mut script = Script::new();
+        crate::container::status(&mut script, &upstream);
+        shellcheck("container status", &script.build());
+    }
+    let command = crate::container::exec("/srv/my app's", "shop-app", &["ls".into(), "-l".into()]);
     let mut script = Script::new();
     script
         .library(&crate::container::HELPERS)
         .step(1, "ls", &command);
     shellcheck("container exec", &script.build());
-    for function in ["ferry_ctr_status", "ferry_ctr_restart"] {
-        let command = Command::words(
-            function,
-            ["/srv/app/current", "shop-app"].map(crate::shell::Word::lit),
-        );
-        let mut script = Script::new();
-        script
-            .library(&crate::container::HELPERS)
-            .step(1, function, &command);
-        shellcheck(function, &script.build());
-    }
+    let mut script = Script::new();
+    crate::container::live(&mut script, "/srv/my app's", "shop-app");
+    script.code(r#"echo "$ferry_name""#);
+    shellcheck("container live", &script.build());
 }
 
 #[test]

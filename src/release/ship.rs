@@ -15,7 +15,7 @@ use crate::transport::{Payload, Request};
 
 impl<'h> Run<'_, 'h> {
     pub(super) async fn ship(&mut self) -> bool {
-        let Some(image) = self.plan.image.as_ref() else {
+        let Some(image) = self.image.as_deref() else {
             return true;
         };
         let hosts = self.hosts.clone();

@@ -14,6 +14,8 @@ pub(crate) struct Commands {
     pub(crate) steps: Vec<(String, Command)>,
     /// `FERRY_VAR_…`/`FERRY_ARG_…` values the steps see (`template::exports`).
     pub(crate) exports: Vec<(String, String)>,
+    /// The environment's `.env` on the host, whose variables each step sees.
+    pub(crate) env_file: Option<String>,
 }
 
 impl Commands {
@@ -51,6 +53,7 @@ pub(crate) fn in_release(
     script.call("ferry_in_release", [Word::lit(id)]);
     script.exports(secrets);
     script.values(&commands.exports);
+    script.env_file(commands.env_file.as_deref().map(Word::lit));
     for (index, (label, command)) in commands.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
@@ -103,6 +106,7 @@ pub(crate) fn build(
     script.call("ferry_in_release", [Word::lit(id)]);
     script.exports(secrets);
     script.values(&commands.exports);
+    script.env_file(commands.env_file.as_deref().map(Word::lit));
     let mut index = 0;
     if let Some(venv) = venv {
         script.call(
@@ -154,7 +158,11 @@ pub(crate) fn switch(script: &mut Script, id: &str, record: Option<&str>) {
 /// How a host checks that the new release serves.
 #[derive(Debug, Clone)]
 pub(crate) enum Health {
-    Url { url: String, expect: Option<String> },
+    Url {
+        url: String,
+        expect: Option<String>,
+        headers: Vec<String>,
+    },
     Command(Command),
 }
 
@@ -185,19 +193,29 @@ pub(crate) fn restart(
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
     script.values(&restarts.exports);
+    // The probes see the .env like the app; the service controls do not.
+    let env_file = restarts.env_file.as_deref().map(Word::lit);
+    script.env_file(env_file.clone());
     for upstream in switches {
         upstream.switch(script, false);
     }
+    script.env_file(None);
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
         script.step(index + 1, label, command);
     }
+    script.env_file(env_file);
     let Some((health, timing)) = health else {
         return;
     };
     let probe = match health {
-        Health::Url { url, expect } => Probe::Url {
+        Health::Url {
+            url,
+            expect,
+            headers,
+        } => Probe::Url {
             url: url.clone(),
             expect: expect.clone().unwrap_or_default(),
+            headers: headers.clone(),
         },
         Health::Command(command) => Probe::Command(command.clone()),
     };

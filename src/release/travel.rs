@@ -113,6 +113,72 @@ pub(crate) async fn fetch(
     })
 }
 
+/// The image a container release names (its `IMAGE` file), as the ship phase sends
+/// it: from this machine's engine if it still holds it, else saved by the first of
+/// `hosts` that holds it and sent back here. Never a rebuild: the artifact is the image.
+pub(crate) async fn fetch_image(
+    fanout: &Fanout,
+    task: &str,
+    hosts: &[&Host],
+    layout: &Layout,
+    artifact: &Artifact,
+    repo: &str,
+    release: &str,
+) -> Result<crate::container::Image, String> {
+    let id = artifact
+        .file(crate::container::IMAGE_FILE)
+        .map(|bytes| String::from_utf8_lossy(bytes).trim().to_string())
+        .filter(|id| id.starts_with("sha256:"))
+        .ok_or_else(|| format!("release {release} names no image"))?;
+    let tag = format!("{repo}:{release}");
+    if let Some(image) = crate::container::local(&id, &tag) {
+        return Ok(image);
+    }
+    let mut script = layout.script();
+    crate::container::save(&mut script, &id);
+    let script = script.build();
+    let mut problems = Vec::new();
+    let (script, id, tag) = (&script, id.as_str(), tag.as_str());
+    for host in hosts {
+        let done = fanout
+            .collect(task, &[*host], Gate::Policy, |host| async move {
+                let ran = fanout.script(host, Request::script(script.clone())).await;
+                let archive = ran.find(|m| match m {
+                    Marker::Archive(bytes) => Some(bytes.clone()),
+                    _ => None,
+                });
+                let outcome = ran.outcome(&[], Status::Ok);
+                let image = match (archive, outcome.status) {
+                    (Some(bytes), Status::Ok) => {
+                        Some(crate::container::from_archive(id, tag, bytes))
+                    }
+                    _ => None,
+                };
+                let outcome = match &image {
+                    Some(Ok(image)) => outcome.message(format!(
+                        "{tag}: {} bytes, {} layers",
+                        image.archive.len(),
+                        image.layers.len()
+                    )),
+                    Some(Err(e)) => Outcome::failed(format!("the image it sent: {e}")),
+                    None => outcome,
+                };
+                (outcome, image)
+            })
+            .await;
+        match done.into_iter().next().and_then(|d| d.data.flatten()) {
+            Some(Ok(image)) => return Ok(image),
+            Some(Err(e)) => problems.push(format!("{}: {e}", host.label)),
+            None => problems.push(format!("{}: it sent no image", host.label)),
+        }
+    }
+    Err(format!(
+        "cannot get the image {id}: this machine's engine does not hold it{}{}",
+        if problems.is_empty() { "" } else { ", and " },
+        problems.join("; ")
+    ))
+}
+
 /// Mark each host's `record` failed (with `note`), and say so in its history.
 pub(crate) async fn mark_failed(
     fanout: &Fanout,

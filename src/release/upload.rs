@@ -157,12 +157,14 @@ struct Lists {
     add: usize,
 }
 
-/// The shared .env of a release: its path under shared/, its lines, and
-/// the keys generated on the host once and kept.
+/// The shared .env of a release: its path under shared/, its lines, the
+/// secrets (each name and its value as the .env writes it), and the keys
+/// generated on the host once and kept.
 #[derive(Debug, Clone)]
 pub(crate) struct Dotenv {
     pub(crate) file: String,
     pub(crate) lines: String,
+    pub(crate) secrets: Vec<(String, String)>,
     pub(crate) generate: Vec<String>,
 }
 
@@ -197,11 +199,24 @@ fn script(
         [Word::lit(base.unwrap_or("")), Word::lit(digest)],
     );
     if let Some(dotenv) = extras.dotenv {
+        let secrets = dotenv
+            .secrets
+            .iter()
+            .flat_map(|(name, value)| [Word::lit(name), Word::lit(value)]);
         s.call(
             "ferry_dotenv",
-            [Word::lit(&dotenv.file), Word::lit(&dotenv.lines)]
-                .into_iter()
-                .chain(dotenv.generate.iter().map(|k| Word::lit(k))),
+            [
+                Word::lit(&dotenv.file),
+                Word::lit(&dotenv.lines),
+                Word::num(dotenv.secrets.len() as u64),
+            ]
+            .into_iter()
+            .chain(secrets)
+            .chain(dotenv.generate.iter().map(|k| Word::lit(k))),
+        );
+        s.call(
+            "ferry_with_env",
+            [Word::lit(&crate::shell::with_env_program())],
         );
     }
     for dir in extras.shared_dirs {

@@ -115,6 +115,14 @@ fn patterns(value: &str) -> Vec<String> {
     if value.len() >= SHORTEST_MASKED {
         out.push(value.to_string());
     }
+    // The forms it takes in the scripts ferry sends, which `-vv` shows: a
+    // shell word (`export NAME=…`), a .env value, and that as a word.
+    let dotenv = crate::dotenv::quote(value);
+    for form in [shell_word(value), shell_word(&dotenv), dotenv] {
+        if form != value && form.len() >= SHORTEST_MASKED {
+            out.push(form);
+        }
+    }
     if value.contains('\n') {
         out.extend(
             value
@@ -125,6 +133,11 @@ fn patterns(value: &str) -> Vec<String> {
         );
     }
     out
+}
+
+/// `value` as `shell::Word::lit` quotes it (the same function, so the same text).
+fn shell_word(value: &str) -> String {
+    shlex::try_quote(value).map_or_else(|_| value.to_string(), |word| word.into_owned())
 }
 
 /// The proper suffixes of `pattern` long enough to mask, longest first.

@@ -21,6 +21,27 @@ pub(crate) const PRELUDE: &str = include_str!("prelude.sh");
 
 static PRELUDE_LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::parse(PRELUDE));
 
+/// The text of `<deploy_to>/.ferry/with-env`: `with-env FILE COMMAND…`
+/// runs COMMAND (by exec, so it keeps the process id a supervisor watches)
+/// with the variables of the `.env` FILE, read by `ferry_env` as data. A
+/// service's command goes through it, so its secrets are neither in a
+/// config file nor in any argv.
+pub(crate) fn with_env_program() -> String {
+    const MAIN: &str = r#"[ -r "$1" ] || {
+    echo "with-env: cannot read $1" >&2
+    exit 1
+}
+ferry_env "$1" || exit
+shift
+exec "$@""#;
+    let mut text = String::from(
+        "#!/bin/sh\n# with-env FILE COMMAND...: COMMAND with the variables of the .env FILE.\n# Written by ferry deploys; edits here are overwritten.\n",
+    );
+    PRELUDE_LIBRARY.for_body(MAIN, &mut text);
+    text.push_str(MAIN);
+    text
+}
+
 /// One shell word that expands to exactly the bytes it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Word(String);
@@ -117,6 +138,8 @@ pub(crate) struct Script {
     /// Helper files, in order; each sends only what the script calls.
     libraries: Vec<&'static Library>,
     text: String,
+    /// The environment's `.env` on the host, loaded by every step.
+    env_file: Option<Word>,
 }
 
 impl Script {
@@ -125,6 +148,7 @@ impl Script {
         Self {
             libraries: vec![&PRELUDE_LIBRARY],
             text: String::new(),
+            env_file: None,
         }
     }
 
@@ -194,14 +218,39 @@ impl Script {
         self
     }
 
+    /// Every later step and probe sees the variables of the `.env` at
+    /// `path` on the host (`ferry_env`: read as data, never sourced), as
+    /// the app does; `None` from here on. They are loaded inside each
+    /// step's subshell, so no name in the file can change the variables
+    /// ferry's own shell uses. Commands that drive a service manager go
+    /// without it: a `PYTHONPATH` of the app's is no business of
+    /// supervisorctl's.
+    pub(crate) fn env_file(&mut self, path: Option<Word>) -> &mut Self {
+        self.env_file = path;
+        self
+    }
+
+    /// The user's command as it is (a probe's), after the `.env` when the
+    /// script has one; the caller runs it in a subshell.
+    pub(crate) fn user(&mut self, command: &Command) -> &mut Self {
+        if let Some(path) = &self.env_file {
+            let _ = writeln!(self.text, "ferry_env {}", path.as_str());
+        }
+        self.run(command)
+    }
+
     /// Step `index` of the user's commands: in a subshell with `set -e` and
     /// ferry's channel closed; when it fails, report it and stop with its
     /// exit code.
     pub(crate) fn step(&mut self, index: usize, label: &str, command: &Command) -> &mut Self {
         self.call("ferry_say", [Word::lit("activity"), Word::lit(label)]);
+        self.text.push_str("(\nset -e\n");
+        if let Some(path) = &self.env_file {
+            let _ = writeln!(self.text, "ferry_env {}", path.as_str());
+        }
         let _ = writeln!(
             self.text,
-            "(\nset -e\n{}\n) 3>&-\nferry_step_end {index} $?",
+            "{}\n) 3>&-\nferry_step_end {index} $?",
             command.as_str()
         );
         self
@@ -283,6 +332,67 @@ pub(crate) mod tests {
             .step(1, "migrate", &Command::user("python3 manage.py migrate"))
             .step(2, "run", &Command::argv(&["echo".into(), "a b".into()]));
         shellcheck("task", &script.build());
+    }
+
+    /// What `-vv` shows of a script: a secret quoted as a shell word (its
+    /// export) or as a .env value (the upload's) is masked whole.
+    #[test]
+    fn a_shown_script_masks_the_quoted_forms_of_a_secret() {
+        let value = "k3y 'single' \"double\" $HOME `id` \\back ;# %(x)s\nline two";
+        let secret = Secret::new("KEY".into(), value.into());
+        let mut script = Script::new();
+        script.exports(std::slice::from_ref(&secret)).call(
+            "ferry_dotenv",
+            [
+                Word::lit(".env"),
+                Word::lit("A=1\n"),
+                Word::num(1u64),
+                Word::lit("KEY"),
+                Word::lit(&crate::dotenv::quote(value)),
+            ],
+        );
+        let shown = crate::secret::Redactor::new([&secret])
+            .redact(&script.build())
+            .into_owned();
+        assert!(
+            !shown.contains("k3y") && !shown.contains("line two"),
+            "{shown}"
+        );
+        assert!(shown.contains("export KEY=********"), "{shown}");
+    }
+
+    /// Steps and probes after `env_file` see the .env's variables, inside
+    /// their own subshell; ferry's shell and the steps after `None` do not.
+    #[test]
+    fn steps_and_probes_see_the_env_file_and_nothing_else_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("my .env");
+        std::fs::write(
+            &file,
+            "APP_KEY=\"from the \\\"file\\\" $(x)\"\nD=clobbered\n",
+        )
+        .unwrap();
+        let path = Word::lit(file.to_str().unwrap());
+        let mut script = Script::new();
+        script
+            .set("D", Word::lit("ferry's"))
+            .env_file(Some(path))
+            .step(1, "step", &Command::user("echo \"step: $APP_KEY\""))
+            .code("ferry_body=$( (")
+            .user(&Command::user("echo \"probe: $APP_KEY\""))
+            .code(") 2>&1 3>&-)\necho \"$ferry_body\"")
+            .env_file(None)
+            .step(
+                2,
+                "control",
+                &Command::user("echo \"control: ${APP_KEY-unset}\""),
+            )
+            .code("echo \"ferry: ${APP_KEY-unset} $D\"");
+        let (_, output) = run_sh(&script.build());
+        assert_eq!(
+            output,
+            "step: from the \"file\" $(x)\nprobe: from the \"file\" $(x)\ncontrol: unset\nferry: unset ferry's\n"
+        );
     }
 
     #[test]

@@ -38,3 +38,52 @@ ferry_step_end() {
 # ferry_root COMMAND...: as root, directly when root, else through sudo -n,
 # which fails at once instead of waiting for a password nobody will type.
 ferry_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+# ferry_env FILE: export the variables of FILE, a .env as ferry writes it:
+# KEY=VALUE lines, VALUE bare, or in double quotes with \\, \", \$ and \n
+# escaped (in single quotes it is taken as it is). The values are data:
+# nothing in FILE is run or expanded, and a line that is not an assignment
+# is skipped. A missing FILE is no error: before the first deploy there is none.
+ferry_env() {
+    [ -f "$1" ] || return 0
+    while IFS= read -r ferry_l || [ -n "$ferry_l" ]; do
+        ferry_l=${ferry_l#export }
+        ferry_k=${ferry_l%%=*}
+        [ "$ferry_k" != "$ferry_l" ] || continue
+        case $ferry_k in '' | [0-9]* | *[!A-Za-z0-9_]* | ferry_*) continue ;; esac
+        ferry_v=${ferry_l#*=}
+        case $ferry_v in
+        \"*\")
+            ferry_v=${ferry_v#?}
+            ferry_env_unquote "${ferry_v%?}"
+            ;;
+        \'*\')
+            ferry_v=${ferry_v#?}
+            ferry_v=${ferry_v%?}
+            ;;
+        esac
+        export "$ferry_k=$ferry_v"
+    done <"$1"
+}
+
+# ferry_env_unquote TEXT: ferry_v is TEXT with its escapes undone (\n is a
+# newline, a backslash before any other character stands for that character).
+ferry_env_unquote() {
+    ferry_in=$1
+    ferry_v=
+    while :; do
+        ferry_pre=${ferry_in%%\\*}
+        ferry_v=$ferry_v$ferry_pre
+        [ "$ferry_pre" != "$ferry_in" ] || return 0
+        ferry_in=${ferry_in#*\\}
+        ferry_rest=${ferry_in#?}
+        ferry_c=${ferry_in%"$ferry_rest"}
+        ferry_in=$ferry_rest
+        if [ "$ferry_c" = n ]; then
+            ferry_v="$ferry_v
+"
+        else
+            ferry_v=$ferry_v$ferry_c
+        fi
+    done
+}

@@ -6,8 +6,8 @@
 //! same move towards an older release.
 //!
 //! This module knows slots, links, probes and nginx; what runs in a slot is
-//! a `Runner` (a supervisor program per slot, a systemd templated unit), so
-//! another kind of instance (a container) is one more runner. The shell is
+//! a `Runner` (a supervisor program per slot, a systemd templated unit, a
+//! container per slot that `container` knows how to start). The shell is
 //! in `helpers.sh`; scripts get it through `Upstream::switch` and
 //! `Upstream::control`, which append calls with typed words.
 
@@ -29,6 +29,10 @@ pub(crate) enum Runner {
     Supervisor { program: String },
     /// Instances `<unit>@a` and `<unit>@b` of the templated `<unit>@.service`.
     Systemd { unit: String },
+    /// Containers `<name>-a` and `<name>-b`, each started by its own command
+    /// (`docker run` of the image its slot's release names, on the slot's
+    /// port); stopped and removed by name.
+    Container { name: String, starts: [Command; 2] },
 }
 
 impl Runner {
@@ -36,6 +40,7 @@ impl Runner {
         match self {
             Runner::Supervisor { program } => [Word::lit("supervisor"), Word::lit(program)],
             Runner::Systemd { unit } => [Word::lit("systemd"), Word::lit(unit)],
+            Runner::Container { name, .. } => [Word::lit("container"), Word::lit(name)],
         }
     }
 }
@@ -43,12 +48,20 @@ impl Runner {
 /// How a slot is checked before nginx sends it anything.
 #[derive(Debug, Clone)]
 pub(crate) enum Probe {
-    /// An HTTP GET on the slot's own port; 2xx (and `expect` in the body).
-    Url { url: String, expect: String },
+    /// An HTTP GET on the slot's own port, with `headers` (`Name: value`);
+    /// 2xx (and `expect` in the body).
+    Url {
+        url: String,
+        expect: String,
+        headers: Vec<String>,
+    },
     /// The user's command, with the slot's values rendered into it.
     Command(Command),
     /// Only that the instance started.
     Started,
+    /// An HTTP GET on the container's port (`ferry_ctr_probe`), given up at
+    /// once when the container exited.
+    Container { name: String, url: String },
 }
 
 /// One slot's address (what nginx's `server` names) and its probe.
@@ -73,6 +86,9 @@ pub(crate) struct Upstream {
     pub(crate) drain: u32,
     pub(crate) deadline: u64,
     pub(crate) interval: u64,
+    /// Tell nginx (write, `nginx -t`, reload); without, the upstream file
+    /// only records the live slot.
+    pub(crate) nginx: bool,
 }
 
 /// The upstream include file of `service`, as provisioning first writes it
@@ -109,6 +125,7 @@ impl Upstream {
                 Word::num(self.deadline),
                 Word::num(self.interval),
                 Word::flag(force),
+                Word::flag(self.nginx),
             ],
         );
     }
@@ -127,6 +144,17 @@ impl Upstream {
         script.set("D", Word::lit(&self.deploy_to));
         let [runner, unit] = self.runner.words();
         script.call("ferry_slot_use", [runner, unit, Word::flag(self.as_root)]);
+        if let Runner::Container { starts, .. } = &self.runner {
+            for (slot, start) in SLOTS.iter().zip(starts) {
+                script.code(if *slot == "a" {
+                    "ferry_start_a() {"
+                } else {
+                    "ferry_start_b() {"
+                });
+                script.run(start);
+                script.code("}");
+            }
+        }
     }
 }
 
@@ -146,17 +174,31 @@ fn define_probe(script: &mut Script, slot: &str, probe: &Probe) {
 /// check (`ferry_probe`) and each slot's use it alike.
 pub(crate) fn probe_body(script: &mut Script, probe: &Probe) {
     match probe {
-        Probe::Url { url, expect } => {
-            script.call("ferry_probe_url", [Word::lit(url), Word::lit(expect)]);
+        Probe::Url {
+            url,
+            expect,
+            headers,
+        } => {
+            let words = [Word::lit(url), Word::lit(expect)];
+            script.call(
+                "ferry_probe_url",
+                words
+                    .into_iter()
+                    .chain(headers.iter().map(|h| Word::lit(h))),
+            );
         }
-        // The user's command, with ferry's channel closed like any step.
+        // The user's command, with ferry's channel closed like any step; any
+        // failure is one to try again (2 would mean "give up").
         Probe::Command(command) => {
             script.code("ferry_body=$( (");
-            script.run(command);
-            script.code(") 2>&1 3>&-)");
+            script.user(command);
+            script.code(") 2>&1 3>&-) || return 1");
         }
         Probe::Started => {
             script.code(":");
+        }
+        Probe::Container { name, url } => {
+            script.call("ferry_ctr_probe", [Word::lit(name), Word::lit(url)]);
         }
     }
 }

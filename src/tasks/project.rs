@@ -12,7 +12,7 @@ use crate::fanout::Fanout;
 use crate::inventory::Host;
 use crate::plan::Context;
 use crate::plan::TaskCall;
-use crate::shell::{Command, Script};
+use crate::shell::{Command, Script, Word};
 use crate::suggest;
 use crate::transport::Request;
 
@@ -67,6 +67,7 @@ pub(crate) fn plan(
         script
             .exports(&ctx.env.secrets)
             .values(&ctx.value_exports(&args)?);
+        script.env_file(ctx.env_file().as_deref().map(Word::lit));
         if let Some(dir) = &def.dir {
             let dir = ctx.render(&what, dir, &values)?;
             script.run(&Command::user(format!("cd {dir} || exit")));

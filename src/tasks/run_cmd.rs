@@ -20,11 +20,12 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
     let label = ctx.command.join(" ");
     let container = ctx.project.deploy.container.is_some();
     let exports = ctx.value_exports(&Default::default())?;
+    let env_file = ctx.env_file();
     Ok(Scripts::one_per_host(ctx.hosts, None, |host| {
         let mut script = Script::new();
         if container {
             let name = crate::container::name(&ctx.project.app, host);
-            let command = crate::container::exec(&current, &name, ctx.command);
+            let command = crate::container::exec(&ctx.env.settings.deploy_to, &name, ctx.command);
             script
                 .library(&crate::container::HELPERS)
                 .step(1, &label, &command);
@@ -33,7 +34,9 @@ pub(crate) fn plan(ctx: &Context<'_>) -> Result<Scripts, Error> {
         script
             .exports(&ctx.env.secrets)
             .values(&exports)
-            .set("ferry_here", Word::lit(&current))
+            .set("ferry_here", Word::lit(&current));
+        script
+            .env_file(env_file.as_deref().map(Word::lit))
             .code(r#"if [ -d "$ferry_here" ]; then cd "$ferry_here" || exit; fi"#)
             .step(1, &label, &command);
         (script.build(), vec![label.clone()])

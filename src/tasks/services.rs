@@ -204,27 +204,37 @@ fn containers(task: Builtin, ctx: &Context<'_>, args: &Args) -> Result<Option<Ki
     if ctx.project.deploy.container.is_none() {
         return Ok(None);
     }
-    let (function, label) = match task {
+    let label = match task {
         Builtin::Logs => return Ok(logs::containers(ctx, args.lines).map(Kind::Logs)),
-        Builtin::Status => ("ferry_ctr_status", "status of the live container"),
-        Builtin::Restart => ("ferry_ctr_restart", "restart of the live container"),
+        Builtin::Status => "status of the live container",
+        // A fresh container in the idle slot, probed, then the switch: no gap.
+        Builtin::Restart => "restart of the live container",
         _ => return Ok(None),
     };
     if ctx.check {
         return Err(Error::usage(format!("`{label}` has no --check mode"), None));
     }
-    let current = format!("{}/current", ctx.env.settings.deploy_to);
+    let def = ctx
+        .project
+        .deploy
+        .container
+        .as_ref()
+        .expect("checked above");
+    let env_file = ctx.project.deploy.dotenv.as_ref().map(|d| d.file.as_str());
+    let deploy_to = &ctx.env.settings.deploy_to;
     Ok(Some(Kind::Scripts(Scripts::one_per_host(
         ctx.hosts,
         None,
         |host| {
-            let name = crate::container::name(&ctx.project.app, host);
-            let command = Command::words(function, [Word::lit(&current), Word::lit(&name)]);
+            let upstream =
+                crate::container::upstream(def, &ctx.project.app, host, deploy_to, env_file);
             let mut script = Script::new();
-            script
-                .library(&crate::container::HELPERS)
-                .step(1, label, &command);
-            (script.build(), vec![label.to_string()])
+            if task == Builtin::Status {
+                crate::container::status(&mut script, &upstream);
+            } else {
+                crate::container::switch(&mut script, &upstream, true);
+            }
+            (script.build(), Vec::new())
         },
     ))))
 }
@@ -295,10 +305,13 @@ fn control(
         for service in on(host) {
             // Slots move without a gap: a restart is a switch to a fresh slot.
             if let Some(upstream) = service.upstream(ctx, host)? {
+                // A slot's probe sees the .env like the app (see Script::env_file).
+                script.env_file(ctx.env_file().as_deref().map(Word::lit));
                 match action {
                     Action::Restart | Action::Reload => upstream.switch(&mut script, true),
                     other => upstream.control(&mut script, other.as_str()),
                 }
+                script.env_file(None);
                 continue;
             }
             let label = format!("{} {}", action.as_str(), service.key);

@@ -154,3 +154,11 @@ pub fn run(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The releases the host's running containers run (their `ferry.release` label), sorted.
+pub fn running_releases(host: &Host) -> Vec<String> {
+    let out = docker(host, "ps --format \"{{.Label \\\"ferry.release\\\"}}\"");
+    let mut releases: Vec<String> = out.lines().map(str::to_string).collect();
+    releases.sort();
+    releases
+}

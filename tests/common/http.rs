@@ -48,3 +48,23 @@ pub fn get_ok(addr: Ipv4Addr, path: &str, limit: Duration) -> Response {
         }
     }
 }
+
+/// `GET path` on `port` of `addr` with `host` as the Host header: what a
+/// browser asks a name-based site (or an app that checks ALLOWED_HOSTS).
+pub fn get_host(addr: Ipv4Addr, port: u16, path: &str, host: &str) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(3))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok(Response {
+        status,
+        body: body.to_string(),
+    })
+}

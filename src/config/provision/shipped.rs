@@ -29,7 +29,8 @@ pub(crate) const SHIPPED: &[Shipped] = &[
             ("listen", "80"),
             ("server_name", "_"),
             ("upstream", "127.0.0.1:8000"),
-            // Set from a slotted `service`: the include file and its upstream.
+            // Set from a slotted `service`, or for a container behind nginx:
+            // the include file and its upstream.
             ("upstream_include", ""),
             ("upstream_name", ""),
             ("static_url", "/static/"),

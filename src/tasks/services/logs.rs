@@ -71,20 +71,17 @@ pub(super) fn plan(
 /// containers.
 pub(super) fn containers(ctx: &Context<'_>, lines: u32) -> Option<Plan> {
     ctx.project.deploy.container.as_ref()?;
-    let current = format!("{}/current", ctx.env.settings.deploy_to);
     let scripts = ctx
         .hosts
         .iter()
         .map(|host| {
             let name = crate::container::name(&ctx.project.app, host);
-            let args = [
-                Word::lit("--"),
-                Word::num(lines),
-                Word::lit(&current),
-                Word::lit(&name),
-            ];
             let mut script = Script::new();
-            script.call("set", args);
+            crate::container::live(&mut script, &ctx.env.settings.deploy_to, &name);
+            script.call(
+                "set",
+                [Word::lit("--"), Word::num(lines), Word::var("ferry_name")],
+            );
             script.code("sh -s -- \"$@\" 1>&3 <<'FERRY_FOLLOW'");
             script.code(FOLLOW_CONTAINER).code("FERRY_FOLLOW");
             (host.label.clone(), script.build())
@@ -93,15 +90,11 @@ pub(super) fn containers(ctx: &Context<'_>, lines: u32) -> Option<Plan> {
     Some(Plan { scripts })
 }
 
-/// Like `FOLLOW`, for the container of the release `current` points at.
-/// Arguments: the lines to show first, `current`, the containers' name.
-const FOLLOW_CONTAINER: &str = r#"ferry_rel=$(readlink "$2") || {
-    echo "no live release at $2" >&2
-    exit 1
-}
-trap 'kill $ferry_pids 2>/dev/null' EXIT
+/// Like `FOLLOW`, for the live container. Arguments: the lines to show
+/// first, the container's name.
+const FOLLOW_CONTAINER: &str = r#"trap 'kill $ferry_pids 2>/dev/null' EXIT
 trap 'exit 1' HUP INT TERM PIPE
-docker logs -f --tail "$1" "$3-${ferry_rel##*/}" >&2 2>&1 &
+docker logs -f --tail "$1" "$2" >&2 2>&1 &
 ferry_pids=$!
 while printf 'alive 1\n\0' 2>/dev/null; do sleep 1; done
 "#;
