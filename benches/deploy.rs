@@ -1,9 +1,16 @@
-//! Deploy figures for the README: on 10 test hosts, an app of ~300 files and
-//! ~5 MB without build commands — first deploy, unchanged redeploy, a
-//! one-file change, rollback — wall time, round trips (SSH sessions) per
-//! host from each sshd's log, and bytes ferry sent per host.
+//! Deploy figures for the README: on 1, 10 and 50 test hosts, an app of
+//! ~300 files and ~5 MB without build commands — first deploy, unchanged
+//! redeploy, a one-file change, rollback — beside the floor (a plain `ssh
+//! true` to every host at once, fresh connections). For each: wall time,
+//! round trips (SSH sessions) per host from each sshd's log (LogLevel
+//! VERBOSE logs every session; the lock's keeper is one), the bytes ferry
+//! wrote to each host's sessions, the bytes on each host's link (the
+//! bridge's counters: SSH framing, handshakes and TCP included), and the
+//! largest memory (PSS) of ferry and its ssh processes during the one-file
+//! deploy.
 //!
-//! Run as root: `cargo bench --bench deploy`.
+//! Run as root: `cargo bench --bench deploy` (`FERRY_BENCH_HOSTS=1,10` for
+//! fewer hosts).
 
 // A benchmark reports on stdout; the print lints guard the library, not this.
 #![allow(clippy::print_stdout)]
@@ -11,85 +18,213 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::ferry::{Ferry, Ran};
 use common::hosts::{Lab, require_root};
 
-const HOSTS: usize = 10;
 const FILES: usize = 300;
 const RUNS: usize = 3;
 
 fn main() {
     require_root();
-    let lab = Lab::start(HOSTS);
+    let sizes: Vec<usize> = std::env::var("FERRY_BENCH_HOSTS")
+        .unwrap_or_else(|_| "1,10,50".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("FERRY_BENCH_HOSTS: numbers"))
+        .collect();
+    println!(
+        "| hosts | step | wall time (median of {RUNS}) | × `ssh true` | round trips per host | ferry sent per host | on the link per host (to / from) |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    let mut memory = Vec::new();
+    for hosts in sizes {
+        memory.push((hosts, bench(hosts)));
+    }
+    println!();
+    for (hosts, pss) in memory {
+        println!(
+            "{hosts} hosts: ferry and its ssh processes peaked at {:.1} MB PSS during the one-file deploy",
+            pss as f64 / 1024.0
+        );
+    }
+}
+
+/// The figures for one number of hosts; returns the peak PSS (KiB) of the one-file deploy.
+fn bench(hosts: usize) -> u64 {
+    let lab = Lab::start(hosts);
     let repo = lab.dir().join("bench-app");
     make_app(&repo);
     write_config(&lab, &repo);
-    println!("| step | wall time (median of {RUNS}) | round trips per host | sent per host |");
-    println!("|---|---:|---:|---:|");
+    let floor = median((0..RUNS).map(|_| ssh_true(&lab)).collect());
+    println!(
+        "| {hosts} | `ssh true`, all at once | {} | 1.0 | 1 | | |",
+        ms(floor)
+    );
     let mut n = 0;
+    let mut peak = 0;
     let mut measure = |label: &str, before: &mut dyn FnMut(usize), args: &[&str]| {
         let mut samples = Vec::new();
-        let mut figures = (0, 0);
+        let mut figures = (0.0, 0, (0, 0));
         for _ in 0..RUNS {
             before(n);
             n += 1;
             let sessions: usize = lab.hosts().iter().map(|h| h.sessions()).sum();
+            let link = link_bytes(&lab);
             let started = Instant::now();
-            let ran = ferry(&lab, &repo, args);
+            let (ran, pss) = ferry(&lab, &repo, args);
             samples.push(started.elapsed());
             assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+            if label == "one file changed" {
+                peak = peak.max(pss);
+            }
             let after: usize = lab.hosts().iter().map(|h| h.sessions()).sum();
-            figures = ((after - sessions) / HOSTS, sent(&ran) / HOSTS as u64);
+            let link_after = link_bytes(&lab);
+            figures = (
+                (after - sessions) as f64 / hosts as f64,
+                sent(&ran) / hosts as u64,
+                (
+                    (link_after.0 - link.0) / hosts as u64,
+                    (link_after.1 - link.1) / hosts as u64,
+                ),
+            );
         }
-        samples.sort();
+        let wall = median(samples);
         println!(
-            "| {label} | {} | {} | {} |",
-            ms(samples[RUNS / 2]),
+            "| {hosts} | {label} | {} | {:.2} | {} | {} | {} / {} |",
+            ms(wall),
+            wall.as_secs_f64() / floor.as_secs_f64(),
             figures.0,
-            kib(figures.1)
+            kib(figures.1),
+            kib(figures.2.0),
+            kib(figures.2.1),
         );
     };
     // The first deploy of each run needs a fresh deploy_to.
     measure(
         "first deploy",
         &mut |n| clear(&lab, n),
-        &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"],
+        &["lab", "deploy", "--json"],
     );
     measure(
         "unchanged redeploy",
         &mut |_| {},
-        &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"],
+        &["lab", "deploy", "--json"],
     );
     measure(
         "one file changed",
         &mut |n| change_one_file(&repo, n),
-        &["lab", "deploy", "--json", "--set", "deploy_to=/srv/bench0"],
+        &["lab", "deploy", "--json"],
     );
-    measure(
-        "rollback",
-        &mut |_| {},
-        &[
-            "lab",
-            "rollback",
-            "--json",
-            "--set",
-            "deploy_to=/srv/bench0",
-        ],
-    );
+    measure("rollback", &mut |_| {}, &["lab", "rollback", "--json"]);
+    peak
+}
+
+/// The floor: `ssh <host> true` to every host at once, each a fresh
+/// connection (no multiplexing), as ferry's own run opens them.
+fn ssh_true(lab: &Lab) -> Duration {
+    let started = Instant::now();
+    let children: Vec<_> = lab
+        .hosts()
+        .iter()
+        .map(|h| {
+            lab.ssh()
+                .args([
+                    "-o",
+                    "ControlMaster=no",
+                    "-o",
+                    "ControlPath=none",
+                    h.alias(),
+                    "true",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "ssh true failed");
+    }
+    started.elapsed()
+}
+
+/// Bytes the machine sent to all hosts and received from them, as the
+/// machine's end of each host's link counts them.
+fn link_bytes(lab: &Lab) -> (u64, u64) {
+    let read = |veth: &str, what: &str| -> u64 {
+        std::fs::read_to_string(format!("/sys/class/net/{veth}/statistics/{what}"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    lab.hosts().iter().fold((0, 0), |(to, from), h| {
+        let veth = h.veth();
+        (to + read(&veth, "tx_bytes"), from + read(&veth, "rx_bytes"))
+    })
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
 }
 
 fn clear(lab: &Lab, _: usize) {
     for host in lab.hosts() {
-        host.exec_ok("rm -rf /srv/bench0");
+        host.exec_ok("chmod -R u+w /srv/bench0 2>/dev/null; rm -rf /srv/bench0");
     }
 }
 
-fn ferry(lab: &Lab, repo: &std::path::Path, args: &[&str]) -> Ran {
+/// Runs ferry, sampling the PSS of ferry and the ssh processes it started
+/// (their command line names the Lab's ssh_config) while it runs.
+fn ferry(lab: &Lab, repo: &std::path::Path, args: &[&str]) -> (Ran, u64) {
     let config = repo.join("ferry.toml");
-    Ferry::lab(lab).run(&[&["--config", config.to_str().unwrap(), "-q"], args].concat())
+    let args = [&["--config", config.to_str().unwrap(), "-q"], args].concat();
+    let child = Ferry::lab(lab).spawn(&args);
+    let (pid, done) = (child.id(), AtomicBool::new(false));
+    let marker = lab.ssh_config().to_string_lossy().into_owned();
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0;
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(pss(pid, &marker));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        });
+        let ran = common::ferry::finish(child);
+        done.store(true, Ordering::Relaxed);
+        (ran, sampler.join().unwrap())
+    })
+}
+
+/// PSS (KiB) of process `pid` plus every process whose command line holds `marker`.
+fn pss(pid: u32, marker: &str) -> u64 {
+    let of = |p: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{p}/smaps_rollup"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("Pss:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let mut total = of(&pid.to_string());
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) || name == pid.to_string() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) {
+            total += of(&name);
+        }
+    }
+    total
 }
 
 /// Bytes sent to all hosts, from the recap in the last JSON event.
@@ -140,7 +275,7 @@ fn write_config(lab: &Lab, repo: &std::path::Path) {
         .map(|h| format!("\"{}\"", h.target()))
         .collect();
     let config = format!(
-        "app = \"bench\"\ndeploy_to = \"/srv/bench0\"\nconnect_timeout = 5\nparallel = 16\n\n[environments.lab]\nhosts = [{}]\n",
+        "app = \"bench\"\ndeploy_to = \"/srv/bench0\"\nconnect_timeout = 10\nparallel = 64\n\n[environments.lab]\nhosts = [{}]\n",
         targets.join(", ")
     );
     std::fs::write(repo.join("ferry.toml"), config).unwrap();

@@ -59,12 +59,10 @@ pub(crate) enum Marker {
     },
     /// The unfinished deploy's record.
     Pending(String),
-    /// The live release's files as they are on disk: sha256 and path.
-    Sums(Vec<(String, String)>),
-    /// Their modes (octal) and paths.
-    Modes(Vec<(u32, String)>),
-    /// Files the live release's manifest lists that are not on disk.
-    Gone(Vec<String>),
+    /// The digest of the live release's manifest (a release made with the store).
+    Live(String),
+    /// That manifest, gzipped, when ferry did not know it.
+    LiveManifest(Vec<u8>),
     /// The upload made the release, or found it already made.
     Uploaded {
         already: bool,
@@ -261,19 +259,7 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
             record: f.get(1).cloned().unwrap_or_default(),
         },
         "pending" => Marker::Pending(field(0)?.to_string()),
-        "sums" => Marker::Sums(
-            f.iter()
-                .filter_map(|r| r.split_once("  "))
-                .map(|(d, p)| (d.to_string(), p.to_string()))
-                .collect(),
-        ),
-        "modes" => Marker::Modes(
-            f.iter()
-                .filter_map(|r| r.split_once(' '))
-                .filter_map(|(m, p)| Some((u32::from_str_radix(m, 8).ok()?, p.to_string())))
-                .collect(),
-        ),
-        "gone" => Marker::Gone(f),
+        "live" => Marker::Live(field(0)?.to_string()),
         "uploaded" => Marker::Uploaded {
             already: f.first().is_some_and(|w| w == "already"),
         },
@@ -332,6 +318,7 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
         },
         "alive" => Marker::Alive,
         "archive" => Marker::Archive(body.to_vec()),
+        "live-manifest" => Marker::LiveManifest(body.to_vec()),
         other => return Err(ProtocolError::new(format!("unknown report `{other}`"))),
     })
 }
@@ -385,16 +372,12 @@ mod tests {
     }
 
     #[test]
-    fn file_lists_keep_every_byte_of_a_name() {
+    fn a_gzipped_manifest_keeps_every_byte() {
         let mut reader = Reader::default();
-        let sums = frame("sums", &[b"abc  -rf", "def  '\";$(x) é".as_bytes()]);
-        let markers = reader.feed(&sums).unwrap();
-        assert_eq!(
-            markers,
-            [Marker::Sums(vec![
-                ("abc".into(), "-rf".into()),
-                ("def".into(), "'\";$(x) é".into())
-            ])]
-        );
+        let body: &[u8] = b"\x1f\x8b\0\n\0 '\";$(x)";
+        let mut frame = format!("live-manifest {}\n", body.len()).into_bytes();
+        frame.extend_from_slice(body);
+        let markers = reader.feed(&frame).unwrap();
+        assert_eq!(markers, [Marker::LiveManifest(body.to_vec())]);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::container::ContainerDef;
-use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, SourceKind};
+use super::raw::{RawConfig, RawDeploy, RawDotenv, RawHealth, RawVirtualenv, SourceKind};
 use crate::diagnostic::{Diagnostic, SourceFile};
 
 #[derive(Debug, Clone)]
@@ -37,6 +37,9 @@ pub(crate) struct DeployDef {
     pub(crate) container: Option<ContainerDef>,
     /// `[hooks]`: shell run on every host at fixed points of the phases.
     pub(crate) hooks: RemoteHooks,
+    /// `[deploy.virtualenv]`: a Python environment shared by the releases
+    /// with the same requirements.
+    pub(crate) virtualenv: Option<VirtualenvDef>,
 }
 
 /// `[hooks]`, each a list of shell templates run in the new release.
@@ -52,6 +55,15 @@ impl RemoteHooks {
     pub(crate) fn around_switch(&self) -> bool {
         !self.before_switch.is_empty() || !self.after_switch.is_empty()
     }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VirtualenvDef {
+    pub(crate) path: String,
+    pub(crate) requirements: Vec<String>,
+    pub(crate) python: String,
+    /// Shell templates; empty: `pip install -r` each requirements file.
+    pub(crate) install: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +152,7 @@ impl Default for DeployDef {
             dotenv: None,
             container: None,
             hooks: RemoteHooks::default(),
+            virtualenv: None,
         }
     }
 }
@@ -235,6 +248,57 @@ fn resolve_deploy(file: &SourceFile, raw: &RawConfig) -> Result<DeployDef, Diagn
         dotenv,
         container: None,
         hooks: RemoteHooks::default(),
+        virtualenv: deploy
+            .virtualenv
+            .as_ref()
+            .map(|v| virtualenv(file, v, deploy))
+            .transpose()?,
+    })
+}
+
+fn virtualenv(
+    file: &SourceFile,
+    raw: &RawVirtualenv,
+    deploy: &RawDeploy,
+) -> Result<VirtualenvDef, Diagnostic> {
+    let path = match &raw.path {
+        Some(p) => paths(file, std::slice::from_ref(p))?.remove(0),
+        None => "venv".to_string(),
+    };
+    if let Some(copied) = deploy
+        .copy_from_current
+        .iter()
+        .find(|c| c.get_ref().trim_end_matches('/') == path)
+    {
+        return Err(file
+            .error(copied.span(), format!("`{path}` is [deploy.virtualenv]'s: a link to the environment its requirements name, not a copy"))
+            .label("copied from the live release")
+            .help(Some("remove it from copy_from_current".into())));
+    }
+    let requirements = match &raw.requirements {
+        Some(list) if list.get_ref().is_empty() => {
+            return Err(file
+                .error(
+                    list.span(),
+                    "the environment needs at least one requirements file",
+                )
+                .label("empty"));
+        }
+        Some(list) => paths(file, list.get_ref())?,
+        None => vec!["requirements.txt".to_string()],
+    };
+    let install = raw.install.clone().unwrap_or_default();
+    for source in &install {
+        super::check_template(file, source)?;
+    }
+    Ok(VirtualenvDef {
+        path,
+        requirements,
+        python: raw
+            .python
+            .as_ref()
+            .map_or_else(|| "python3".to_string(), |p| p.get_ref().clone()),
+        install,
     })
 }
 
@@ -537,6 +601,38 @@ mod tests {
             error.contains("ferry.toml:3:13") && error.contains("`command` sends its own"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_virtualenv_has_defaults_and_is_not_also_copied() {
+        use super::super::{ConfigError, parse};
+        let parsed = |text: &str| {
+            parse(SourceFile::new(
+                std::path::Path::new("ferry.toml"),
+                text.into(),
+            ))
+        };
+        let project = parsed("[deploy.virtualenv]\n").unwrap();
+        let venv = project.deploy.virtualenv.unwrap();
+        assert_eq!(
+            (venv.path.as_str(), venv.python.as_str()),
+            ("venv", "python3")
+        );
+        assert_eq!(venv.requirements, ["requirements.txt"]);
+        assert!(venv.install.is_empty());
+        let text = "[deploy]\ncopy_from_current = [\"venv\"]\n\n[deploy.virtualenv]\n";
+        match parsed(text) {
+            Err(ConfigError::Invalid(d)) => {
+                assert_eq!(d.location(), "ferry.toml:2:22");
+                assert!(
+                    d.message().contains("[deploy.virtualenv]"),
+                    "{}",
+                    d.message()
+                );
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(parsed("[deploy.virtualenv]\nrequirements = []\n").is_err());
     }
 
     #[test]

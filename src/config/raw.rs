@@ -286,6 +286,23 @@ pub(crate) struct RawDeploy {
     pub(crate) timeout: Option<Spanned<u32>>,
     pub(crate) health: Option<RawHealth>,
     pub(crate) dotenv: Option<RawDotenv>,
+    pub(crate) virtualenv: Option<RawVirtualenv>,
+}
+
+/// `[deploy.virtualenv]`: one Python environment per set of requirements
+/// and interpreter, built once on each host and shared by the releases that
+/// need it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVirtualenv {
+    /// Where releases see it (a link), relative to the release.
+    pub(crate) path: Option<Spanned<String>>,
+    /// The files it is keyed by, relative to the release.
+    pub(crate) requirements: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The interpreter that makes it.
+    pub(crate) python: Option<Spanned<String>>,
+    /// Shell run once, in the new environment, when it is built.
+    pub(crate) install: Option<Vec<Spanned<String>>>,
 }
 
 /// `[hooks]`: the user's shell on every host at fixed points of a deploy,

@@ -130,6 +130,9 @@ fn read_tar(
     exact_modes: bool,
 ) -> Result<Artifact, ArtifactError> {
     let mut artifact = Artifact::empty("");
+    // A release packed on a host (`ferry_pack`) brings its manifest first:
+    // its files' modes on disk are the store's, the manifest's are theirs.
+    let mut shipped_modes = std::collections::HashMap::new();
     let mut archive = tar::Archive::new(bytes);
     let read_error = |source| ArtifactError::Read {
         path: "git archive output".into(),
@@ -140,6 +143,19 @@ fn read_tar(
         let path = utf8_path(&entry.path_bytes())?
             .trim_end_matches('/')
             .to_string();
+        if exact_modes && path == ".ferry/manifest" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).map_err(read_error)?;
+            shipped_modes = text
+                .lines()
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split('\t').collect();
+                    let mode = u32::from_str_radix(fields.get(1)?, 8).ok()?;
+                    Some((fields.get(4)?.to_string(), mode))
+                })
+                .collect();
+            continue;
+        }
         if path.is_empty()
             || path == "."
             || path == "pax_global_header"
@@ -164,7 +180,10 @@ fn read_tar(
             entry.read_to_end(&mut body).map_err(read_error)?;
             // git records only "executable or not"; its tar.umask would add group write.
             let mode = match (exact_modes, mode & 0o111 != 0) {
-                (true, _) => mode & 0o7777,
+                (true, _) => match shipped_modes.get(&path) {
+                    Some(&shipped) if shipped & !0o222 == mode & 0o7777 => shipped,
+                    _ => mode & 0o7777,
+                },
                 (false, true) => 0o755,
                 (false, false) => 0o644,
             };
@@ -295,6 +314,64 @@ impl Artifact {
             kind: Kind::Link { target },
         });
         Ok(())
+    }
+
+    /// What an upload sends, a gzipped tar unpacked from `deploy_to`: each
+    /// of `files` once as `.ferry/store/<store name>` (read-only), then
+    /// every directory and link of the release and each of `files` as a
+    /// hard link to its store entry, all under `release` (the release's
+    /// directory, relative to `deploy_to`).
+    pub(crate) fn upload_payload<'a>(
+        &self,
+        release: &str,
+        files: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<u8> {
+        let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+        let mut links = Vec::new();
+        let mut stored = std::collections::HashSet::new();
+        for path in files {
+            let (Some((body, mtime)), Some(entry)) =
+                (self.contents.get(path), self.manifest.get(path))
+            else {
+                continue;
+            };
+            let name = format!(".ferry/store/{}", entry.store_name().expect("a file"));
+            if stored.insert(name.clone()) {
+                let mut header = tar::Header::new_gnu();
+                header.set_mode(entry.mode & !0o222);
+                header.set_size(body.len() as u64);
+                header.set_mtime(*mtime);
+                let _ = tar.append_data(&mut header, &name, body.as_slice());
+            }
+            links.push((path, name));
+        }
+        for entry in self.manifest.entries().filter(|e| !e.is_file()) {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(entry.mode);
+            header.set_size(0);
+            let path = format!("{release}/{}", entry.path);
+            match &entry.kind {
+                Kind::Dir => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    let _ = tar.append_data(&mut header, &path, std::io::empty());
+                }
+                Kind::Link { target } => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    let _ = tar.append_link(&mut header, &path, target);
+                }
+                Kind::File { .. } => unreachable!("filtered above"),
+            }
+        }
+        for (path, name) in links {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            let _ = tar.append_link(&mut header, format!("{release}/{path}"), &name);
+        }
+        // Writing into a Vec cannot fail.
+        tar.into_inner()
+            .and_then(GzEncoder::finish)
+            .expect("in-memory tar")
     }
 
     /// The bytes of the file at `path`, if the release has it.

@@ -11,7 +11,7 @@ use super::Layout;
 use super::artifact::{self, Artifact};
 use super::local_build;
 use super::record::HistoryFacts;
-use super::steps::{Commands, Health, HealthTiming};
+use super::steps::{Commands, Health, HealthTiming, Venv};
 use super::upload::Dotenv;
 use crate::config::{ContainerDef, DeployDef, OnDeploy, Probe, Serial};
 use crate::container::{self, Image};
@@ -62,6 +62,8 @@ pub(crate) struct HostPlan {
     pub(crate) dotenv: Option<Dotenv>,
     /// A container release: what the host's containers of the app are named for.
     pub(crate) container: Option<String>,
+    /// `[deploy.virtualenv]`, its install commands rendered.
+    pub(crate) venv: Option<Venv>,
 }
 
 pub(crate) struct DeployPlan {
@@ -340,6 +342,15 @@ pub(super) fn host_plan(ctx: &Context<'_>, host: &Host, mode: Mode) -> Result<Ho
             commands("[deploy] build", &deploy.build)?
         },
         migrate: commands("[deploy] migrate", &deploy.migrate)?,
+        venv: match &deploy.virtualenv {
+            Some(def) => Some(Venv {
+                path: def.path.clone(),
+                python: def.python.clone(),
+                requirements: def.requirements.clone(),
+                install: commands("[deploy.virtualenv] install", &def.install)?.steps,
+            }),
+            None => None,
+        },
         ..HostPlan::default()
     };
     let hook = |point: &str, sources: &[toml::Spanned<String>]| -> Result<Commands, Error> {

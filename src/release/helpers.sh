@@ -129,42 +129,21 @@ ferry_listing() {
     fi
 }
 
-# ferry_sums: digests and modes of the live release's files as they are on
-# disk, not as recorded (a file edited in place on the host is sent again),
-# and the files its manifest lists that are gone. Nothing is written: the
-# lists are held in variables, one file a line (file names never hold a
-# newline or a tab: ferry refuses them), and each crosses to ferry as the
-# fields of one report. `--check` runs this, and must change nothing.
-ferry_sums() {
-    [ -n "$ferry_c" ] && [ -f "$D/current/.ferry/manifest" ] || return 0
-    ferry_list=$(cd "$D/current/" && awk -F'\t' '$1 == "f" { print $5 }' .ferry/manifest) ||
-        ferry_fail "cannot read the live release's manifest"
-    ferry_sum_list=
-    ferry_mode_list=
-    ferry_gone_list=
-    if [ -n "$ferry_list" ]; then
-        # GNU sha256sum escapes a name holding a backslash unless given -z;
-        # BusyBox's has no -z and escapes nothing: the same lines either way.
-        ferry_z=
-        if sha256sum -z -- /dev/null >/dev/null 2>&1; then ferry_z=-z; fi
-        # shellcheck disable=SC2086 # ferry_z is one option or none
-        ferry_sum_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r sha256sum $ferry_z -- 2>/dev/null | tr '\0' '\n')
-        ferry_mode_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | tr '\n' '\0' | xargs -0 -r stat -c '%a %n' -- 2>/dev/null)
-        ferry_gone_list=$(cd "$D/current/" && printf '%s\n' "$ferry_list" | while IFS= read -r ferry_p; do
-            [ -f "$ferry_p" ] || printf '%s\n' "$ferry_p"
-        done)
-    fi
-    set -f
-    IFS='
-'
-    # shellcheck disable=SC2086 # split on newlines only: one field a file
-    {
-        ferry_say sums $ferry_sum_list
-        ferry_say modes $ferry_mode_list
-        if [ -n "$ferry_gone_list" ]; then ferry_say gone $ferry_gone_list; fi
-    }
-    unset IFS
-    set +f
+# ferry_live KNOWN: the digest of the live release's manifest, and the
+# manifest itself (gzipped) unless the digest's first 16 characters are
+# among KNOWN (space-separated: the manifests ferry has already). Only for a
+# release made with the store: its files are read-only links to the bytes
+# its manifest names, so nothing is hashed here. `--check` runs this, and
+# must change nothing.
+ferry_live() {
+    [ -n "$ferry_c" ] && [ -f "$D/current/.ferry/stored" ] && [ -f "$D/current/.ferry/manifest" ] || return 0
+    ferry_sum=$(sha256sum <"$D/current/.ferry/manifest") || ferry_fail "cannot read the live release's manifest"
+    ferry_sum=${ferry_sum%% *}
+    ferry_say live "$ferry_sum"
+    case " $1 " in *" $(printf '%.16s' "$ferry_sum") "*) return 0 ;; esac
+    ferry_t=$(mktemp) || ferry_fail "cannot create a temporary file"
+    if gzip -c <"$D/current/.ferry/manifest" >"$ferry_t"; then ferry_say_file live-manifest "$ferry_t"; fi
+    rm -f "$ferry_t"
 }
 
 # ferry_upload_begin ID PENDING: the deploy of release ID is under way
@@ -177,7 +156,11 @@ ferry_upload_begin() {
     ferry_write "$D/.ferry/deploy.release" "$ID"
     # The lock now names its release, so `deploy:resume=yes` may take it over.
     ferry_write "$L/release" "$ID"
+    # Held to the end of the upload: an upload of this release still running
+    # from a run that lost its connection finishes (or fails) first.
+    ferry_store_take
     if [ -d "$R" ]; then
+        ferry_store_give
         ferry_say uploaded already
         exit 0
     fi
@@ -196,25 +179,121 @@ ferry_receive() {
     [ "$(wc -c <"$1")" -eq "$2" ] || ferry_fail "the file lists sent were cut short"
 }
 
+# The content store: $D/.ferry/store/<sha256>-<mode> holds one read-only
+# inode per content and mode (write bits cleared: 0444, 0555), and every
+# release's files are hard links to it. An unchanged file costs a link, not
+# a copy, and an older release never changes when a new one is written: a
+# build cannot write into a shared file (it is read-only, and the deploy
+# user is not root), only replace it, which breaks the link. The store
+# directory itself is writable only while an upload or the collector holds
+# $D/.ferry/store.lock.
+
+# ferry_store_names: manifest lines on stdin, their file entries out as
+# "STORE-NAME<tab>PATH<tab>DIGEST<tab>MODE", MODE with its write bits cleared
+# (the same name `manifest::Entry::store_name` gives).
+ferry_store_names() {
+    awk -F'\t' 'function ro(m, o, i) {
+        o = ""
+        for (i = 1; i <= length(m); i++) o = o substr("01014545", substr(m, i, 1) + 1, 1)
+        return o
+    }
+    $1 == "f" { r = substr($2, 1, 1) ro(substr($2, 2)); print $3 "-" r "\t" $5 "\t" $3 "\t" r }'
+}
+
+# ferry_store_take: hold the store's lock, waiting (up to a minute) for the
+# collector or an upload; a lock whose holder is gone is taken over. The
+# store is writable while it is held.
+ferry_store_take() {
+    mkdir -p "$D/.ferry/store" || ferry_fail "cannot create $D/.ferry/store"
+    ferry_tries=0
+    until mkdir "$D/.ferry/store.lock" 2>/dev/null; do
+        ferry_pid=$(head -c 32 "$D/.ferry/store.lock/pid" 2>/dev/null)
+        if [ -n "$ferry_pid" ] && ! kill -0 "$ferry_pid" 2>/dev/null; then
+            rm -rf "$D/.ferry/store.lock"
+            continue
+        fi
+        ferry_tries=$((ferry_tries + 1))
+        [ "$ferry_tries" -lt 300 ] || ferry_fail "the store of $D is held by process ${ferry_pid:-?}"
+        sleep 0.2
+    done
+    echo "$$" >"$D/.ferry/store.lock/pid"
+    chmod u+w "$D/.ferry/store" || ferry_fail "cannot open $D/.ferry/store"
+}
+
+# ferry_store_give: the store read-only again, and its lock freed.
+ferry_store_give() {
+    chmod a-w "$D/.ferry/store" 2>/dev/null
+    rm -rf "$D/.ferry/store.lock"
+}
+
+# ferry_link_kept BASE: the files listed in $T/.ferry/keep, linked into the
+# new release. Those of release BASE that are still the store's inode are
+# linked from BASE in one `cp -al` (it makes their directories too); a file
+# a build replaced in BASE is linked from the store; one the store lacks
+# (BASE came before the store) is taken from BASE into the store if its
+# bytes are what the manifest says.
+ferry_link_kept() {
+    ferry_b="$D/releases/$1"
+    ferry_f="$T/.ferry"
+    ferry_tab=$(printf '\t')
+    ferry_store_names <"$ferry_f/keep" >"$ferry_f/names"
+    cut -f2 "$ferry_f/names" | tr '\n' '\0' |
+        (cd "$ferry_b" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/inodes" || :
+    cut -f1 "$ferry_f/names" | LC_ALL=C sort -u | tr '\n' '\0' |
+        (cd "$D/.ferry/store" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/stored" || :
+    awk -F'\t' -v same="$ferry_f/same" -v relink="$ferry_f/relink" -v lost="$ferry_f/lost" '
+        FILENAME == ARGV[1] { i = index($0, " "); base[substr($0, i + 1)] = substr($0, 1, i - 1); next }
+        FILENAME == ARGV[2] { i = index($0, " "); store[substr($0, i + 1)] = substr($0, 1, i - 1); next }
+        ($2 in base) && ($1 in store) && base[$2] == store[$1] { print $2 > same; next }
+        ($1 in store) { print > relink; next }
+        { print > lost }
+        END { printf "" > same; printf "" > relink; printf "" > lost }
+    ' "$ferry_f/inodes" "$ferry_f/stored" "$ferry_f/names" || ferry_fail "cannot read the manifest of release $1"
+    tr '\n' '\0' <"$ferry_f/same" | (cd "$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
+        ferry_fail "cannot link the unchanged files of release $1"
+    while IFS="$ferry_tab" read -r ferry_n ferry_p ferry_d ferry_m; do
+        ferry_h=$(sha256sum <"$ferry_b/$ferry_p" 2>/dev/null)
+        [ "${ferry_h%% *}" = "$ferry_d" ] ||
+            ferry_fail "cannot keep $ferry_p: the store lacks it and the copy in release $1 is not what its manifest says"
+        if ! { cp -- "$ferry_b/$ferry_p" "$D/.ferry/store/.$ferry_n.tmp" && chmod "$ferry_m" "$D/.ferry/store/.$ferry_n.tmp" &&
+            mv -f -- "$D/.ferry/store/.$ferry_n.tmp" "$D/.ferry/store/$ferry_n"; }; then
+            ferry_fail "cannot store $ferry_p"
+        fi
+        printf '%s\t%s\n' "$ferry_n" "$ferry_p" >>"$ferry_f/relink"
+    done <"$ferry_f/lost"
+    while IFS="$ferry_tab" read -r ferry_n ferry_p ferry_d ferry_m; do
+        if ! { mkdir -p -- "$T/$(dirname -- "$ferry_p")" && ln -f -- "$D/.ferry/store/$ferry_n" "$T/$ferry_p"; }; then
+            ferry_fail "cannot link $ferry_p from the store"
+        fi
+    done <"$ferry_f/relink"
+    rm -f "$ferry_f/names" "$ferry_f/inodes" "$ferry_f/stored" "$ferry_f/same" "$ferry_f/relink" "$ferry_f/lost"
+}
+
 # ferry_assemble BASE DIGEST: the new release from the live release BASE's
-# unchanged files (a reflink where the filesystem can) and the tar stream on
-# stdin; its manifest rebuilt and checked against the artifact's DIGEST.
+# unchanged files (ferry_link_kept) and the tar stream on stdin, unpacked
+# from $D: the changed files land in the store, and the release's entries
+# are hard links to them. The files sent are checked against their digests,
+# and the manifest, rebuilt, against the artifact's DIGEST.
 ferry_assemble() {
     : >"$T/.ferry/keep"
     if [ -n "$1" ] && [ -f "$D/releases/$1/.ferry/manifest" ]; then
         awk -F'\t' -v drops="$T/.ferry/drop" 'BEGIN { while ((getline line < drops) > 0) drop[line] = 1 } $1 == "f" && !($5 in drop)' \
             "$D/releases/$1/.ferry/manifest" >"$T/.ferry/keep" ||
             ferry_fail "cannot read the manifest of release $1"
-        awk -F'\t' '{ print $5 }' "$T/.ferry/keep" | tr '\n' '\0' |
-            (cd "$D/releases/$1" && xargs -0 -r cp -a --reflink=auto --parents -t "$T" --) ||
-            ferry_fail "cannot copy the unchanged files of release $1"
+        ferry_link_kept "$1"
     fi
-    tar -xzpf - --no-same-owner -C "$T" || ferry_fail "cannot unpack the files sent"
+    tar -xzpf - --no-same-owner -C "$D" || ferry_fail "cannot unpack the files sent"
+    ferry_store_names <"$T/.ferry/add" | awk -F'\t' '{ print $3 "  " $1 }' >"$T/.ferry/sent"
+    if [ -s "$T/.ferry/sent" ]; then
+        (cd "$D/.ferry/store" && sha256sum -c --quiet --strict <"$T/.ferry/sent" >/dev/null 2>&1) ||
+            ferry_fail "the files sent for $ID do not match their digests"
+    fi
     cat "$T/.ferry/keep" "$T/.ferry/add" | LC_ALL=C sort -t "$(printf '\t')" -k5,5 >"$T/.ferry/manifest"
-    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop"
+    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/sent"
     ferry_sum=$(sha256sum <"$T/.ferry/manifest")
     [ "${ferry_sum%% *}" = "$2" ] ||
         ferry_fail "the files assembled for $ID do not match the artifact (digest mismatch)"
+    : >"$T/.ferry/stored"
 }
 
 # ferry_dotenv FILE LINES N [NAME VALUE]... KEY...: shared FILE (mode 0600)
@@ -290,6 +369,7 @@ ferry_upload_end() {
     [ "$(cat "$L/release" 2>/dev/null)" = "$ID" ] ||
         ferry_fail "the deploy lock is no longer held for $ID; leaving it unfinished"
     mv "$T" "$R" || ferry_fail "cannot rename $T to $R"
+    ferry_store_give
     ferry_say uploaded
 }
 
@@ -301,6 +381,84 @@ ferry_in_release() {
     FERRY_RELEASE_PATH=$R
     FERRY_DEPLOY_TO=$D
     export FERRY_RELEASE FERRY_RELEASE_PATH FERRY_DEPLOY_TO
+}
+
+# Virtualenvs: $D/.ferry/venvs/<key>, one per set of requirements, keyed by
+# the requirements files' bytes, the interpreter's version and ferry's digest
+# of the install commands; built once, read-only after, and linked into each
+# release that needs it. The collector removes those no release names.
+
+# ferry_venv PATH PYTHON SALT REQUIREMENT...: (in release $R) find or start
+# the environment of these requirements, link it at PATH in the release,
+# and put it first on PATH for the steps that follow. $ferry_vnew is set
+# when it has yet to be installed (ferry_venv_done ends that).
+ferry_venv() {
+    ferry_vpath=$1
+    ferry_vpy=$2
+    ferry_vsalt=$3
+    shift 3
+    ferry_vver=$("$ferry_vpy" -c 'import sys; print(sys.version)') ||
+        ferry_fail "cannot run $ferry_vpy to make the virtualenv"
+    for ferry_r in "$@"; do
+        [ -f "$ferry_r" ] || ferry_fail "the virtualenv's requirements file $ferry_r is not in the release"
+    done
+    ferry_vkey=$({ printf '%s\n%s\n' "$ferry_vsalt" "$ferry_vver" && cat -- "$@"; } | sha256sum) ||
+        ferry_fail "cannot read the virtualenv's requirements"
+    ferry_vkey=${ferry_vkey%% *}
+    V="$D/.ferry/venvs/$ferry_vkey"
+    mkdir -p "$D/.ferry/venvs" || ferry_fail "cannot create $D/.ferry/venvs"
+    # Named before it is built: the collector never takes an environment a release names.
+    ferry_write "$R/.ferry/venv" "$ferry_vkey"
+    ferry_vnew=
+    if [ -f "$V/.ferry-ready" ]; then
+        echo "virtualenv $ferry_vkey: reused"
+    else
+        if [ -d "$V" ] && ! { chmod -R u+w "$V" && rm -rf "$V"; }; then
+            ferry_fail "cannot remove the unfinished virtualenv $V"
+        fi
+        "$ferry_vpy" -m venv "$V" || ferry_fail "cannot make a virtualenv with $ferry_vpy"
+        echo "virtualenv $ferry_vkey: built"
+        ferry_vnew=yes
+    fi
+    if [ -e "$R/$ferry_vpath" ] && [ ! -L "$R/$ferry_vpath" ]; then
+        ferry_fail "$ferry_vpath is in the release; [deploy.virtualenv] links it there"
+    fi
+    if ! { mkdir -p -- "$(dirname -- "$R/$ferry_vpath")" && ln -sfn -- "$V" "$R/$ferry_vpath"; }; then
+        ferry_fail "cannot link $ferry_vpath to $V"
+    fi
+    VIRTUAL_ENV=$V
+    PATH="$V/bin:$PATH"
+    export VIRTUAL_ENV PATH
+}
+
+# ferry_venv_pip REQUIREMENT...: pip install -r each of them, in $V.
+ferry_venv_pip() {
+    for ferry_r in "$@"; do
+        set -- "$@" -r "$ferry_r"
+        shift
+    done
+    "$V/bin/pip" install --quiet "$@" || ferry_fail "pip install failed in the virtualenv"
+}
+
+# ferry_venv_done: the environment installed; read-only from now on.
+ferry_venv_done() {
+    if ! { : >"$V/.ferry-ready" && chmod -R a-w "$V"; }; then ferry_fail "cannot finish the virtualenv $V"; fi
+}
+
+# ferry_venvs_collect: remove the environments no release names.
+ferry_venvs_collect() {
+    [ -d "$D/.ferry/venvs" ] || return 0
+    ferry_named=$(cat "$D"/releases/*/.ferry/venv "$D"/releases/.*.partial/.ferry/venv 2>/dev/null)
+    for ferry_v in "$D"/.ferry/venvs/*; do
+        [ -d "$ferry_v" ] || continue
+        case "
+$ferry_named
+" in *"
+${ferry_v##*/}
+"*) continue ;;
+        esac
+        chmod -R u+w "$ferry_v" && rm -rf "$ferry_v"
+    done
 }
 
 # ferry_switch ID: current points at ID, replaced by rename(2): readers see
@@ -360,7 +518,42 @@ ferry_remove() {
             ferry_say removed "$ferry_id"
         fi
     done
-    (cd / && exec rm -rf "$D/.ferry/trash") >/dev/null 2>&1 3>&- &
+    ferry_collect
+}
+
+# ferry_collect: delete the trash, then the store entries no release links
+# to, detached from the session. The collector holds the store's lock (the
+# next upload waits for it); if another holds it, that one or the next
+# collects.
+ferry_collect() {
+    if mkdir "$D/.ferry/store.lock" 2>/dev/null; then
+        (cd / && rm -rf "$D/.ferry/trash" && ferry_store_collect) >/dev/null 2>&1 3>&- &
+        echo "$!" >"$D/.ferry/store.lock/pid" 2>/dev/null
+    else
+        (cd / && exec rm -rf "$D/.ferry/trash") >/dev/null 2>&1 3>&- &
+    fi
+}
+
+# ferry_store_collect: (holding the store's lock) remove the store entries
+# with no link left but the store's own, unless a release's manifest still
+# names one (a build replaced that release's copy: the next deploy keeping
+# the file links it from here).
+ferry_store_collect() {
+    ferry_g="$D/.ferry/store"
+    if [ -d "$ferry_g" ] && chmod u+w "$ferry_g"; then
+        find "$ferry_g" -maxdepth 1 -type f -links 1 -name '*-*' >"$D/.ferry/store.lock/unlinked"
+        if [ -s "$D/.ferry/store.lock/unlinked" ]; then
+            for ferry_m in "$D"/releases/*/.ferry/manifest; do
+                if [ -f "$ferry_m" ]; then cat "$ferry_m"; fi
+            done | ferry_store_names | awk -F'\t' -v dir="$ferry_g/" -v unlinked="$D/.ferry/store.lock/unlinked" '
+                { named[dir $1] = 1 }
+                END { while ((getline line < unlinked) > 0) if (!(line in named)) print line }
+            ' | tr '\n' '\0' | xargs -0 -r rm -f --
+        fi
+        rm -f "$ferry_g"/.*.tmp
+    fi
+    ferry_venvs_collect
+    ferry_store_give
 }
 
 # ferry_in_slot ID: true when a slot link points at release ID.
@@ -415,8 +608,10 @@ ferry_history_tail() {
 ferry_pack() {
     [ -f "$D/releases/$1/.ferry/manifest" ] || ferry_fail "release $1 has no manifest on this host"
     ferry_t=$(mktemp -d) || ferry_fail "cannot create a temporary directory"
-    awk -F'\t' '{ print $5 }' "$D/releases/$1/.ferry/manifest" | tr '\n' '\0' >"$ferry_t/list"
-    if ! tar -czf "$ferry_t/tar" -C "$D/releases/$1" --no-recursion --null -T "$ferry_t/list"; then
+    # The manifest goes first: the files' modes on disk are the store's
+    # (write bits cleared), the manifest's are the artifact's.
+    { printf '.ferry/manifest\0' && awk -F'\t' '{ print $5 }' "$D/releases/$1/.ferry/manifest" | tr '\n' '\0'; } >"$ferry_t/list"
+    if ! tar -czf "$ferry_t/tar" -C "$D/releases/$1" --hard-dereference --no-recursion --null -T "$ferry_t/list"; then
         rm -rf "$ferry_t"
         ferry_fail "cannot pack the files of release $1"
     fi

@@ -36,6 +36,16 @@ impl Entry {
         }
     }
 
+    /// Where a file's bytes live on a host: `.ferry/store/<sha256>-<mode>`,
+    /// the mode with its write bits cleared (`ferry_store_names` in
+    /// helpers.sh gives the same name). `None` for directories and links.
+    pub(crate) fn store_name(&self) -> Option<String> {
+        match &self.kind {
+            Kind::File { digest, .. } => Some(format!("{digest}-{:04o}", self.mode & !0o222)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_file(&self) -> bool {
         matches!(self.kind, Kind::File { .. })
     }

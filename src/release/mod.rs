@@ -5,6 +5,7 @@
 //! <deploy_to>/current -> releases/<id>    replaced by rename(2), never rm + ln
 //! <deploy_to>/releases/<id>/              one per release; .ferry/ holds its manifest and release.json
 //! <deploy_to>/shared/                     survives releases (.env, media/, the database)
+//! <deploy_to>/.ferry/store/<sha256>-<mode> every shipped file once, read-only; releases hard-link to it
 //! <deploy_to>/.ferry/lock/                held for the length of a deploy
 //! <deploy_to>/.ferry/history.jsonl        deploy, rollback, … appended, never rewritten
 //! ```
@@ -20,6 +21,7 @@ mod deploy;
 mod ending;
 mod hooks;
 mod keeper;
+mod known;
 mod listing;
 mod local_build;
 mod locked;

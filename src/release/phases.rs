@@ -234,16 +234,19 @@ impl<'a, 'h> Run<'a, 'h> {
 
     async fn upload(&mut self) -> bool {
         let hosts = self.hosts_where(|p| !p.uploaded);
+        // The next survey then needs only this manifest's digest back.
+        super::known::remember(&self.artifact.manifest.text());
         let mut payloads = Payloads::default();
         let mut uploads = BTreeMap::new();
         for host in &hosts {
             let plan = &self.plan.hosts[&host.label];
             // With nothing to build, the release is built as soon as it is uploaded.
-            let state = if plan.build.is_empty() && plan.after_upload.is_empty() {
-                State::Built
-            } else {
-                State::Uploaded
-            };
+            let state =
+                if plan.build.is_empty() && plan.after_upload.is_empty() && plan.venv.is_none() {
+                    State::Built
+                } else {
+                    State::Uploaded
+                };
             let pending = Pending {
                 previous: self.progress[&host.label].current.clone(),
                 ..self.pending.clone()
@@ -304,19 +307,20 @@ impl<'a, 'h> Run<'a, 'h> {
             .map(|host| {
                 let plan = &self.plan.hosts[&host.label];
                 // `after_upload` hooks first, in the same script.
-                let commands = &(plan.after_upload.clone())
-                    .with_facts(&self.hook_facts(host))
-                    .then(&plan.build);
+                let hooks = plan.after_upload.clone().with_facts(&self.hook_facts(host));
                 let record = self.record_json(&host.label, State::Built, None);
                 let mut script = self.plan.layout.script();
-                steps::in_release(
+                steps::build(
                     &mut script,
                     &self.id,
                     &self.plan.secrets,
-                    commands,
+                    &hooks,
+                    plan.venv.as_ref(),
+                    &plan.build,
                     Some(&record),
                 );
-                (host.label.clone(), (script.build(), commands.labels()))
+                let labels = steps::build_labels(&hooks, plan.venv.as_ref(), &plan.build);
+                (host.label.clone(), (script.build(), labels))
             })
             .collect();
         let done = self

@@ -77,7 +77,6 @@ fn upload() {
         lock: survey::Lock::Taken,
         pending: None,
         files: [("app.py".to_string(), ("0".to_string(), 0o644))].into(),
-        gone: vec![],
         missing_tools: vec![],
         error: None,
         took_over: None,
@@ -118,6 +117,39 @@ fn build_switch_restart_finish_and_rollback() {
         Some("{}"),
     );
     shellcheck("build", &build.build());
+    let hook = Commands {
+        steps: vec![(
+            "after_upload: touch".into(),
+            Command::user("touch \"$FERRY_RELEASE\""),
+        )],
+        exports: vec![("FERRY_WHO".into(), "me'; rm -rf / #$(x)".into())],
+        env_file: None,
+    };
+    for install in [
+        vec![],
+        vec![(
+            "install".into(),
+            Command::user("pip install --no-index -r 'req s.txt'"),
+        )],
+    ] {
+        let venv = steps::Venv {
+            path: ".venv's".into(),
+            python: "/opt/py $(x)/python3".into(),
+            requirements: vec!["-r.txt".into(), "req s.txt".into()],
+            install,
+        };
+        let mut build = layout().script();
+        steps::build(
+            &mut build,
+            "20260102T000000Z",
+            &secrets(),
+            &hook,
+            Some(&venv),
+            &commands(),
+            Some("{}"),
+        );
+        shellcheck("build with a virtualenv and a hook", &build.build());
+    }
 
     // `[hooks]` around the switch, with hostile facts.
     let facts = [("FERRY_WHO".to_string(), "me'; rm -rf / #$(x)".to_string())];

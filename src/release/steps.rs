@@ -107,6 +107,109 @@ pub(crate) fn switch_with_hooks(
     }
 }
 
+/// A release's shared virtualenv, as planned for one host.
+#[derive(Debug, Clone)]
+pub(crate) struct Venv {
+    pub(crate) path: String,
+    pub(crate) python: String,
+    pub(crate) requirements: Vec<String>,
+    /// The install commands, rendered; none: `pip install -r` each file.
+    pub(crate) install: Vec<(String, Command)>,
+}
+
+impl Venv {
+    /// What, besides the requirements and the interpreter, makes one
+    /// environment differ from another: how it is installed.
+    fn salt(&self) -> String {
+        let mut text = self.requirements.join("\n");
+        for (_, command) in &self.install {
+            text.push('\0');
+            text.push_str(command.as_str());
+        }
+        super::manifest::sha256(text.as_bytes())
+    }
+
+    pub(crate) fn labels(&self) -> Vec<String> {
+        if self.install.is_empty() {
+            return vec!["pip install into the virtualenv".into()];
+        }
+        self.install.iter().map(|(l, _)| l.clone()).collect()
+    }
+}
+
+/// The build: the `after_upload` hooks, the virtualenv found or made (its
+/// install steps run only when it is new), then `commands`, as
+/// `in_release`. The steps are numbered as `build_labels` lists them.
+pub(crate) fn build(
+    script: &mut Script,
+    id: &str,
+    secrets: &[Secret],
+    hooks: &Commands,
+    venv: Option<&Venv>,
+    commands: &Commands,
+    record: Option<&str>,
+) {
+    script.call("ferry_in_release", [Word::lit(id)]);
+    script.exports(secrets);
+    script.values(&hooks.then(commands).exports);
+    let env_file = commands.env_file.as_ref().or(hooks.env_file.as_ref());
+    script.env_file(env_file.map(|f| Word::lit(f)));
+    let mut index = 0;
+    for (label, command) in &hooks.steps {
+        index += 1;
+        script.step(index, label, command);
+    }
+    if let Some(venv) = venv {
+        script.call(
+            "ferry_venv",
+            [
+                Word::lit(&venv.path),
+                Word::lit(&venv.python),
+                Word::lit(&venv.salt()),
+            ]
+            .into_iter()
+            .chain(venv.requirements.iter().map(|r| Word::lit(r))),
+        );
+        script.code("if [ -n \"$ferry_vnew\" ]; then");
+        if venv.install.is_empty() {
+            index += 1;
+            script.call(
+                "ferry_say",
+                [Word::lit("activity"), Word::lit(&venv.labels()[0])],
+            );
+            script.call(
+                "ferry_venv_pip",
+                venv.requirements.iter().map(|r| Word::lit(r)),
+            );
+        } else {
+            for (label, command) in &venv.install {
+                index += 1;
+                script.step(index, label, command);
+            }
+        }
+        script.code("ferry_venv_done\nfi");
+    }
+    for (label, command) in &commands.steps {
+        index += 1;
+        script.step(index, label, command);
+    }
+    if let Some(json) = record {
+        write_record(script, record_path(id), json);
+    }
+}
+
+/// The labels of the build's steps, in the order `build` numbers them.
+pub(crate) fn build_labels(
+    hooks: &Commands,
+    venv: Option<&Venv>,
+    commands: &Commands,
+) -> Vec<String> {
+    let mut labels = hooks.labels();
+    labels.extend(venv.map(Venv::labels).unwrap_or_default());
+    labels.extend(commands.labels());
+    labels
+}
+
 /// Point `current` at `id` by rename(2); reports where it pointed before.
 pub(crate) fn switch(script: &mut Script, id: &str, record: Option<&str>) {
     script.call("ferry_switch", [Word::lit(id)]);

@@ -1,12 +1,14 @@
 //! The first round trip of every release task: one script that looks at the
 //! layout on a host — where `current` points, every release and its
-//! release.json, the lock, an unfinished deploy, the live files' digests —
-//! and, for tasks that change things, takes the lock in the same breath.
+//! release.json, the lock, an unfinished deploy, the digest of the live
+//! release's manifest (and the manifest, when ferry does not know it:
+//! `known`) — and, for tasks that change things, takes the lock in the same
+//! breath.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::Layout;
 use super::record::{LockInfo, Pending, ReleaseRecord};
+use super::{Layout, known};
 use crate::protocol::{LockReport, Marker};
 use crate::shell::{Script, Word};
 
@@ -18,7 +20,7 @@ pub(crate) struct Options<'a> {
     pub(crate) lock: Option<&'a LockInfo>,
     /// Whose stale lock this run may take over.
     pub(crate) takeover: Takeover,
-    /// Report digests and modes of the live release's files (deploys diff against them).
+    /// Report the live release's manifest (deploys diff against it).
     pub(crate) sums: bool,
 }
 
@@ -52,10 +54,9 @@ pub(crate) struct Survey {
     pub(crate) releases: BTreeMap<String, Option<ReleaseRecord>>,
     pub(crate) lock: Lock,
     pub(crate) pending: Option<Pending>,
-    /// Path → (sha256, mode) of the live release's files, as they are now.
+    /// Path → (sha256, mode) of the live release's files, from its manifest
+    /// (empty for a release made before the store: every file is sent).
     pub(crate) files: HashMap<String, (String, u32)>,
-    /// Files the live release's manifest lists that are no longer there.
-    pub(crate) gone: Vec<String>,
     pub(crate) missing_tools: Vec<String>,
     pub(crate) error: Option<String>,
     /// The release whose deploy left the stale lock this survey took over.
@@ -101,7 +102,7 @@ pub(crate) fn builder(layout: &Layout, options: &Options<'_>) -> Script {
     }
     script.code("ferry_listing");
     if options.sums {
-        script.code("ferry_sums");
+        script.call("ferry_live", [Word::lit(&known::prefixes().join(" "))]);
     }
     script
 }
@@ -113,12 +114,11 @@ pub(crate) fn parse(markers: &[Marker]) -> Survey {
         lock: Lock::Free,
         pending: None,
         files: HashMap::new(),
-        gone: Vec::new(),
         missing_tools: Vec::new(),
         error: None,
         took_over: None,
     };
-    let mut modes = HashMap::new();
+    let (mut live, mut sent) = (None, None);
     for marker in markers {
         match marker {
             Marker::Current(id) => survey.current = Some(id.clone()),
@@ -132,22 +132,30 @@ pub(crate) fn parse(markers: &[Marker]) -> Survey {
             Marker::Pending(json) => survey.pending = serde_json::from_str(json).ok(),
             Marker::Missing(tools) => survey.missing_tools = tools.clone(),
             Marker::Error(text) => survey.error = Some(text.clone()),
-            Marker::Gone(paths) => survey.gone.extend(paths.iter().cloned()),
-            Marker::Sums(sums) => {
-                for (digest, path) in sums {
-                    survey.files.insert(path.clone(), (digest.clone(), 0));
-                }
-            }
-            Marker::Modes(list) => modes.extend(list.iter().map(|(m, p)| (p.clone(), *m))),
+            Marker::Live(digest) => live = Some(digest.clone()),
+            Marker::LiveManifest(gzipped) => sent = Some(gzipped),
             _ => {}
         }
     }
-    for (path, mode) in modes {
-        if let Some(entry) = survey.files.get_mut(&path) {
-            entry.1 = mode;
+    if let Some(digest) = live {
+        let text = match sent {
+            Some(gzipped) => {
+                gunzip(gzipped).filter(|t| super::manifest::sha256(t.as_bytes()) == digest)
+            }
+            None => known::recall(&digest),
+        };
+        if let Some(text) = text {
+            known::remember(&text);
+            survey.files = known::files(&text);
         }
     }
     survey
+}
+
+fn gunzip(bytes: &[u8]) -> Option<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text).ok()?;
+    Some(text)
 }
 
 fn lock(report: &LockReport) -> Lock {
@@ -177,14 +185,29 @@ mod tests {
                 record: String::new(),
             },
             Marker::Lock(LockReport::Taken),
-            Marker::Sums(vec![("0123".into(), "app.py".into())]),
-            Marker::Modes(vec![(0o755, "app.py".into())]),
         ];
         let survey = parse(&markers);
         assert_eq!(survey.current.as_deref(), Some("20261122T010000Z"));
         assert_eq!(survey.releases.len(), 2);
         assert!(survey.record("20261121T010000Z").is_none());
         assert_eq!(survey.lock, Lock::Taken);
-        assert_eq!(survey.files["app.py"], ("0123".to_string(), 0o755));
+        assert!(survey.files.is_empty(), "no live manifest: every file goes");
+    }
+
+    #[test]
+    fn a_manifest_sent_back_is_checked_against_its_digest() {
+        use std::io::Write as _;
+        let text = "f\t0755\tabc\t3\tapp.py\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let digest = super::super::manifest::sha256(text.as_bytes());
+        let survey = parse(&[Marker::Live(digest), Marker::LiveManifest(gz.clone())]);
+        assert_eq!(survey.files["app.py"], ("abc".to_string(), 0o755));
+        let survey = parse(&[Marker::Live("0".repeat(64)), Marker::LiveManifest(gz)]);
+        assert!(
+            survey.files.is_empty(),
+            "a manifest that is not the digest's is not used"
+        );
     }
 }

@@ -1,9 +1,11 @@
-//! The upload phase: a new release built beside the live one from a copy of
-//! the live release's unchanged files plus a tar of the files the host lacks
-//! (changed bytes or mode, new files). The host rebuilds the manifest from
-//! the old one and the changes, and checks it against the artifact's digest
-//! before the release gets its final name, so a half-written release never
-//! looks complete. Older releases are only read, never written.
+//! The upload phase: a new release built beside the live one from hard
+//! links to the live release's unchanged files plus a tar of the files the
+//! host lacks (changed bytes or mode, new files), which land in the host's
+//! content store (`.ferry/store/`, read-only) and are linked from there. The
+//! host rebuilds the manifest from the old one and the changes, and checks
+//! it against the artifact's digest before the release gets its final name,
+//! so a half-written release never looks complete. Older releases are only
+//! read, never written: the files they share with the new one are read-only.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -42,10 +44,16 @@ pub(crate) struct Payloads {
 }
 
 impl Payloads {
-    fn get(&mut self, artifact: &Artifact, files: &[String]) -> Arc<[u8]> {
+    fn get(&mut self, artifact: &Artifact, id: &str, files: &[String]) -> Arc<[u8]> {
         self.cache
             .entry(files.to_vec())
-            .or_insert_with(|| artifact.payload(files.iter().map(String::as_str)).into())
+            .or_insert_with(|| {
+                // Where `ferry_upload_begin` makes the release, relative to deploy_to.
+                let partial = format!("releases/.{id}.partial");
+                artifact
+                    .upload_payload(&partial, files.iter().map(String::as_str))
+                    .into()
+            })
             .clone()
     }
 }
@@ -60,9 +68,9 @@ pub(crate) fn plan(
     let base = survey
         .current
         .as_deref()
-        .filter(|_| !survey.files.is_empty() || !survey.gone.is_empty());
+        .filter(|_| !survey.files.is_empty());
     let (send, drop) = diff(artifact, survey);
-    let tar = payloads.get(artifact, &send);
+    let tar = payloads.get(artifact, extras.id, &send);
     let add: Vec<String> = artifact
         .manifest
         .entries()
@@ -125,7 +133,7 @@ fn diff(artifact: &Artifact, survey: &Survey) -> (Vec<String>, Vec<String>) {
         .filter(|e| !kept.contains(e.path.as_str()))
         .map(|e| e.path.clone())
         .collect();
-    let live = survey.files.keys().chain(&survey.gone);
+    let live = survey.files.keys();
     let drop = live
         .filter(|p| !kept.contains(p.as_str()))
         .cloned()
@@ -236,7 +244,7 @@ mod tests {
     use super::*;
     use crate::release::survey::{Lock, Survey};
 
-    fn survey(files: &[(&str, &str, u32)], gone: &[&str]) -> Survey {
+    fn survey(files: &[(&str, &str, u32)]) -> Survey {
         Survey {
             current: Some("old".into()),
             releases: Default::default(),
@@ -246,7 +254,6 @@ mod tests {
                 .iter()
                 .map(|(p, d, m)| (p.to_string(), (d.to_string(), *m)))
                 .collect(),
-            gone: gone.iter().map(|g| g.to_string()).collect(),
             missing_tools: Vec::new(),
             error: None,
             took_over: None,
@@ -262,17 +269,14 @@ mod tests {
             ("new.py", b"n", 0o644),
         ]);
         let digest = |body: &[u8]| super::super::manifest::sha256(body);
-        let live = survey(
-            &[
-                ("same.py", &digest(b"same"), 0o644),
-                ("edited.py", &digest(b"old"), 0o644),
-                ("chmod.sh", &digest(b"x"), 0o644),
-                ("deleted.py", &digest(b"d"), 0o644),
-            ],
-            &["vanished.py"],
-        );
+        let live = survey(&[
+            ("same.py", &digest(b"same"), 0o644),
+            ("edited.py", &digest(b"old"), 0o644),
+            ("chmod.sh", &digest(b"x"), 0o644),
+            ("deleted.py", &digest(b"d"), 0o644),
+        ]);
         let (send, drop) = diff(&artifact, &live);
         assert_eq!(send, ["chmod.sh", "edited.py", "new.py"]);
-        assert_eq!(drop, ["chmod.sh", "deleted.py", "edited.py", "vanished.py"]);
+        assert_eq!(drop, ["chmod.sh", "deleted.py", "edited.py"]);
     }
 }

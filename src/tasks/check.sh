@@ -27,6 +27,7 @@ ferry_probe_tar_c() { printf 's/f\0' >list && tar -czf t.tgz --no-recursion --nu
 ferry_probe_tar_x() { mkdir -p x && tar -czf t2.tgz s && tar -xzpf - --no-same-owner -C x <t2.tgz && [ -f x/s/f ]; }
 ferry_probe_sha() { sha256sum -- s/f | grep -q ' s/f$'; }
 ferry_probe_cp() { mkdir -p c && cp -a --reflink=auto --parents -t c -- s/f && [ -f c/s/f ]; }
+ferry_probe_cp_l() { mkdir -p h && cp -al --parents -t h -- s/f && [ "$(stat -c %i s/f)" = "$(stat -c %i h/s/f)" ]; }
 ferry_probe_mv() { ln -s s m1 && ln -s s m2 && mv -T m1 m2 && [ ! -e m1 ]; }
 ferry_probe_xargs() { printf 's/f\0' | xargs -0 -r ls -- | grep -q f && printf '' | xargs -0 -r false; }
 ferry_probe_stat() { [ "$(stat -c '%a %n' -- s/f)" = "644 s/f" ]; }
@@ -52,6 +53,7 @@ ferry_check_tools() {
     ferry_probe tar '-xzpf --no-same-owner' ferry_probe_tar_x
     ferry_probe sha256sum '' ferry_probe_sha
     ferry_probe cp '-a --reflink=auto --parents -t' ferry_probe_cp
+    ferry_probe cp '-al --parents -t' ferry_probe_cp_l
     ferry_probe ln -s ln -s s l
     ferry_probe mv -T ferry_probe_mv
     ferry_probe readlink -f readlink -f l
