@@ -283,13 +283,18 @@ ferry_assemble() {
         ferry_link_kept "$1"
     fi
     tar -xzpf - --no-same-owner -C "$D" || ferry_fail "cannot unpack the files sent"
-    ferry_store_names <"$T/.ferry/add" | awk -F'\t' '{ print $3 "  " $1 }' >"$T/.ferry/sent"
+    # Each store name is `<sha256>-<mode>`: every file sent must hash to its
+    # name's digest (plain `sha256sum FILE…`, as BusyBox's has no `-c --strict`).
+    ferry_store_names <"$T/.ferry/add" | cut -f1 | LC_ALL=C sort -u >"$T/.ferry/sent"
     if [ -s "$T/.ferry/sent" ]; then
-        (cd "$D/.ferry/store" && sha256sum -c --quiet --strict <"$T/.ferry/sent" >/dev/null 2>&1) ||
+        if ! { tr '\n' '\0' <"$T/.ferry/sent" | (cd "$D/.ferry/store" && xargs -0 -r sha256sum -- 2>/dev/null) >"$T/.ferry/summed" &&
+            awk 'FILENAME == ARGV[1] { want++; next } { n = $2; sub(/-[^-]*$/, "", n); if ($1 == n) ok++ }
+                END { exit ok != want }' "$T/.ferry/sent" "$T/.ferry/summed"; }; then
             ferry_fail "the files sent for $ID do not match their digests"
+        fi
     fi
     cat "$T/.ferry/keep" "$T/.ferry/add" | LC_ALL=C sort -t "$(printf '\t')" -k5,5 >"$T/.ferry/manifest"
-    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/sent"
+    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/sent" "$T/.ferry/summed"
     ferry_sum=$(sha256sum <"$T/.ferry/manifest")
     [ "${ferry_sum%% *}" = "$2" ] ||
         ferry_fail "the files assembled for $ID do not match the artifact (digest mismatch)"
