@@ -344,6 +344,19 @@ fn a_reload_with_a_venv_per_release_is_refused_where_it_is_written() {
     // The same service restarting on deploy loads.
     let dir = project(&config.replace("\"reload\"", "\"restart\""));
     Ferry::new(dir.path()).run(&["here", "t"]).success();
+    // A shared virtualenv is replaced when the requirements change: the same.
+    let shared = config.replace(
+        "copy_from_current = [\"venv\"]\n",
+        "[deploy.virtualenv]\npath = \"venv\"\n",
+    );
+    let dir = project(&shared);
+    let ran = Ferry::new(dir.path()).run(&["here", "t"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let stderr = filtered(dir.path(), &ran.stderr);
+    assert!(
+        stderr.contains("ferry.toml:7:13") && stderr.contains("[deploy.virtualenv]"),
+        "{stderr}"
+    );
 }
 
 #[test]

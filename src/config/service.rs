@@ -230,8 +230,9 @@ fn slots(
 }
 
 /// A reload keeps the process that was started: with a copy of a directory
-/// per release (a virtualenv), its workers go on importing the old copy, and
-/// once cleanup removes that release they fail. Refused where ferry can see it.
+/// per release (a virtualenv), or a shared virtualenv per set of
+/// requirements, its workers go on importing the old one, and once cleanup
+/// removes it they fail. Refused where ferry can see it.
 fn check_reload(
     file: &SourceFile,
     raw: &RawConfig,
@@ -242,21 +243,26 @@ fn check_reload(
     let Some(on_deploy) = &service.on_deploy else {
         return Ok(());
     };
-    let copied = raw
-        .deploy
-        .as_ref()
-        .map(|d| d.copy_from_current.as_slice())
-        .unwrap_or_default();
-    let per_release = copied.first();
+    let deploy = raw.deploy.as_ref();
+    // A directory each release has its own copy of, or the shared virtualenv
+    // a release links to, which another set of requirements replaces.
+    let per_release = match deploy.and_then(|d| d.copy_from_current.first()) {
+        Some(dir) => Some(format!(
+            "each release has its own copy of `{}` (copy_from_current)",
+            dir.get_ref()
+        )),
+        None => deploy.and_then(|d| d.virtualenv.as_ref()).map(|_| {
+            "each set of requirements has its own virtualenv ([deploy.virtualenv])".to_string()
+        }),
+    };
     let managed = matches!(def.manager, Manager::Supervisor | Manager::Systemd);
     match (on_deploy.get_ref(), per_release) {
-        (OnDeploy::Reload, Some(dir)) if managed && def.slots.is_none() => Err(file
+        (OnDeploy::Reload, Some(why)) if managed && def.slots.is_none() => Err(file
             .error(
                 on_deploy.span(),
                 format!(
-                    "service `{}` reloads on deploy, but each release has its own copy of `{}` (copy_from_current): a reloaded server keeps running the old copy",
+                    "service `{}` reloads on deploy, but {why}: a reloaded server keeps running the old one",
                     key.get_ref(),
-                    dir.get_ref()
                 ),
             )
             .label("reload keeps the old release's code and virtualenv")
