@@ -147,15 +147,7 @@ fn registry(file: &SourceFile, raw: &RawContainer) -> Result<Option<Registry>, D
             "its first part is not a registry host (it needs a `.` or a port)",
         ));
     }
-    let part_ok = |part: &str| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
-    };
-    if !path.split('/').all(part_ok) {
+    if !path.split('/').all(repository_part) {
         return Err(bad(
             "lowercase letters, digits, `.`, `_`, `-` after the host, no tag",
         ));
@@ -231,18 +223,20 @@ fn path(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> 
     Ok(checked)
 }
 
+/// One `/`-separated part of a repository name as docker takes it.
+fn repository_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
 /// A repository name as docker takes it: lowercase parts joined by `/`.
 fn image_name(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
     let name = raw.get_ref();
-    let part_ok = |part: &str| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
-    };
-    if name.split('/').all(part_ok) {
+    if name.split('/').all(repository_part) {
         return Ok(name.clone());
     }
     Err(file

@@ -18,21 +18,7 @@ pub fn get(addr: Ipv4Addr, path: &str) -> std::io::Result<Response> {
 
 /// `GET path` on `port` of `addr`.
 pub fn get_at(addr: Ipv4Addr, port: u16, path: &str) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(3))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok(Response {
-        status,
-        body: body.to_string(),
-    })
+    get_host(addr, port, path, &addr.to_string())
 }
 
 /// The first 200 answer within `limit` (an app takes a moment to boot);
