@@ -69,10 +69,20 @@ fn a_config_in_another_repository_is_refused_unless_deploy_path_names_the_app() 
     std::fs::create_dir_all(&elsewhere).unwrap();
     ops.write(
         "ferry.toml",
-        &lab_config(&lab, "[deploy]\npath = \"../app\"\n"),
+        &lab_config(&lab, "[deploy]\npath = \"../app\"\n\n[pipeline]\n"),
     );
     deploy(&lab, &elsewhere, &config).success();
     assert_eq!(shipped(&lab).as_deref(), Some("app\n"));
+    // The live commit is tagged in the repository that shipped, not in
+    // the one ferry.toml sits in.
+    assert_eq!(
+        app.git(&["rev-parse", "LIVE-lab^{commit}"]).trim(),
+        app.git(&["rev-parse", "HEAD"]).trim()
+    );
+    assert!(
+        ops.git(&["tag", "--list"]).trim().is_empty(),
+        "no tag in ops"
+    );
 }
 
 #[test]

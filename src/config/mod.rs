@@ -208,6 +208,12 @@ impl Project {
             .collect()
     }
 
+    /// The directory that ships (`[deploy] path` under the root): its git
+    /// repository is the app's, for tags, branches and compare links too.
+    pub(crate) fn app_dir(&self) -> PathBuf {
+        self.root.join(&self.deploy.path)
+    }
+
     /// The directory holding ferry.toml: relative paths in it start here.
     pub(crate) fn config_dir(&self) -> PathBuf {
         self.file

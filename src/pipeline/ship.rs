@@ -64,7 +64,7 @@ fn current_branch(project: &Project) -> Option<String> {
     BRANCH_VARIABLES
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .or_else(|| Repo::discover(&project.root).ok()?.branch())
+        .or_else(|| Repo::discover(&project.app_dir()).ok()?.branch())
 }
 
 /// Ship through `stages`; `first` is the deploy of the first one. True when

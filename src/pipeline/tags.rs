@@ -1,7 +1,7 @@
 //! Git tags for what each environment runs: `LIVE-<env>` moved to the
 //! deployed commit and `DEPLOYED-<env>-<date>/<time>` added beside it (both
-//! patterns configurable), in the project's repository, then pushed when
-//! `[pipeline] push_tags` names a remote. A tag that cannot be made or
+//! patterns configurable), in the app's repository (the one that ships),
+//! then pushed when `[pipeline] push_tags` names a remote. A tag that cannot be made or
 //! pushed is a warning: the deploy itself is done.
 
 use jiff::Timestamp;
@@ -12,7 +12,7 @@ use crate::git::Repo;
 
 pub(crate) fn tag(stage: &Stage<'_>, patterns: &TagPatterns, push: Option<&str>, revision: &str) {
     let events = &stage.fanout.events;
-    let repo = match Repo::discover(&stage.ctx.project.root) {
+    let repo = match Repo::discover(&stage.ctx.project.app_dir()) {
         Ok(repo) => repo,
         Err(error) => {
             events.warn(format!("no git tags: {error}"));

@@ -138,12 +138,12 @@ fn layout_task(task: Builtin, call: &TaskCall, ctx: &Context<'_>) -> Result<Kind
             Args::bind(call, &[])?;
             Kind::Releases(release::Releases {
                 layout,
-                forge: release::forge_of(&ctx.project.root),
+                forge: release::forge_of(&ctx.project.app_dir()),
             })
         }
         Builtin::History => Kind::History(release::History {
             layout,
-            forge: release::forge_of(&ctx.project.root),
+            forge: release::forge_of(&ctx.project.app_dir()),
             lines: Args::bind(call, &["n"])?.number("n")?.unwrap_or(20),
         }),
         Builtin::Cleanup => {
