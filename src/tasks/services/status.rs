@@ -60,10 +60,11 @@ const STATUS: &str =
 fn probe(service: &ServiceDef, ctx: &Context<'_>, host: &Host) -> Result<Command, Error> {
     Ok(match service.manager {
         // `systemctl status` is for people; is-active is one word.
-        Manager::Systemd => Command::user(format!(
-            "systemctl is-active {}",
-            service.instances().join(" ")
-        )),
+        Manager::Systemd => Command::words(
+            "systemctl",
+            std::iter::once(Word::lit("is-active"))
+                .chain(service.instances().iter().map(|unit| Word::lit(unit))),
+        ),
         Manager::Supervisor | Manager::Command => {
             Command::user(service.control(Action::Status, ctx, host)?)
         }
