@@ -7,7 +7,7 @@ mod common;
 
 use common::ferry::Ferry;
 use common::hosts::Lab;
-use common::pipeline::{commit, environment, ferry, git, history, record, small_project};
+use common::pipeline::{commit, environment, ferry, git, history, live_id, record, small_project};
 
 #[test]
 fn a_failing_test_command_stops_ship_before_any_host_changes_and_skip_tests_is_recorded() {
@@ -107,10 +107,7 @@ fn a_failing_functional_test_rolls_the_environment_back_when_asked() {
     );
     let dir = small_project(&lab, &tail);
     ferry(&lab, &dir, &["staging", "deploy"]).success();
-    let good = record(host, "/srv/staging")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let good = live_id(host, "/srv/staging");
     commit(&dir, "VERSION", "v2\n");
     std::fs::write(&fail, "").unwrap();
     let ran = ferry(&lab, &dir, &["staging", "deploy"]);
@@ -164,10 +161,7 @@ fn hooks_run_in_order_with_the_deploys_facts_and_a_failing_pre_deploy_stops_it()
     let dir = small_project(&lab, &tail);
     let revision = git(&dir, &["rev-parse", "HEAD"]);
     ferry(&lab, &dir, &["staging", "deploy"]).success();
-    let release = record(host, "/srv/staging")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let release = live_id(host, "/srv/staging");
     let name = host.target().rsplit('@').next().unwrap().to_string();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
@@ -289,10 +283,7 @@ post_deploy = ["echo post_deploy >> {log}"]
     let dir = small_project(&lab, &tail);
     let revision = git(&dir, &["rev-parse", "HEAD"]);
     ferry(&lab, &dir, &["staging", "deploy"]).success();
-    let first = record(host, "/srv/staging")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = live_id(host, "/srv/staging");
     let name = host.target().rsplit('@').next().unwrap().to_string();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
@@ -401,10 +392,7 @@ fn a_local_builds_output_ships_with_the_release_a_failing_one_touches_no_host_an
         !dir.join("dist").exists(),
         "built in a copy, not the work tree"
     );
-    let first = record(host, "/srv/staging")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = live_id(host, "/srv/staging");
 
     // A failing local build: no host changes.
     std::fs::write(&fail, "").unwrap();
@@ -487,16 +475,10 @@ fn releases_and_history_show_what_each_release_brought_with_the_forges_compare_p
     );
     let v1 = git(&dir, &["rev-parse", "HEAD"]);
     ferry(&lab, &dir, &["staging", "deploy"]).success();
-    let first = record(host, "/srv/staging")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = live_id(host, "/srv/staging");
     let v2 = commit(&dir, "VERSION", "v2\n");
     ferry(&lab, &dir, &["staging", "deploy"]).success();
-    let second = record(host, "/srv/staging")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = live_id(host, "/srv/staging");
     let range = format!("{}..{}", &v1[..10], &v2[..10]);
     let url = format!("https://github.com/org/app/compare/{v1}...{v2}");
 

@@ -42,6 +42,11 @@ pub fn record(host: &Host, deploy_to: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The id of the release `current` points at under `deploy_to`.
+pub fn live_id(host: &Host, deploy_to: &str) -> String {
+    record(host, deploy_to)["id"].as_str().unwrap().to_string()
+}
+
 pub fn history(host: &Host, deploy_to: &str) -> String {
     std::fs::read_to_string(host.path(&format!("{deploy_to}/.ferry/history.jsonl")))
         .unwrap_or_default()
