@@ -87,22 +87,9 @@ fn make_project(ctr: &ContainerLab) {
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY deps/ /deps/\nCOPY app/ /app/\n\
          CMD [\"/bin/busybox\", \"sh\", \"/app/start.sh\"]\n",
     );
-    let mut state: u64 = 7;
-    let mut word = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        [
-            "def", "self", "return", "import", "request", "value", "items", "for", "in", "if",
-            "user", "data", "render", "query", "None",
-        ][(state >> 33) as usize % 15]
-    };
+    let mut source = common::text::SourceText::new(7);
     for i in 0..DEP_FILES {
-        let mut text = String::with_capacity(DEP_SIZE);
-        while text.len() < DEP_SIZE {
-            text.push_str(word());
-            text.push(if text.len() % 60 < 8 { '\n' } else { ' ' });
-        }
+        let text = source.text(DEP_SIZE);
         ctr.write(&format!("deps/pkg{}/mod{i}.py", i % 10), &text);
     }
     ctr.commit("with dependencies");

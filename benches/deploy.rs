@@ -243,25 +243,12 @@ fn sent(ran: &Ran) -> u64 {
 /// with text that compresses the way source does (about 4:1).
 fn make_app(repo: &std::path::Path) {
     std::fs::create_dir_all(repo).unwrap();
-    let mut state: u64 = 42;
-    let mut word = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        [
-            "def", "self", "return", "import", "request", "value", "items", "for", "in", "if",
-            "user", "data", "render", "query", "None",
-        ][(state >> 33) as usize % 15]
-    };
+    let mut source = common::text::SourceText::new(42);
     for i in 0..FILES {
         let dir = repo.join(format!("app/module{}", i % 12));
         std::fs::create_dir_all(&dir).unwrap();
         let size = if i % 50 == 0 { 150_000 } else { 12_000 };
-        let mut text = String::with_capacity(size);
-        while text.len() < size {
-            text.push_str(word());
-            text.push(if text.len() % 60 < 8 { '\n' } else { ' ' });
-        }
+        let text = source.text(size);
         std::fs::write(dir.join(format!("file{i}.py")), text).unwrap();
     }
     git(repo, &["init", "--quiet", "--initial-branch=main"]);

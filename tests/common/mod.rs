@@ -7,3 +7,4 @@ pub mod hosts;
 pub mod http;
 pub mod pipeline;
 pub mod release;
+pub mod text;
