@@ -13,12 +13,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::app::current;
 use common::container::{self, BUSYBOX, ContainerLab, docker, running_releases};
 use common::hosts::Host;
-use common::http;
+use common::http::{self, Seen};
 
 /// `[container]` behind nginx, and nginx provisioned by ferry: the site from the
 /// shipped template includes the upstream file, which provisioning first writes
@@ -67,36 +67,10 @@ fn served(addr: Ipv4Addr) -> String {
     answer.body
 }
 
-/// What one host's load saw: answers that were not 200, and the pages that
-/// answered, in the order they first did.
-#[derive(Default)]
-struct Seen {
-    ok: usize,
-    failed: Vec<String>,
-    pages: Vec<String>,
-}
-
-/// Sequential GETs through nginx on `addr` until `stop`, at most about 200 a second.
+/// Sequential GETs through nginx on `addr` until `stop`; what answered is
+/// each page.
 fn load(addr: Ipv4Addr, stop: Arc<AtomicBool>) -> JoinHandle<Seen> {
-    std::thread::spawn(move || {
-        let mut seen = Seen::default();
-        while !stop.load(Ordering::Relaxed) {
-            let started = Instant::now();
-            match http::get(addr, "/index.html") {
-                Ok(answer) if answer.status == 200 => {
-                    seen.ok += 1;
-                    if seen.pages.last() != Some(&answer.body) {
-                        seen.pages.push(answer.body);
-                    }
-                }
-                other => seen.failed.push(format!("{other:?}")),
-            }
-            if let Some(rest) = Duration::from_millis(5).checked_sub(started.elapsed()) {
-                std::thread::sleep(rest);
-            }
-        }
-        seen
-    })
+    http::load(addr, "/index.html", stop, |body| body)
 }
 
 fn loads(ctr: &ContainerLab, stop: &Arc<AtomicBool>) -> Vec<JoinHandle<Seen>> {
@@ -208,16 +182,16 @@ fn the_app_answers_through_nginx_on_two_hosts_and_no_request_fails_over_deploys_
     let elapsed = started.elapsed();
     let seen = no_failures(&ctr, &stop, running);
     for (host, seen) in ctr.targets().iter().zip(&seen) {
-        let pages: BTreeSet<&String> = seen.pages.iter().collect();
+        let pages: BTreeSet<&String> = seen.answers.iter().collect();
         for version in 1..2 + CYCLES {
             assert!(
                 pages.contains(&format!("version {version}\n")),
                 "{}: version {version} never answered in {elapsed:?}: {:?}",
                 host.target(),
-                seen.pages
+                seen.answers
             );
         }
-        assert!(seen.pages.len() >= 2 * CYCLES, "{:?}", seen.pages);
+        assert!(seen.answers.len() >= 2 * CYCLES, "{:?}", seen.answers);
     }
     // `run` and `status` find the live container in its slot.
     let host = &ctr.targets()[0];
@@ -278,7 +252,7 @@ fn a_failing_health_check_or_migration_leaves_the_old_container_serving_through_
     assert_eq!(served(host.addr()), "version 1\n");
 
     let seen = no_failures(&ctr, &stop, running);
-    assert_eq!(seen[0].pages, ["version 1\n"]);
+    assert_eq!(seen[0].answers, ["version 1\n"]);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::app::{App, current, get, releases, supervise};
 use common::ferry::{Ferry, Ran};
 use common::hosts::Lab;
-use common::http;
+use common::http::{self, Seen};
 
 fn ferry(lab: &Lab, app: &App, args: &[&str]) -> Ran {
     let mut ferry = Ferry::lab(lab);
@@ -52,44 +52,12 @@ fn served(addr: Ipv4Addr) -> String {
     answer.body
 }
 
-/// What one host's load saw: answers that were not 200, and the releases
-/// that answered, in the order they first did.
-#[derive(Default)]
-struct Seen {
-    ok: usize,
-    failed: Vec<String>,
-    releases: Vec<String>,
-}
-
 /// Sequential GETs of `/release` (the app names the release that answers,
 /// without writing to the database the hosts share) through nginx on
-/// `addr` until `stop`, at most about 200 a second, so the load stays
-/// bounded on a shared machine.
+/// `addr` until `stop`; what answered is each body's first word.
 fn load(addr: Ipv4Addr, stop: Arc<AtomicBool>) -> JoinHandle<Seen> {
-    std::thread::spawn(move || {
-        let mut seen = Seen::default();
-        while !stop.load(Ordering::Relaxed) {
-            let started = Instant::now();
-            match http::get(addr, "/release") {
-                Ok(answer) if answer.status == 200 => {
-                    seen.ok += 1;
-                    let release = answer
-                        .body
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_string();
-                    if seen.releases.last() != Some(&release) {
-                        seen.releases.push(release);
-                    }
-                }
-                other => seen.failed.push(format!("{other:?}")),
-            }
-            if let Some(rest) = Duration::from_millis(5).checked_sub(started.elapsed()) {
-                std::thread::sleep(rest);
-            }
-        }
-        seen
+    http::load(addr, "/release", stop, |body| {
+        body.split_whitespace().next().unwrap_or("").to_string()
     })
 }
 
@@ -169,16 +137,16 @@ fn no_request_is_lost_over_deploys_and_rollbacks_with_a_requirements_change() {
         );
         // Every release deployed answered, and the rollbacks brought the
         // first one back between them.
-        let answered: BTreeSet<&String> = seen.releases.iter().collect();
+        let answered: BTreeSet<&String> = seen.answers.iter().collect();
         for id in &deployed {
             assert!(
                 answered.contains(id),
                 "{}: {id} never answered: {:?}",
                 host.target(),
-                seen.releases
+                seen.answers
             );
         }
-        assert!(seen.releases.len() >= 2 * CYCLES, "{:?}", seen.releases);
+        assert!(seen.answers.len() >= 2 * CYCLES, "{:?}", seen.answers);
     }
 }
 
@@ -362,8 +330,8 @@ fn a_failed_probe_puts_the_switched_slots_back_without_a_failed_request() {
     }
     // The first host served v2 for a while, then v1 again; nginx on the
     // second never sent a request to its unhealthy slot.
-    assert_eq!(seen[0].releases.first(), Some(&v1));
-    assert_eq!(seen[0].releases.last(), Some(&v1));
-    assert!(seen[0].releases.len() >= 3, "{:?}", seen[0].releases);
-    assert_eq!(seen[1].releases, std::slice::from_ref(&v1));
+    assert_eq!(seen[0].answers.first(), Some(&v1));
+    assert_eq!(seen[0].answers.last(), Some(&v1));
+    assert!(seen[0].answers.len() >= 3, "{:?}", seen[0].answers);
+    assert_eq!(seen[1].answers, std::slice::from_ref(&v1));
 }

@@ -54,3 +54,42 @@ pub fn get_host(addr: Ipv4Addr, port: u16, path: &str, host: &str) -> std::io::R
         body: body.to_string(),
     })
 }
+
+/// What one host's load saw: how many answers were 200, the others, and
+/// what answered (`key` of each 200 body), in the order each first did.
+#[derive(Default)]
+pub struct Seen {
+    pub ok: usize,
+    pub failed: Vec<String>,
+    pub answers: Vec<String>,
+}
+
+/// Sequential GETs of `path` on `addr` until `stop`, at most about 200 a
+/// second, so the load stays bounded on a shared machine.
+pub fn load(
+    addr: Ipv4Addr,
+    path: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    key: fn(String) -> String,
+) -> std::thread::JoinHandle<Seen> {
+    std::thread::spawn(move || {
+        let mut seen = Seen::default();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let started = Instant::now();
+            match get(addr, path) {
+                Ok(answer) if answer.status == 200 => {
+                    seen.ok += 1;
+                    let answered = key(answer.body);
+                    if seen.answers.last() != Some(&answered) {
+                        seen.answers.push(answered);
+                    }
+                }
+                other => seen.failed.push(format!("{other:?}")),
+            }
+            if let Some(rest) = Duration::from_millis(5).checked_sub(started.elapsed()) {
+                std::thread::sleep(rest);
+            }
+        }
+        seen
+    })
+}
