@@ -479,10 +479,12 @@ ferry_switch() {
 }
 
 # ferry_health LABEL DEADLINE INTERVAL: ferry_probe until it passes or
-# DEADLINE seconds have gone by, every INTERVAL seconds.
+# DEADLINE seconds have gone by, every INTERVAL seconds (sooner at first:
+# ferry_wait).
 ferry_health() {
     ferry_say activity "health check $1"
     ferry_deadline=$(($(date +%s) + $2))
+    ferry_try=0
     while :; do
         if ferry_probe; then
             ferry_say healthy
@@ -492,7 +494,8 @@ ferry_health() {
             ferry_say unhealthy "$(printf '%s' "$ferry_body" | tail -c 300 | tr '\n' ' ')"
             exit 1
         fi
-        sleep "$3"
+        ferry_try=$((ferry_try + 1))
+        ferry_wait "$ferry_try" "$3"
     done
 }
 

@@ -25,6 +25,18 @@ ferry_say() {
     { printf '%s %d\n' "$ferry_w" "$ferry_n" && printf '%s\0' "$@"; } >&3
 }
 
+# ferry_wait TRY INTERVAL: the pause before a probe's next try. The first
+# ones are short (0.1, 0.2, 0.4 s), so a service that answers a moment
+# after it starts is seen then, not a whole INTERVAL later.
+ferry_wait() {
+    case $1 in
+    1) sleep 0.1 ;;
+    2) sleep 0.2 ;;
+    3) sleep 0.4 ;;
+    *) sleep "$2" ;;
+    esac
+}
+
 # ferry_say_file WORD FILE: a report whose body is the bytes of FILE.
 ferry_say_file() {
     { printf '%s %d\n' "$1" "$(wc -c <"$2")" && cat "$2"; } >&3

@@ -154,6 +154,7 @@ ferry_slot_health() {
     ferry_say activity "health check of $1, slot $2"
     ferry_deadline=$(($(date +%s) + $3))
     ferry_body=
+    ferry_try=0
     while :; do
         ferry_p=0
         "ferry_probe_$2" || ferry_p=$?
@@ -163,7 +164,8 @@ ferry_slot_health() {
             ferry_say unhealthy "$1 slot $2: $(printf '%s' "$ferry_body" | tail -c 300 | tr '\n' ' ')"
             exit 1
         fi
-        sleep "$4"
+        ferry_try=$((ferry_try + 1))
+        ferry_wait "$ferry_try" "$4"
     done
 }
 
