@@ -251,14 +251,24 @@ fn make_tarball(repo: &Path, to: &Path) {
     assert!(archive.wait().unwrap().success() && gzip.success());
 }
 
-/// ferry's phase timings, from the `timings` of its JSON events.
+/// ferry's phase timings, from the `timings` of its JSON events, with
+/// their sum and ferry's own time for the run (`run_finished`): what is not
+/// in a phase is ferry's work on this machine before and between them.
 fn phases(ran: &Ran) -> String {
-    let timings = ran
+    let events: Vec<serde_json::Value> = ran
         .stdout
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|event| event["timings"].as_array().cloned())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let timings = events
+        .iter()
+        .find_map(|event| event["timings"].as_array())
         .expect("phase timings in ferry's JSON");
+    let run = events
+        .iter()
+        .find(|event| event["event"] == "run_finished")
+        .and_then(|event| event["duration"].as_f64())
+        .expect("run_finished in ferry's JSON");
     let each: Vec<String> = timings
         .iter()
         .map(|t| {
@@ -269,7 +279,11 @@ fn phases(ran: &Ran) -> String {
             )
         })
         .collect();
-    each.join(", ")
+    let sum: f64 = timings.iter().map(|t| t["seconds"].as_f64().unwrap()).sum();
+    format!(
+        "{} (together {sum:.2}s of ferry's {run:.2}s)",
+        each.join(", ")
+    )
 }
 
 /// Bytes the machine sent to all hosts and received from them, as the
