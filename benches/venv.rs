@@ -76,6 +76,7 @@ fn main() {
         "`[deploy.virtualenv]` (one, shared)",
         &shared,
         "/srv/app/.ferry/venvs/*",
+        true,
     );
     let per_release = COMMON.replace(
         "BUILD",
@@ -87,11 +88,13 @@ fn main() {
         "`copy_from_current = [\"venv\"]` (one per release)",
         &per_release,
         "/srv/app/releases/*/venv",
+        false,
     );
 }
 
-/// The first deploy, then RUNS redeploys of a one-file change, on a fresh host.
-fn bench(label: &str, extra: &str, venvs: &str) {
+/// The first deploy, then RUNS redeploys of a one-file change, on a fresh
+/// host; `shared`: each redeploy must link the first deploy's environment.
+fn bench(label: &str, extra: &str, venvs: &str, shared: bool) {
     let lab = Lab::start(1);
     let host = lab.host(0);
     supervise(host);
@@ -116,7 +119,7 @@ fn bench(label: &str, extra: &str, venvs: &str) {
             );
             app.commit("one view changed");
             let run = deploy(&lab, &app);
-            if label.contains("shared") {
+            if shared {
                 assert_eq!(venv_link(host), link, "the environment was not reused");
             }
             run
