@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::OnFailure;
@@ -306,18 +306,26 @@ impl Fanout {
 
     /// Run a script on a host, streaming its output as events.
     pub(crate) async fn script(&self, host: &Host, request: Request) -> Ran {
-        run_script(&self.pool, &self.events, host, request).await
+        run_script(&self.pool, &self.events, host, request, None).await
     }
 
     /// Run a script in the background, for sessions that outlive a phase
-    /// (the deploy lock's keeper).
+    /// (the deploy lock's keeper); each report is also sent to `watch` as
+    /// it arrives.
     pub(crate) fn spawn_script(
         &self,
         host: &Host,
         request: Request,
+        watch: mpsc::UnboundedSender<Marker>,
     ) -> tokio::task::JoinHandle<Ran> {
         let (pool, events, host) = (self.pool.clone(), self.events.clone(), host.clone());
-        tokio::spawn(async move { run_script(&pool, &events, &host, request).await })
+        tokio::spawn(async move { run_script(&pool, &events, &host, request, Some(watch)).await })
+    }
+
+    /// Show a script about to run on `host` (`-vv`), for a script that goes
+    /// through a session already open (the keeper's).
+    pub(crate) fn show_script(&self, host: &Host, script: &str) {
+        show_script(&self.pool, &self.events, host, script);
     }
 
     /// Whether anything failed so far: a host, or the run as a whole.
@@ -435,7 +443,23 @@ impl Fanout {
     }
 }
 
-async fn run_script(pool: &Pool, events: &Events, host: &Host, request: Request) -> Ran {
+fn show_script(pool: &Pool, events: &Events, host: &Host, script: &str) {
+    if events.wants_scripts() {
+        events.emit(Event::Script {
+            host: host.label.clone(),
+            command: pool.command_line(host),
+            script: script.to_string(),
+        });
+    }
+}
+
+async fn run_script(
+    pool: &Pool,
+    events: &Events,
+    host: &Host,
+    request: Request,
+    watch: Option<mpsc::UnboundedSender<Marker>>,
+) -> Ran {
     let collected = Mutex::new((Vec::new(), VecDeque::new()));
     let sink = |incoming: Incoming| {
         let mut collected = collected.lock().expect("not poisoned");
@@ -446,6 +470,9 @@ async fn run_script(pool: &Pool, events: &Events, host: &Host, request: Request)
                         host: host.label.clone(),
                         activity: activity.clone(),
                     });
+                }
+                if let Some(watch) = &watch {
+                    let _ = watch.send(marker.clone());
                 }
                 collected.0.push(marker);
             }
@@ -458,13 +485,7 @@ async fn run_script(pool: &Pool, events: &Events, host: &Host, request: Request)
             }
         }
     };
-    if events.wants_scripts() {
-        events.emit(Event::Script {
-            host: host.label.clone(),
-            command: pool.command_line(host),
-            script: request.script.clone(),
-        });
-    }
+    show_script(pool, events, host, &request.script);
     let response = pool.run(host, &request, &sink).await;
     let (markers, tail) = collected.into_inner().expect("not poisoned");
     Ran {

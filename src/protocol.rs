@@ -78,6 +78,8 @@ pub(crate) enum Marker {
     Unhealthy(String),
     /// A release directory was removed.
     Removed(String),
+    /// The survey that took the lock keeps it from here on (see `ferry_keep`).
+    Kept,
     /// The keeper removed the lock on a clean release.
     Released,
     /// `unlock` removed the lock.
@@ -281,6 +283,7 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
         "layers" => Marker::Layers(f),
         "unhealthy" => Marker::Unhealthy(text()),
         "removed" => Marker::Removed(field(0)?.to_string()),
+        "kept" => Marker::Kept,
         "released" => Marker::Released,
         "unlocked" => Marker::Unlocked,
         "history" => Marker::History(

@@ -238,7 +238,7 @@ fn a_host_cut_during_restart_is_named_live_on_the_failed_release_and_resume_refu
 }
 
 #[test]
-fn a_cut_in_finish_leaves_a_deploy_that_resume_completes_without_unlock() {
+fn a_cut_in_finish_completes_on_the_host_which_lets_go_of_the_lock() {
     let (lab, app) = lab(2);
     ferry(&lab, &app, &["lab", "deploy"]).success();
     let cut = lab.host(1);
@@ -263,20 +263,21 @@ fn a_cut_in_finish_leaves_a_deploy_that_resume_completes_without_unlock() {
         message.contains("`ferry lab deploy:resume=yes` finishes it"),
         "{message}"
     );
-    // The cut script went on without ferry: the pending deploy is gone there,
-    // and the lock stays behind with nobody to release it.
+    // The finish runs in the lock's own session, so it went on without
+    // ferry: the pending deploy is gone there, and the host let go of the
+    // lock once its finish was done.
     wait_for("the cut host's finish to complete", || {
         !cut.path("/srv/app/.ferry/deploy.json").exists()
+            && !cut.path("/srv/app/.ferry/lock").exists()
     });
-    assert!(cut.path("/srv/app/.ferry/lock").exists());
 
     cut.reconnect();
     let resumed = ferry(&lab, &app, &["lab", "deploy:resume=yes"]);
     resumed.success();
     assert!(
-        resumed
-            .stdout
-            .contains(&format!("the deploy of {v2} had finished")),
+        resumed.stdout.contains(&format!(
+            "nothing left to resume: {v2}, the last deploy, is live and finished on every host"
+        )),
         "{}",
         resumed.stdout
     );
@@ -333,12 +334,13 @@ fn a_failed_build_is_in_the_history_and_its_hint_is_not_rollback() {
 }
 
 #[test]
-fn a_finish_cut_before_its_end_is_finished_by_resume_on_that_host_alone() {
+fn a_finish_cut_before_its_end_completes_on_the_host_and_resume_waits_for_it() {
     let (lab, app) = lab(2);
     ferry(&lab, &app, &["lab", "deploy"]).success();
     let cut = lab.host(1);
-    // Long enough that the cut host still has its pending deploy when resume comes.
-    stall(cut, "rm", "deploy.json", 120);
+    // Long enough that the cut host is still finishing when resume comes,
+    // short enough that it is done within resume's wait for its own keeper.
+    stall(cut, "rm", "deploy.json", 40);
     app.write("static/style.css", "body { color: olive; }\n");
     app.commit("v2");
     let child = spawn_deploy(&lab, &app);
@@ -346,20 +348,17 @@ fn a_finish_cut_before_its_end_is_finished_by_resume_on_that_host_alone() {
     cut.cut();
     common::ferry::finish(child).code(1);
     let v2 = live(&lab);
+    // Still finishing there, under the lock its session holds.
     assert!(cut.path("/srv/app/.ferry/deploy.json").exists());
+    assert!(cut.path("/srv/app/.ferry/lock").exists());
 
     cut.reconnect();
     let resumed = ferry(&lab, &app, &["lab", "deploy:resume=yes"]);
     resumed.success();
-    // Only the unfinished host had anything left to do: no restart anywhere,
-    // and the finish ran there alone.
     assert!(
-        !resumed.stdout.contains("deploy/restart"),
-        "{}",
-        resumed.stdout
-    );
-    assert!(
-        resumed.stdout.contains("==> deploy/finish (1 host)"),
+        resumed.stdout.contains(&format!(
+            "nothing left to resume: {v2}, the last deploy, is live and finished on every host"
+        )),
         "{}",
         resumed.stdout
     );

@@ -234,13 +234,7 @@ impl<'h> Run<'_, 'h> {
             announcements.extend(announce.map(|a| (host.label.clone(), a)));
         }
         let done = self
-            .run_scripts_gated(
-                &self.task("finish"),
-                &hosts,
-                &scripts,
-                Status::Ok,
-                Gate::Always,
-            )
+            .run_last(&self.task("finish"), &hosts, &scripts, Status::Ok)
             .await;
         for d in done.iter().filter(|d| d.status == Status::Ok) {
             if let Some(text) = announcements.remove(&d.host.label) {

@@ -571,23 +571,40 @@ ferry_in_slot() {
 }
 
 # ferry_keep SILENCE: hold the lock while ferry's heartbeats come on stdin
-# (a byte every few seconds). `r` releases it; silence for SILENCE seconds
-# or the end of stdin leaves it behind, to read as stale.
+# (a byte every few seconds); the survey that took it says `kept` and ends
+# here, so the lock costs no session of its own. `r` releases the lock;
+# `f` is followed by one last script, framed as the bootstrap frames one
+# (the deploy's finish), run under the lock before it is released. Silence
+# for SILENCE seconds or the end of stdin leaves the lock behind, to read as
+# stale.
 ferry_keep() {
     echo "$$" >"$L/keeper"
+    ferry_say kept
     while :; do
         # One byte exactly: `r` right after a heartbeat must not be read with it.
         ferry_b=$(timeout "$1" dd bs=1 count=1 2>/dev/null)
         case "$ferry_b" in
         .) ;;
-        r)
-            rm -rf "$L"
-            ferry_say released
-            exit 0
+        r) ferry_release 0 ;;
+        f)
+            ferry_s=0
+            if IFS= read -r ferry_len && ferry_f=$(dd bs="$ferry_len" count=1 iflag=fullblock 2>/dev/null | gzip -dc); then
+                (eval "$ferry_f") </dev/null || ferry_s=$?
+            else
+                ferry_s=1
+            fi
+            ferry_release "$ferry_s"
             ;;
         *) exit 0 ;;
         esac
     done
+}
+
+# ferry_release STATUS: remove the lock, say so, and end with STATUS.
+ferry_release() {
+    rm -rf "$L"
+    ferry_say released
+    exit "$1"
 }
 
 # ferry_unlock FORCE: remove a stale lock; a live one only with FORCE.

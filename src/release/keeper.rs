@@ -1,13 +1,18 @@
 //! The deploy lock's keeper, and `unlock`. A lock is a directory
 //! (`.ferry/lock/`, created atomically by `mkdir`) with who holds it; the
-//! keeper proves the holder is alive. It is a session on each host that
-//! reads a heartbeat byte ferry sends every few seconds: when ferry exits,
-//! is killed, or loses the host, the heartbeats stop and the keeper exits,
-//! leaving the lock behind as *stale* — reported with who held it, and
-//! removed by `ferry <env> unlock` (or taken over by `deploy:resume=yes` of
-//! the same deploy). A clean end sends `r`, and the keeper removes the lock.
+//! keeper proves the holder is alive. The survey that takes the lock stays
+//! on as its keeper (`ferry_keep`): it says `kept` once the survey is done,
+//! then reads a heartbeat byte ferry sends every few seconds. When ferry
+//! exits, is killed, or loses the host, the heartbeats stop and the keeper
+//! exits, leaving the lock behind as *stale* — reported with who held it,
+//! and removed by `ferry <env> unlock` (or taken over by
+//! `deploy:resume=yes` of the same deploy). A clean end sends `r`, and the
+//! keeper removes the lock; a deploy sends its finish script instead (`f`),
+//! which the keeper runs under the lock before removing it. So the lock,
+//! its keeper and a deploy's finish share one session.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -19,69 +24,147 @@ use crate::event::Status;
 use crate::fanout::{Fanout, Outcome, Ran};
 use crate::inventory::Host;
 use crate::protocol::{LockReport, Marker};
-use crate::shell::Word;
-use crate::transport::{Payload, Request};
+use crate::shell::{Script, Word};
+use crate::transport::{Payload, Request, Response, TransportError};
 
 /// Heartbeats go at the SSH keepalive interval; three missed ones and the
 /// keeper gives up, as ssh itself would.
 const MISSED: u32 = 3;
 
-struct Keeper {
+/// One host's keeper: its session, the way to write to it, and the task
+/// that sends its heartbeats.
+pub(super) struct Keeper {
     beats: mpsc::UnboundedSender<Vec<u8>>,
     session: JoinHandle<Ran>,
+    ticker: JoinHandle<()>,
+    /// What the survey before it was sent, so the finish is not charged for it.
+    survey_bytes: u64,
 }
 
 /// The keepers of one run, one per locked host.
 pub(crate) struct Keepers {
-    keepers: BTreeMap<String, Keeper>,
-    ticker: JoinHandle<()>,
+    keepers: Mutex<BTreeMap<String, Keeper>>,
+    /// Hosts whose keeper ran the finish but did not say it let go.
+    unconfirmed: Mutex<Vec<String>>,
 }
 
-pub(super) fn script(layout: &Layout, heartbeat: u32) -> String {
-    let mut script = layout.script();
+/// End a survey that takes the lock in the keeper's loop.
+pub(super) fn keep(script: &mut Script, heartbeat: u32) {
     script.call("ferry_keep", [Word::num(heartbeat * MISSED)]);
-    script.build()
+}
+
+/// Run `script` (a survey that takes the lock and ends in `keep`) on
+/// `host`. Resolves when the survey is done: with its reports and the
+/// keeper it became, or, when the session ended first (the lock refused,
+/// the host out of reach), with the whole run and no keeper.
+pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran, Option<Keeper>) {
+    let heartbeat = fanout.pool.options().keepalive;
+    let survey_bytes = crate::transport::framed(&script).len() as u64;
+    let (beats, receiver) = mpsc::unbounded_channel();
+    let (watch, mut seen) = mpsc::unbounded_channel();
+    let request = Request {
+        payload: Payload::Stream(tokio::sync::Mutex::new(receiver)),
+        ..Request::script(script)
+    };
+    let session = fanout.spawn_script(host, request, watch);
+    let ticker = tokio::spawn({
+        let beats = beats.clone();
+        async move {
+            while beats.send(b".".to_vec()).is_ok() {
+                tokio::time::sleep(Duration::from_secs(heartbeat.into())).await;
+            }
+        }
+    });
+    let mut markers = Vec::new();
+    while let Some(marker) = seen.recv().await {
+        if marker == Marker::Kept {
+            let response = Response {
+                code: 0,
+                bytes_sent: survey_bytes,
+            };
+            let ran = Ran {
+                response: Ok(response),
+                markers,
+                tail: Vec::new(),
+            };
+            let keeper = Keeper {
+                beats,
+                session,
+                ticker,
+                survey_bytes,
+            };
+            return (ran, Some(keeper));
+        }
+        markers.push(marker);
+    }
+    ticker.abort();
+    drop(beats);
+    (ended(session).await, None)
+}
+
+/// The run of a session, or why there is none.
+async fn ended(session: JoinHandle<Ran>) -> Ran {
+    session.await.unwrap_or_else(|e| Ran {
+        response: Err(TransportError::Local(format!(
+            "the session's task failed: {e}"
+        ))),
+        markers: Vec::new(),
+        tail: Vec::new(),
+    })
 }
 
 impl Keepers {
-    /// Start a keeper on each host that took the lock.
-    pub(crate) fn start(fanout: &Fanout, hosts: &[&Host], layout: &Layout) -> Self {
-        let heartbeat = fanout.pool.options().keepalive;
-        let mut keepers = BTreeMap::new();
-        for host in hosts {
-            let (beats, receiver) = mpsc::unbounded_channel();
-            let request = Request {
-                payload: Payload::Stream(tokio::sync::Mutex::new(receiver)),
-                ..Request::script(script(layout, heartbeat))
-            };
-            let session = fanout.spawn_script(host, request);
-            keepers.insert(host.label.clone(), Keeper { beats, session });
+    pub(super) fn new(keepers: BTreeMap<String, Keeper>) -> Self {
+        Self {
+            keepers: Mutex::new(keepers),
+            unconfirmed: Mutex::default(),
         }
-        let senders: Vec<_> = keepers.values().map(|k| k.beats.clone()).collect();
-        let ticker = tokio::spawn(async move {
-            loop {
-                for sender in &senders {
-                    let _ = sender.send(b".".to_vec());
-                }
-                tokio::time::sleep(Duration::from_secs(heartbeat.into())).await;
-            }
-        });
-        Self { keepers, ticker }
     }
 
-    /// Release every lock: the keepers remove them and exit. Returns the
-    /// hosts where that could not be confirmed.
+    /// Run `script` under the lock on `host`, in its keeper's session, and
+    /// let go of the lock after it; the run, with only what came after the
+    /// survey. `None` when this host has no keeper.
+    pub(super) async fn finish(&self, host: &str, script: &str) -> Option<Ran> {
+        let keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
+        keeper.ticker.abort();
+        let mut last = b"f".to_vec();
+        last.extend(crate::transport::framed(script));
+        let _ = keeper.beats.send(last);
+        drop(keeper.beats);
+        let mut ran = ended(keeper.session).await;
+        if let Some(at) = ran.markers.iter().position(|m| *m == Marker::Kept) {
+            ran.markers.drain(..=at);
+        }
+        if let Ok(response) = &mut ran.response {
+            response.bytes_sent = response.bytes_sent.saturating_sub(keeper.survey_bytes);
+        }
+        if !ran.markers.contains(&Marker::Released) {
+            self.unconfirmed
+                .lock()
+                .expect("not poisoned")
+                .push(host.to_string());
+        }
+        Some(ran)
+    }
+
+    /// Release every lock still held: the keepers remove them and exit.
+    /// Returns the hosts where that could not be confirmed.
     pub(crate) async fn release(self) -> Vec<String> {
-        self.ticker.abort();
-        let mut unconfirmed = Vec::new();
-        for (host, keeper) in self.keepers {
+        let keepers = self.keepers.into_inner().expect("not poisoned");
+        let mut unconfirmed = self.unconfirmed.into_inner().expect("not poisoned");
+        // Every `r` goes out before any answer is awaited: one round trip in all.
+        let waits = keepers.into_iter().map(|(host, keeper)| {
+            keeper.ticker.abort();
             let _ = keeper.beats.send(b"r".to_vec());
             drop(keeper.beats);
-            let released = match tokio::time::timeout(Duration::from_secs(30), keeper.session).await
-            {
-                Ok(Ok(ran)) => ran.markers.contains(&Marker::Released),
-                _ => false,
-            };
+            async move {
+                let waited = tokio::time::timeout(Duration::from_secs(30), keeper.session).await;
+                let released =
+                    matches!(waited, Ok(Ok(ran)) if ran.markers.contains(&Marker::Released));
+                (host, released)
+            }
+        });
+        for (host, released) in futures_util::future::join_all(waits).await {
             if !released {
                 unconfirmed.push(host);
             }

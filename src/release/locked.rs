@@ -1,23 +1,22 @@
 //! A run under the deploy lock: the survey that takes the lock on every
-//! host (one round trip), the keepers that hold it, and its release at the
+//! host and stays on as its keeper (one session), and its release at the
 //! end — on success, on failure and on Ctrl-C alike. If any host refuses the
 //! lock, the hosts that took it let go again and nothing else happens.
 
 use std::collections::BTreeMap;
 
-use super::keeper::Keepers;
+use super::keeper::{self, Keepers};
 use super::record::LockInfo;
 use super::survey::{self, Lock, Survey, Takeover};
 use super::{Layout, now, who};
 use crate::event::Status;
 use crate::fanout::{Fanout, Gate, Outcome};
 use crate::inventory::Host;
-use crate::transport::Request;
 
 pub(crate) struct Locked<'h> {
     pub(crate) hosts: Vec<&'h Host>,
     pub(crate) surveys: BTreeMap<String, Survey>,
-    keepers: Keepers,
+    pub(super) keepers: Keepers,
 }
 
 impl<'h> Locked<'h> {
@@ -41,7 +40,7 @@ impl<'h> Locked<'h> {
             what: what.to_string(),
             release: String::new(),
         };
-        let script = survey::script(
+        let mut script = survey::builder(
             layout,
             &survey::Options {
                 lock: Some(&info),
@@ -49,30 +48,36 @@ impl<'h> Locked<'h> {
                 sums,
             },
         );
-        let done =
-            fanout
-                .collect(&format!("{task}/lock"), hosts, Gate::Policy, |host| {
-                    let script = script.clone();
-                    async move {
-                        survey_outcome(fanout.script(host, Request::script(script)).await, env)
-                    }
-                })
-                .await;
-        let taken: Vec<&'h Host> = done
-            .iter()
-            .filter(|d| d.data.as_ref().is_some_and(|s| s.lock == Lock::Taken))
-            .map(|d| d.host)
-            .collect();
-        let keepers = Keepers::start(fanout, &taken, layout);
+        keeper::keep(&mut script, fanout.pool.options().keepalive);
+        let script = script.build();
+        let done = fanout
+            .collect(&format!("{task}/lock"), hosts, Gate::Policy, |host| {
+                let script = script.clone();
+                async move {
+                    let (ran, keeper) = keeper::survey(fanout, host, script).await;
+                    let (outcome, survey) = survey_outcome(ran, env);
+                    (outcome, (survey, keeper))
+                }
+            })
+            .await;
         let all_ok = done.iter().all(|d| d.status == Status::Ok);
-        let surveys: BTreeMap<String, Survey> = done
-            .into_iter()
-            .filter_map(|d| Some((d.host.label.clone(), d.data?)))
-            .collect();
+        let mut keepers = BTreeMap::new();
+        let mut surveys = BTreeMap::new();
+        let mut taken = Vec::new();
+        for d in done {
+            let Some((survey, keeper)) = d.data else {
+                continue;
+            };
+            if survey.lock == Lock::Taken {
+                taken.push(d.host);
+            }
+            keepers.extend(keeper.map(|k| (d.host.label.clone(), k)));
+            surveys.insert(d.host.label.clone(), survey);
+        }
         let locked = Locked {
             hosts: taken,
             surveys,
-            keepers,
+            keepers: Keepers::new(keepers),
         };
         if all_ok && locked.hosts.len() == hosts.len() {
             Some(locked)

@@ -14,6 +14,7 @@ use super::artifact::Artifact;
 use crate::container::Image;
 
 use super::deploy::{DeployPlan, Mode};
+use super::keeper::Keepers;
 use super::locked::Locked;
 use super::record::{Pending, ReleaseRecord, State};
 use super::resume::{new_pending, progress_of, resumable, resume_artifact, resume_image};
@@ -91,6 +92,8 @@ pub(super) struct Run<'a, 'h> {
     pub(super) fanout: &'a Fanout,
     pub(super) hosts: Vec<&'h Host>,
     pub(super) surveys: &'a BTreeMap<String, Survey>,
+    /// The lock's keepers; the finish runs in their sessions.
+    pub(super) keepers: &'a Keepers,
     pub(super) artifact: Cow<'a, Artifact>,
     /// A container release's image: the plan's, or the one a resumed deploy began with.
     pub(super) image: Option<Cow<'a, Image>>,
@@ -159,6 +162,7 @@ impl<'a, 'h> Run<'a, 'h> {
             fanout,
             hosts: locked.hosts.clone(),
             surveys,
+            keepers: &locked.keepers,
             artifact,
             image,
             id,
@@ -464,6 +468,40 @@ impl<'a, 'h> Run<'a, 'h> {
                     ..Request::script(script.clone())
                 };
                 let ran = fanout.script(host, request).await;
+                let outcome = ran.outcome(labels, success);
+                self.witness(task, host, &ran, &outcome);
+                (outcome, ())
+            })
+            .await;
+        self.took(task.rsplit('/').next().unwrap_or(task), started.elapsed());
+        done
+    }
+}
+
+impl<'h> Run<'_, 'h> {
+    /// Each host's last script, run in its keeper's session, which lets go
+    /// of the lock right after it: no session of its own. A host without a
+    /// keeper runs it in a session of its own.
+    pub(super) async fn run_last(
+        &self,
+        task: &str,
+        hosts: &[&'h Host],
+        scripts: &BTreeMap<String, (String, Vec<String>)>,
+        success: Status,
+    ) -> Vec<Done<'h, ()>> {
+        if hosts.is_empty() {
+            return Vec::new();
+        }
+        let (fanout, keepers) = (self.fanout, self.keepers);
+        let started = std::time::Instant::now();
+        let done = fanout
+            .collect(task, hosts, Gate::Always, |host| async move {
+                let (script, labels) = &scripts[&host.label];
+                fanout.show_script(host, script);
+                let ran = match keepers.finish(&host.label, script).await {
+                    Some(ran) => ran,
+                    None => fanout.script(host, Request::script(script.clone())).await,
+                };
                 let outcome = ran.outcome(labels, success);
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())

@@ -75,7 +75,8 @@ pub(super) fn resumable(
 
 /// Nothing pending: either there is nothing to resume, or a deploy's finish
 /// completed on a host whose lock its cut connection left (taken over by
-/// this run's survey, and released at its end).
+/// this run's survey, and released at its end), or completed there and let
+/// go of the lock itself.
 fn finished_but_for_the_lock(surveys: &BTreeMap<String, Survey>, fanout: &Fanout) {
     let taken: Vec<(&str, &str)> = surveys
         .iter()
@@ -89,8 +90,26 @@ fn finished_but_for_the_lock(surveys: &BTreeMap<String, Survey>, fanout: &Fanout
                 hosts.join(", ")
             ));
         }
-        None => fanout.fail("nothing to resume: no host has an unfinished deploy".into()),
+        None => match finished_everywhere(surveys) {
+            // A finish cut off from ferry completes on the host, under the lock.
+            Some(id) => fanout.events.note(format!(
+                "nothing left to resume: {id}, the last deploy, is live and finished on every host"
+            )),
+            None => fanout.fail("nothing to resume: no host has an unfinished deploy".into()),
+        },
     }
+}
+
+/// The release every host is on, when every host's record says its deploy finished.
+fn finished_everywhere(surveys: &BTreeMap<String, Survey>) -> Option<&str> {
+    let mut live = surveys.values().map(|s| {
+        let id = s.current.as_deref()?;
+        s.record(id)
+            .filter(|r| r.state == State::Deployed)
+            .map(|_| id)
+    });
+    let first = live.next()??;
+    live.all(|id| id == Some(first)).then_some(first)
 }
 
 /// Why the pending deploy must not be resumed: its release was marked

@@ -57,7 +57,16 @@ fn surveys_and_locks() {
         };
         shellcheck("survey", &survey::script(&layout(), &options));
     }
-    shellcheck("keeper", &keeper::script(&layout(), 15));
+    let mut kept = survey::builder(
+        &layout(),
+        &Options {
+            lock: Some(&info),
+            takeover: survey::Takeover::No,
+            sums: true,
+        },
+    );
+    keeper::keep(&mut kept, 15);
+    shellcheck("survey and keeper", &kept.build());
     shellcheck("unlock", &keeper::unlock_script(&layout(), true));
     shellcheck("history", &listing::history_script(&layout(), 20));
 }

@@ -294,7 +294,7 @@ pub(crate) mod tests {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        write!(stdin, "{}\n{script}", script.len()).unwrap();
+        stdin.write_all(&crate::transport::framed(script)).unwrap();
         drop(stdin);
         let output = child.wait_with_output().unwrap();
         let mut reader = Reader::default();

@@ -186,7 +186,7 @@ mod tests {
             .and_then(|mut child| {
                 use std::io::Write;
                 let mut stdin = child.stdin.take().unwrap();
-                write!(stdin, "{}\n{script}", script.len())?;
+                stdin.write_all(&crate::transport::framed(&script))?;
                 drop(stdin);
                 child.wait_with_output()
             })

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -39,7 +40,9 @@ pub(crate) use ssh::effective_config;
 /// `protocol`). Its exit code comes back as the last frame: the session
 /// itself always ends 0, so a code the client would take for its own (ssh's
 /// 255, 127 for "command not found") cannot be mistaken for one.
-pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(dd bs="$n" count=1 iflag=fullblock 2>/dev/null) && (exec 3>&1 >&2 && eval "$s"); printf 'exit 4\n%03d\0' "$?""#;
+/// The script travels gzipped: a deploy's scripts are most of what it sends
+/// when little changed, and shell text shrinks to about a third.
+pub(crate) const BOOTSTRAP: &str = r#"IFS= read -r n && s=$(dd bs="$n" count=1 iflag=fullblock 2>/dev/null | gzip -dc) && (exec 3>&1 >&2 && eval "$s"); printf 'exit 4\n%03d\0' "$?""#;
 
 pub(crate) struct Request {
     pub(crate) script: String,
@@ -178,40 +181,64 @@ async fn exchange(
     request: &Request,
     sink: Sink<'_>,
 ) -> Result<(u64, Option<i32>), Exchange> {
-    let send = send(stdin, request);
-    let reports = reports(stdout, sink);
-    let output = lines(stderr, sink);
-    let (sent, reports, output) = tokio::join!(send, reports, output);
+    let sent = AtomicU64::new(0);
+    let send = send(stdin, request, &sent);
+    let read = async { tokio::join!(reports(stdout, sink), lines(stderr, sink)) };
+    tokio::pin!(send, read);
+    // Once the host closed its output the script is over: a stream's sender
+    // (the keeper's heartbeats) may never end on its own, so stop waiting
+    // for it then; a send error before that still counts.
+    let (reports, output) = tokio::select! {
+        biased;
+        (reports, output) = &mut read => (reports, output),
+        sending = &mut send => {
+            sending.map_err(Exchange::Io)?;
+            read.await
+        }
+    };
     output.map_err(Exchange::Io)?;
     let code = reports?;
-    Ok((sent.map_err(Exchange::Io)?, code))
+    Ok((sent.load(Ordering::Relaxed), code))
 }
 
-async fn send(mut stdin: impl AsyncWrite + Unpin, request: &Request) -> io::Result<u64> {
-    let header = format!("{}\n", request.script.len());
-    let mut sent = 0;
-    for chunk in [header.as_bytes(), request.script.as_bytes()] {
-        stdin.write_all(chunk).await?;
-        sent += chunk.len() as u64;
-    }
+/// The script as `BOOTSTRAP` reads it: its length line, then the script gzipped.
+pub(crate) fn framed(script: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let packed = gzip
+        .write_all(script.as_bytes())
+        .and_then(|()| gzip.finish())
+        .expect("writing to memory cannot fail");
+    let mut framed = format!("{}\n", packed.len()).into_bytes();
+    framed.extend_from_slice(&packed);
+    framed
+}
+
+async fn send(
+    mut stdin: impl AsyncWrite + Unpin,
+    request: &Request,
+    sent: &AtomicU64,
+) -> io::Result<()> {
+    let script = framed(&request.script);
+    stdin.write_all(&script).await?;
+    sent.fetch_add(script.len() as u64, Ordering::Relaxed);
     // A script that fails early stops reading; that is its exit code's story, not ours.
     match &request.payload {
         Payload::None => {}
         Payload::Bytes(parts) => {
             for part in parts {
-                sent += write_some(&mut stdin, part).await?;
+                sent.fetch_add(write_some(&mut stdin, part).await?, Ordering::Relaxed);
             }
         }
         Payload::Stream(chunks) => {
             let mut chunks = chunks.lock().await;
             while let Some(chunk) = chunks.recv().await {
-                sent += write_some(&mut stdin, &chunk).await?;
+                sent.fetch_add(write_some(&mut stdin, &chunk).await?, Ordering::Relaxed);
                 stdin.flush().await.or_else(ignore_broken_pipe)?;
             }
         }
     }
-    stdin.shutdown().await.or_else(ignore_broken_pipe)?;
-    Ok(sent)
+    stdin.shutdown().await.or_else(ignore_broken_pipe)
 }
 
 /// Write `bytes`; a reader that went away is not an error here (see above).
