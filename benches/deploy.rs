@@ -88,32 +88,50 @@ struct Figures {
 
 /// Runs `step` RUNS times, `before` ahead of each (not timed).
 fn sample(lab: &Lab, before: &mut dyn FnMut(), step: &mut dyn FnMut() -> Option<Ran>) -> Figures {
+    interleaved(lab, vec![(before, step)]).pop().unwrap()
+}
+
+/// Runs each step in turn, RUNS rounds, so that steps compared with each
+/// other see the same moments of a shared machine's load.
+fn interleaved(lab: &Lab, mut steps: Vec<Step<'_>>) -> Vec<Figures> {
+    let mut runs: Vec<Vec<Figures>> = steps.iter().map(|_| Vec::new()).collect();
+    for _ in 0..RUNS {
+        for ((before, step), runs) in steps.iter_mut().zip(&mut runs) {
+            before();
+            runs.push(once(lab, &mut **step));
+        }
+    }
+    runs.into_iter()
+        .map(|mut runs| {
+            runs.sort_by_key(|f| f.wall);
+            runs.swap_remove(RUNS / 2)
+        })
+        .collect()
+}
+
+/// Something to do before a step (not timed), and the step.
+type Step<'a> = (&'a mut dyn FnMut(), &'a mut dyn FnMut() -> Option<Ran>);
+
+fn once(lab: &Lab, step: &mut dyn FnMut() -> Option<Ran>) -> Figures {
     let hosts = lab.hosts().len();
     let sessions = || -> usize { lab.hosts().iter().map(|h| h.sessions()).sum() };
-    let mut runs: Vec<Figures> = (0..RUNS)
-        .map(|_| {
-            before();
-            let (trips, link) = (sessions(), link_bytes(lab));
-            let started = Instant::now();
-            let ran = step();
-            let wall = started.elapsed();
-            if let Some(ran) = &ran {
-                assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
-            }
-            let link_after = link_bytes(lab);
-            Figures {
-                wall,
-                trips: (sessions() - trips) as f64 / hosts as f64,
-                ran,
-                link: (
-                    (link_after.0 - link.0) / hosts as u64,
-                    (link_after.1 - link.1) / hosts as u64,
-                ),
-            }
-        })
-        .collect();
-    runs.sort_by_key(|f| f.wall);
-    runs.swap_remove(RUNS / 2)
+    let (trips, link) = (sessions(), link_bytes(lab));
+    let started = Instant::now();
+    let ran = step();
+    let wall = started.elapsed();
+    if let Some(ran) = &ran {
+        assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    }
+    let link_after = link_bytes(lab);
+    Figures {
+        wall,
+        trips: (sessions() - trips) as f64 / hosts as f64,
+        ran,
+        link: (
+            (link_after.0 - link.0) / hosts as u64,
+            (link_after.1 - link.1) / hosts as u64,
+        ),
+    }
 }
 
 /// The figures for one number of hosts.
@@ -149,18 +167,26 @@ fn bench(hosts: usize) -> Notes {
     };
     let deploy = ["lab", "deploy", "--json"];
     // The first deploy's floor: the same files, made into a tarball
-    // beforehand, unpacked on every host at once into a fresh deploy_to.
-    let tar = sample(&lab, &mut || clear(&lab), &mut || {
-        all_at_once(&lab, UNPACK, Some(&tarball));
-        None
-    });
+    // beforehand, unpacked on every host at once into a fresh deploy_to;
+    // the first deploy of each run needs a fresh deploy_to too. The two
+    // take turns, so that their ratio holds on a busy machine.
+    let mut floors = interleaved(
+        &lab,
+        vec![
+            (&mut || clear(&lab), &mut || {
+                all_at_once(&lab, UNPACK, Some(&tarball));
+                None
+            }),
+            (&mut || clear(&lab), &mut || {
+                Some(ferry(&lab, &repo, &deploy).0)
+            }),
+        ],
+    );
+    let first = floors.pop().unwrap();
+    let tar = floors.pop().unwrap();
     row(TARBALL, &tar, Some(tar.wall));
-    let mut peak = 0;
-    // The first deploy of each run needs a fresh deploy_to.
-    let first = sample(&lab, &mut || clear(&lab), &mut || {
-        Some(ferry(&lab, &repo, &deploy).0)
-    });
     row("first deploy", &first, Some(tar.wall));
+    let mut peak = 0;
     let unchanged = sample(&lab, &mut || {}, &mut || {
         Some(ferry(&lab, &repo, &deploy).0)
     });
