@@ -1,4 +1,4 @@
-//! A Django app's redeploy on one test host with `[deploy.virtualenv]`:
+//! A Django app's redeploy to one test host with `[deploy.virtualenv]`:
 //! the first deploy builds the environment (Django, gunicorn and whitenoise
 //! from wheels), a redeploy with one app file changed and the requirements
 //! unchanged links the same environment and runs no pip. For contrast, the
@@ -6,9 +6,10 @@
 //! ["venv"]` and `pip install -r` in the build, as the example app does).
 //! Each deploy also collects static files (whitenoise), migrates a SQLite
 //! database in `shared/` and restarts gunicorn under supervisor, with a
-//! health check: what a small Django app's deploy does. For each step: wall
-//! time (a redeploy: median of 3), ferry's phase timings, and the size of
-//! the virtualenvs on the host.
+//! health check: what a small Django app's deploy does. Each setup has a
+//! host of its own and they take turns, so that both see the same moments
+//! of a shared machine's load. For each step: wall time (a redeploy: median
+//! of 3), ferry's phase timings, and the size of the virtualenvs on the host.
 //!
 //! The test hosts have no route to PyPI: the wheels are fetched once, with
 //! `pip download` on this machine, into a directory the hosts read.
@@ -26,7 +27,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::app::{App, ferry, supervise};
-use common::ferry::{Ran, lab_config, write_config};
+use common::ferry::{Ran, write_config};
 use common::hosts::{Host, Lab, require_root};
 
 const RUNS: usize = 3;
@@ -59,10 +60,6 @@ on_deploy = "restart"
 fn main() {
     require_root();
     fetch_wheels();
-    println!(
-        "| virtualenv | step | wall time | ferry's phases | virtualenvs on the host (`du -sh`) |"
-    );
-    println!("|---|---|---:|---|---:|");
     let install =
         format!("pip install --quiet --no-index --find-links {WHEELS} -r requirements.txt");
     let shared = format!(
@@ -72,70 +69,116 @@ fn main() {
             "build = [\"venv/bin/python manage.py collectstatic --noinput -v0\"]"
         )
     );
-    bench(
-        "`[deploy.virtualenv]` (one, shared)",
-        &shared,
-        "/srv/app/.ferry/venvs/*",
-        true,
-    );
     let per_release = COMMON.replace(
         "BUILD",
         &format!(
             "copy_from_current = [\"venv\"]\nbuild = [\n  \"[ -x venv/bin/python ] || {PYTHON} -m venv venv\",\n  \"venv/bin/{install}\",\n  \"venv/bin/python manage.py collectstatic --noinput -v0\",\n]"
         ),
     );
-    bench(
-        "`copy_from_current = [\"venv\"]` (one per release)",
-        &per_release,
-        "/srv/app/releases/*/venv",
-        false,
-    );
-}
-
-/// The first deploy, then RUNS redeploys of a one-file change, on a fresh
-/// host; `shared`: each redeploy must link the first deploy's environment.
-fn bench(label: &str, extra: &str, venvs: &str, shared: bool) {
-    let lab = Lab::start(1);
-    let host = lab.host(0);
-    supervise(host);
-    let app = App::at(&lab.dir().join("django-app"));
-    make_django(&app);
-    write_config(&app.dir, &lab_config(&lab, extra));
-    app.commit("v1");
-
-    let (first, ran) = deploy(&lab, &app);
-    let link = venv_link(host);
-    println!(
-        "| {label} | first deploy (builds the virtualenv) | {} | {} | {} |",
-        ms(first),
-        phases(&ran),
-        du(host, venvs)
-    );
-    let mut runs: Vec<(Duration, Ran)> = (0..RUNS)
-        .map(|n| {
-            app.write(
+    // One host for each setup; they take turns, so that both see the same
+    // moments of a shared machine's load.
+    let lab = Lab::start(2);
+    let setups = [
+        Setup::new(
+            &lab,
+            0,
+            "`[deploy.virtualenv]` (one, shared)",
+            &shared,
+            "/srv/app/.ferry/venvs/*",
+        ),
+        Setup::new(
+            &lab,
+            1,
+            "`copy_from_current = [\"venv\"]` (one per release)",
+            &per_release,
+            "/srv/app/releases/*/venv",
+        ),
+    ];
+    let first: Vec<(Duration, Ran)> = setups.iter().map(|s| deploy(&lab, &s.app)).collect();
+    let links: Vec<String> = setups.iter().map(|s| venv_link(s.host)).collect();
+    let sizes: Vec<String> = setups.iter().map(|s| du(s.host, s.venvs)).collect();
+    let mut redeploys: Vec<Vec<(Duration, Ran)>> = setups.iter().map(|_| Vec::new()).collect();
+    for n in 0..RUNS {
+        for (setup, runs) in setups.iter().zip(&mut redeploys) {
+            setup.app.write(
                 "lists/views.py",
                 &VIEWS.replace("VERSION = 1", &format!("VERSION = {}", n + 2)),
             );
-            app.commit("one view changed");
-            let run = deploy(&lab, &app);
-            if shared {
-                assert_eq!(venv_link(host), link, "the environment was not reused");
-            }
-            run
-        })
-        .collect();
-    runs.sort_by_key(|(wall, _)| *wall);
-    let (wall, ran) = &runs[RUNS / 2];
-    println!(
-        "| {label} | one app file changed, same requirements (median of {RUNS}) | {} | {} | {} |",
-        ms(*wall),
-        phases(ran),
-        du(host, venvs)
+            setup.app.commit("one view changed");
+            runs.push(deploy(&lab, &setup.app));
+        }
+    }
+    // With [deploy.virtualenv], every redeploy linked the first deploy's
+    // environment; with a copy per release, each has its own.
+    assert_eq!(
+        venv_link(setups[0].host),
+        links[0],
+        "the environment was not reused"
     );
-    // The app serves the last change, from the environment it was deployed with.
-    let page = host.exec_ok("curl -fsS http://127.0.0.1:8000/");
-    assert!(page.contains(&format!("version {}", RUNS + 1)), "{page}");
+    assert_eq!(
+        venv_link(setups[1].host).trim(),
+        "none",
+        "a copy, not a link"
+    );
+
+    println!(
+        "| virtualenv | step | wall time | ferry's phases | virtualenvs on the host (`du -sh`) |"
+    );
+    println!("|---|---|---:|---|---:|");
+    for (((setup, first), size), mut runs) in setups.iter().zip(&first).zip(&sizes).zip(redeploys) {
+        let label = setup.label;
+        println!(
+            "| {label} | first deploy (builds the virtualenv) | {} | {} | {size} |",
+            ms(first.0),
+            phases(&first.1),
+        );
+        runs.sort_by_key(|(wall, _)| *wall);
+        let (wall, ran) = &runs[RUNS / 2];
+        println!(
+            "| {label} | one app file changed, same requirements (median of {RUNS}) | {} | {} | {} |",
+            ms(*wall),
+            phases(ran),
+            du(setup.host, setup.venvs)
+        );
+        // The app serves the last change, from the environment it was deployed with.
+        let page = setup.host.exec_ok("curl -fsS http://127.0.0.1:8000/");
+        assert!(page.contains(&format!("version {}", RUNS + 1)), "{page}");
+    }
+}
+
+/// One way to give the app its virtualenv, on a host of its own.
+struct Setup<'a> {
+    label: &'static str,
+    host: &'a Host,
+    app: App,
+    /// The virtualenvs on the host, as a shell pattern.
+    venvs: &'static str,
+}
+
+impl<'a> Setup<'a> {
+    /// The app, committed, with a ferry.toml that deploys it to host `i`
+    /// alone, the service under supervisor there.
+    fn new(lab: &'a Lab, i: usize, label: &'static str, extra: &str, venvs: &'static str) -> Self {
+        let host = lab.host(i);
+        supervise(host);
+        let app = App::at(&lab.dir().join(format!("django-app-{i}")));
+        make_django(&app);
+        let target = host.target();
+        write_config(
+            &app.dir,
+            &format!(
+                "app = \"app\"\ndeploy_to = \"/srv/app\"\nconnect_timeout = 3\nkeepalive = 2\n\n{extra}\n\n\
+                 [environments.lab]\nhosts = [\"{target}\"]\nroles.app = [\"{target}\"]\n"
+            ),
+        );
+        app.commit("v1");
+        Setup {
+            label,
+            host,
+            app,
+            venvs,
+        }
+    }
 }
 
 fn deploy(lab: &Lab, app: &App) -> (Duration, Ran) {
