@@ -58,6 +58,8 @@ pub(crate) struct HostResult {
     #[schemars(with = "f64")]
     pub(crate) duration: Duration,
     pub(crate) bytes_sent: u64,
+    /// What the host sent back: reports and output.
+    pub(crate) bytes_received: u64,
 }
 
 /// The version of the `--json` event schema; every line carries it as `v`.
@@ -349,6 +351,7 @@ pub(crate) struct RecapRow {
     #[schemars(with = "f64")]
     pub(crate) duration: Duration,
     pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
     /// After a deploy: the release the host reports live, and what it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) live: Option<String>,
@@ -369,6 +372,7 @@ impl RecapRow {
         }
         self.duration += result.duration;
         self.bytes_sent += result.bytes_sent;
+        self.bytes_received += result.bytes_received;
     }
 }
 
@@ -541,6 +545,7 @@ mod tests {
             hint: None,
             duration: Duration::from_millis(1234),
             bytes_sent: 2048,
+            bytes_received: 512,
         }
     }
 
@@ -674,6 +679,7 @@ mod tests {
                     changed: 1,
                     duration: Duration::from_millis(1234),
                     bytes_sent: 2048,
+                    bytes_received: 512,
                     ..RecapRow::default()
                 }],
                 interrupted: false,

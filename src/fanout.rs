@@ -26,6 +26,7 @@ pub(crate) struct Outcome {
     pub(crate) message: Option<String>,
     pub(crate) hint: Option<String>,
     pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
 }
 
 impl Outcome {
@@ -35,6 +36,7 @@ impl Outcome {
             message: None,
             hint: None,
             bytes_sent: 0,
+            bytes_received: 0,
         }
     }
 
@@ -108,6 +110,7 @@ impl Ran {
         };
         Outcome {
             bytes_sent: response.bytes_sent,
+            bytes_received: response.bytes_received,
             ..outcome
         }
     }
@@ -394,6 +397,7 @@ impl Fanout {
             hint: outcome.hint,
             duration,
             bytes_sent: outcome.bytes_sent,
+            bytes_received: outcome.bytes_received,
         };
         let mut state = self.state.lock().expect("not poisoned");
         if result.status.is_failure() {

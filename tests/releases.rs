@@ -523,7 +523,7 @@ fn serial_restarts_one_batch_at_a_time_and_a_failed_batch_stops_the_rollout() {
     let ran = ferry(&lab, &app, &["lab", "deploy"]);
     ran.success();
     assert_eq!(
-        ran.stdout.matches("==> deploy/restart (1 host)").count(),
+        ran.stdout.matches("==> deploy/switch (1 host)").count(),
         3,
         "{}",
         ran.stdout
@@ -540,7 +540,7 @@ fn serial_restarts_one_batch_at_a_time_and_a_failed_batch_stops_the_rollout() {
     ran.code(1);
     // The first batch failed its health check: the others were never restarted on v3.
     assert_eq!(
-        ran.stdout.matches("==> deploy/restart (1 host)").count(),
+        ran.stdout.matches("==> deploy/switch (1 host)").count(),
         1,
         "{}",
         ran.stdout
@@ -549,5 +549,40 @@ fn serial_restarts_one_batch_at_a_time_and_a_failed_batch_stops_the_rollout() {
     assert_ne!(v1, v2);
     for host in lab.hosts() {
         assert!(serves(host).contains(&v2));
+    }
+}
+
+#[test]
+fn a_deploy_without_build_commands_takes_three_sessions_per_host_and_a_rollback_one() {
+    let (lab, app) = lab(2, "");
+    let v1 = first_deploy(&lab, &app);
+    // The venv comes from the live release (`copy_from_current`): nothing to build.
+    app.write(
+        "ferry.toml",
+        &format!(
+            "{}\n[environments.lab.deploy]\nbuild = []\nmigrate = []\n",
+            app.read("ferry.toml")
+        ),
+    );
+    app.write("static/style.css", "body { color: plum; }\n");
+    app.commit("v2, nothing to build");
+    let sessions = |lab: &Lab| -> Vec<usize> { lab.hosts().iter().map(|h| h.sessions()).collect() };
+    let before = sessions(&lab);
+    ferry(&lab, &app, &["lab", "deploy"]).success();
+    let v2 = live(&lab);
+    assert_ne!(v2, v1);
+    let after = sessions(&lab);
+    for ((host, b), a) in lab.hosts().iter().zip(&before).zip(&after) {
+        // The lock (its keeper and the finish run in it), the upload, and the
+        // switch with the restart and health check.
+        assert_eq!(a - b, 3, "{}: sessions of a deploy", host.target());
+        assert!(serves(host).contains(&v2));
+    }
+    ferry(&lab, &app, &["lab", "rollback"]).success();
+    assert_eq!(live(&lab), v1);
+    for ((host, b), a) in lab.hosts().iter().zip(&after).zip(sessions(&lab)) {
+        // The rollback runs in the lock's session.
+        assert_eq!(a - b, 1, "{}: sessions of a rollback", host.target());
+        assert!(serves(host).contains(&v1));
     }
 }

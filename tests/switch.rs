@@ -309,7 +309,7 @@ fn a_failed_probe_puts_the_switched_slots_back_without_a_failed_request() {
     let ran = ferry(&lab, &app, &["lab", "deploy"]);
     ran.code(1);
     assert_eq!(
-        ran.stdout.matches("==> deploy/restart (1 host)").count(),
+        ran.stdout.matches("==> deploy/switch (1 host)").count(),
         2,
         "{}",
         ran.stdout

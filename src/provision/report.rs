@@ -94,6 +94,7 @@ pub(crate) fn outcome(
     };
     Outcome {
         bytes_sent: response.bytes_sent,
+        bytes_received: response.bytes_received,
         ..outcome
     }
 }

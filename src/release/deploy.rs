@@ -66,6 +66,14 @@ pub(crate) struct HostPlan {
     pub(crate) venv: Option<Venv>,
 }
 
+impl HostPlan {
+    /// Whether the release needs anything after its switch here: a
+    /// restart, a slot move or a health check.
+    pub(crate) fn restarts_anything(&self) -> bool {
+        !self.restarts.is_empty() || !self.switches.is_empty() || self.health.is_some()
+    }
+}
+
 pub(crate) struct DeployPlan {
     pub(crate) mode: Mode,
     /// For hooks' `FERRY_APP`.

@@ -347,8 +347,10 @@ impl<'h> Run<'_, 'h> {
                 self.places()
             )
         } else {
-            self.show_live(|_, live, _| {
-                if live == id {
+            self.show_live(|_, live, p| {
+                if live == id && p.restarted {
+                    "new".into()
+                } else if live == id {
                     "new, not restarted".into()
                 } else {
                     "as before".into()

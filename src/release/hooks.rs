@@ -6,17 +6,17 @@
 //! deploy's facts exported as `FERRY_*` variables, never written into the
 //! shell text.
 //!
-//! A failing `after_upload` or `before_switch` ends its script before
-//! `current` moves on that host. Any failure in a switch phase that carries
+//! The switch phase's script goes on with the restart and the health check
+//! (see `Run::roll_out`). A failing `after_upload` or `before_switch` ends
+//! its script before `current` moves on that host. Any failure in a switch phase that carries
 //! hooks fails the deploy like a failed health check: every host that
 //! switched is put back on its previous release, and the release is marked
 //! failed.
 
-use std::collections::BTreeMap;
-
 use super::phases::Run;
 use super::steps;
 use crate::inventory::Host;
+use crate::shell::Script;
 
 impl Run<'_, '_> {
     /// What a hook on `host` knows of the deploy. `ferry_in_release` adds
@@ -49,33 +49,24 @@ impl Run<'_, '_> {
             .collect()
     }
 
-    /// Each host's switch script (with its steps' labels): `ferry_switch`
-    /// alone, or with the `before_switch` and `after_switch` hooks around it.
-    pub(super) fn switch_scripts(
-        &self,
-        hosts: &[&Host],
-    ) -> BTreeMap<String, (String, Vec<String>)> {
-        hosts
-            .iter()
-            .map(|host| {
-                let plan = &self.plan.hosts[&host.label];
-                let mut script = self.plan.layout.script();
-                if self.plan.deploy.hooks.around_switch() {
-                    let facts = self.hook_facts(host);
-                    steps::switch_with_hooks(
-                        &mut script,
-                        &self.id,
-                        &self.plan.secrets,
-                        &plan.before_switch.clone().with_facts(&facts),
-                        &plan.after_switch,
-                    );
-                } else {
-                    steps::switch(&mut script, &self.id, None);
-                }
-                let labels = plan.before_switch.then(&plan.after_switch).labels();
-                (host.label.clone(), (script.build(), labels))
-            })
-            .collect()
+    /// The switch on `host`, added to `script`: `ferry_switch` alone, or
+    /// with the `before_switch` and `after_switch` hooks around it; the
+    /// labels of the steps it added.
+    pub(super) fn switch_part(&self, script: &mut Script, host: &Host) -> Vec<String> {
+        let plan = &self.plan.hosts[&host.label];
+        if self.plan.deploy.hooks.around_switch() {
+            let facts = self.hook_facts(host);
+            steps::switch_with_hooks(
+                script,
+                &self.id,
+                &self.plan.secrets,
+                &plan.before_switch.clone().with_facts(&facts),
+                &plan.after_switch,
+            );
+        } else {
+            steps::switch(script, &self.id, None);
+        }
+        plan.before_switch.then(&plan.after_switch).labels()
     }
 
     /// Whether a switch phase that failed must put hosts back: it carried
@@ -87,15 +78,21 @@ impl Run<'_, '_> {
                 .is_empty()
     }
 
-    /// The hosts the switch phase failed on, for the put-back's reason.
-    pub(super) fn switch_failures(&self) -> String {
+    /// The hosts where a `before_switch` or `after_switch` hook failed in
+    /// the switch phase (the hooks are its first numbered steps).
+    pub(super) fn switch_hook_failures(&self) -> Vec<String> {
         let mut hosts: Vec<String> = self
             .faults()
             .into_iter()
             .filter(|f| f.phase == "switch")
+            .filter(|f| {
+                let plan = &self.plan.hosts[&f.host];
+                let hooks = plan.before_switch.steps.len() + plan.after_switch.steps.len();
+                f.step.is_some_and(|step| step <= hooks)
+            })
             .map(|f| f.host)
             .collect();
         hosts.dedup();
-        format!("a switch hook failed on {}", hosts.join(", "))
+        hosts
     }
 }

@@ -81,6 +81,8 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
             let response = Response {
                 code: 0,
                 bytes_sent: survey_bytes,
+                // The session's whole count comes with its end (the finish).
+                bytes_received: 0,
             };
             let ran = Ran {
                 response: Ok(response),

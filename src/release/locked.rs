@@ -16,7 +16,7 @@ use crate::inventory::Host;
 pub(crate) struct Locked<'h> {
     pub(crate) hosts: Vec<&'h Host>,
     pub(crate) surveys: BTreeMap<String, Survey>,
-    pub(super) keepers: Keepers,
+    keepers: Keepers,
 }
 
 impl<'h> Locked<'h> {
@@ -84,6 +84,26 @@ impl<'h> Locked<'h> {
         } else {
             locked.release(fanout).await;
             None
+        }
+    }
+
+    /// Run `script` on `host` as the last thing under its lock, in the
+    /// keeper's session (which lets go of the lock right after it); a host
+    /// without a keeper runs it in a session of its own.
+    pub(crate) async fn last(
+        &self,
+        fanout: &Fanout,
+        host: &Host,
+        script: &str,
+    ) -> crate::fanout::Ran {
+        fanout.show_script(host, script);
+        match self.keepers.finish(&host.label, script).await {
+            Some(ran) => ran,
+            None => {
+                fanout
+                    .script(host, crate::transport::Request::script(script.to_string()))
+                    .await
+            }
         }
     }
 

@@ -14,7 +14,6 @@ use super::artifact::Artifact;
 use crate::container::Image;
 
 use super::deploy::{DeployPlan, Mode};
-use super::keeper::Keepers;
 use super::locked::Locked;
 use super::record::{Pending, ReleaseRecord, State};
 use super::resume::{new_pending, progress_of, resumable, resume_artifact, resume_image};
@@ -83,6 +82,8 @@ pub(super) struct Progress {
     /// Where it pointed before this deploy.
     pub(super) previous: Option<String>,
     pub(super) deployed: bool,
+    /// Switched and restarted (and healthy) in this run.
+    pub(super) restarted: bool,
     /// Deployed, and its finish written: nothing left pending for it here.
     pub(super) finished: bool,
 }
@@ -92,8 +93,8 @@ pub(super) struct Run<'a, 'h> {
     pub(super) fanout: &'a Fanout,
     pub(super) hosts: Vec<&'h Host>,
     pub(super) surveys: &'a BTreeMap<String, Survey>,
-    /// The lock's keepers; the finish runs in their sessions.
-    pub(super) keepers: &'a Keepers,
+    /// The lock; the finish runs in its keepers' sessions.
+    pub(super) locked: &'a Locked<'h>,
     pub(super) artifact: Cow<'a, Artifact>,
     /// A container release's image: the plan's, or the one a resumed deploy began with.
     pub(super) image: Option<Cow<'a, Image>>,
@@ -162,7 +163,7 @@ impl<'a, 'h> Run<'a, 'h> {
             fanout,
             hosts: locked.hosts.clone(),
             surveys,
-            keepers: &locked.keepers,
+            locked,
             artifact,
             image,
             id,
@@ -183,14 +184,7 @@ impl<'a, 'h> Run<'a, 'h> {
         if let Mode::Setup { .. } = self.plan.mode {
             return self.finish().await;
         }
-        if !self.switch().await {
-            if self.hooked_switch_moved() {
-                let reason = self.switch_failures();
-                return self.put_back(&reason).await;
-            }
-            return self.stopped().await;
-        }
-        if self.restart().await {
+        if self.roll_out().await {
             self.finish().await;
         }
     }
@@ -364,49 +358,97 @@ impl<'a, 'h> Run<'a, 'h> {
         self.advance(done, |progress, ()| progress.migrated = true)
     }
 
-    async fn switch(&mut self) -> bool {
-        let hosts = self.hosts_where(|p| p.current.as_deref() != Some(self.id.as_str()));
-        let scripts = self.switch_scripts(&hosts);
-        let done = self
-            .run_scripts(&self.task("switch"), &hosts, &scripts, Status::Changed)
-            .await;
-        let id = self.id.clone();
-        self.advance(done, |progress, ()| progress.current = Some(id.clone()))
-    }
-
-    /// Restart and health-check `serial` hosts at a time; on a failure, put
-    /// every switched host back.
-    async fn restart(&mut self) -> bool {
+    /// Switch and restart, `serial` hosts at a time, each host in one
+    /// script: `before_switch`, `current` moved, `after_switch`, the restart
+    /// and the health check. Hosts with nothing to restart go with the
+    /// first batch. A failure after a host moved `current` (or in a hooked
+    /// switch) puts every switched host back; a host lost before it moved
+    /// stops the deploy, for resume to finish.
+    async fn roll_out(&mut self) -> bool {
         let plans = &self.plan.hosts;
-        let hosts: Vec<&'h Host> = self
+        let (restarting, quiet): (Vec<&'h Host>, Vec<&'h Host>) = self
             .hosts_where(|p| !p.deployed)
             .into_iter()
-            .filter(|h| {
-                let plan = &plans[&h.label];
-                !plan.restarts.is_empty() || !plan.switches.is_empty() || plan.health.is_some()
-            })
-            .collect();
-        let batch = self.plan.serial.batch(hosts.len());
-        for group in hosts.chunks(batch) {
-            let scripts = self.restart_scripts(group, true);
+            .partition(|h| plans[&h.label].restarts_anything());
+        let batch = self.plan.serial.batch(restarting.len());
+        let mut groups: Vec<Vec<&'h Host>> = restarting.chunks(batch).map(<[_]>::to_vec).collect();
+        match groups.first_mut() {
+            Some(first) => first.extend(quiet),
+            None => groups.push(quiet),
+        }
+        for group in groups.iter().filter(|g| !g.is_empty()) {
+            let scripts = self.roll_out_scripts(group);
             let done = self
-                .run_scripts(&self.task("restart"), group, &scripts, Status::Changed)
+                .run_scripts(&self.task("switch"), group, &scripts, Status::Changed)
                 .await;
-            let failures: Vec<String> = done
+            let failed: Vec<String> = done
                 .iter()
                 .filter(|d| d.status.is_failure() || d.status == Status::Skipped)
                 .map(|d| d.host.label.clone())
                 .collect();
-            if !failures.is_empty() {
+            let id = self.id.clone();
+            self.advance(done, |progress, ()| {
+                progress.current = Some(id.clone());
+                progress.restarted = true;
+            });
+            if failed.is_empty() {
+                continue;
+            }
+            let hooks_failed = self.switch_hook_failures();
+            let restart_failed: Vec<&str> = failed
+                .iter()
+                .filter(|host| {
+                    let p = &self.progress[*host];
+                    !p.unknown && p.current.as_deref() == Some(id.as_str())
+                })
+                .filter(|host| !hooks_failed.contains(host))
+                .map(String::as_str)
+                .collect();
+            if !restart_failed.is_empty() {
                 self.put_back(&format!(
                     "health check or restart failed on {}",
-                    failures.join(", ")
+                    restart_failed.join(", ")
                 ))
                 .await;
-                return false;
+            } else if self.hooked_switch_moved() {
+                let reason = format!("a switch hook failed on {}", hooks_failed.join(", "));
+                self.put_back(&reason).await;
+            } else {
+                self.stopped().await;
             }
+            return false;
         }
         true
+    }
+
+    /// Each host's script for `roll_out`, with its steps' labels: the
+    /// switch (with its hooks) where `current` is not on the release yet,
+    /// then the restart and health check where there is anything to restart.
+    fn roll_out_scripts(&self, hosts: &[&Host]) -> BTreeMap<String, (String, Vec<String>)> {
+        hosts
+            .iter()
+            .map(|host| {
+                let plan = &self.plan.hosts[&host.label];
+                let mut script = self.plan.layout.script();
+                let mut labels = Vec::new();
+                if self.progress[&host.label].current.as_deref() != Some(self.id.as_str()) {
+                    labels = self.switch_part(&mut script, host);
+                }
+                if plan.restarts_anything() {
+                    let health = plan.health.as_ref().map(|h| (h, &self.plan.timing));
+                    steps::restart_after(
+                        &mut script,
+                        labels.len(),
+                        &self.plan.secrets,
+                        &plan.switches,
+                        &plan.restarts,
+                        health,
+                    );
+                    labels.extend(plan.restarts.labels());
+                }
+                (host.label.clone(), (script.build(), labels))
+            })
+            .collect()
     }
 
     pub(super) fn restart_scripts(
@@ -492,16 +534,12 @@ impl<'h> Run<'_, 'h> {
         if hosts.is_empty() {
             return Vec::new();
         }
-        let (fanout, keepers) = (self.fanout, self.keepers);
+        let (fanout, locked) = (self.fanout, self.locked);
         let started = std::time::Instant::now();
         let done = fanout
             .collect(task, hosts, Gate::Always, |host| async move {
                 let (script, labels) = &scripts[&host.label];
-                fanout.show_script(host, script);
-                let ran = match keepers.finish(&host.label, script).await {
-                    Some(ran) => ran,
-                    None => fanout.script(host, Request::script(script.clone())).await,
-                };
+                let ran = locked.last(fanout, host, script).await;
                 let outcome = ran.outcome(labels, success);
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())

@@ -32,6 +32,7 @@ pub(super) fn progress_of(survey: &Survey, id: &str) -> Progress {
         unknown: false,
         previous,
         deployed,
+        restarted: false,
         finished: deployed && survey.pending.as_ref().is_none_or(|p| p.release != id),
     }
 }

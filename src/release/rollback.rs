@@ -19,7 +19,6 @@ use crate::inventory::Host;
 use crate::plan::TaskCall;
 use crate::plan::{Args, Context};
 use crate::secret::Secret;
-use crate::transport::Request;
 
 pub(crate) struct Rollback {
     layout: Layout,
@@ -173,13 +172,9 @@ impl Rollback {
         let done = fanout
             .collect("rollback", &locked.hosts, Gate::Always, |host| async move {
                 let (script, labels) = &scripts[&host.label];
-                (
-                    fanout
-                        .script(host, Request::script(script.clone()))
-                        .await
-                        .outcome(labels, Status::Changed),
-                    (),
-                )
+                // The last thing under the lock: in its keeper's session.
+                let ran = locked.last(fanout, host, script).await;
+                (ran.outcome(labels, Status::Changed), ())
             })
             .await;
         if done.iter().all(|d| d.status == Status::Changed) {

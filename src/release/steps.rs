@@ -253,6 +253,19 @@ pub(crate) fn restart(
     restarts: &Commands,
     health: Option<(&Health, &HealthTiming)>,
 ) {
+    restart_after(script, 0, secrets, switches, restarts, health);
+}
+
+/// `restart`, in a script that already holds `before` numbered steps (the
+/// switch's hooks): its own steps are numbered after them.
+pub(crate) fn restart_after(
+    script: &mut Script,
+    before: usize,
+    secrets: &[Secret],
+    switches: &[Upstream],
+    restarts: &Commands,
+    health: Option<(&Health, &HealthTiming)>,
+) {
     script.exports(secrets);
     script.code(r#"cd "$D/current" || ferry_fail "$D/current is missing""#);
     script.values(&restarts.exports);
@@ -264,7 +277,7 @@ pub(crate) fn restart(
     }
     script.env_file(None);
     for (index, (label, command)) in restarts.steps.iter().enumerate() {
-        script.step(index + 1, label, command);
+        script.step(before + index + 1, label, command);
     }
     script.env_file(env_file);
     let Some((health, timing)) = health else {

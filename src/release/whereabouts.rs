@@ -33,6 +33,8 @@ pub(super) struct Fault {
     pub(super) phase: String,
     pub(super) status: Status,
     pub(super) message: String,
+    /// The numbered step of the user's commands that failed, if one did.
+    pub(super) step: Option<usize>,
 }
 
 impl Fault {
@@ -66,6 +68,10 @@ impl<'h> Run<'_, 'h> {
                 phase: phase.to_string(),
                 status: outcome.status,
                 message: outcome.message.clone().unwrap_or_default(),
+                step: ran.find(|m| match m {
+                    Marker::Failed { step, .. } => Some(*step),
+                    _ => None,
+                }),
             });
         }
     }

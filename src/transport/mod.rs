@@ -77,6 +77,8 @@ pub(crate) struct Response {
     pub(crate) code: i32,
     /// Bytes written to the host's stdin: script plus payload.
     pub(crate) bytes_sent: u64,
+    /// Bytes the host's session sent back: reports and output.
+    pub(crate) bytes_received: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -154,12 +156,16 @@ pub(super) async fn run(
     let child = transport.spawn().await?;
     let exchanged = exchange(child.stdin, child.stdout, child.stderr, request, sink).await;
     let waited = child.wait.await;
-    let (bytes_sent, code) = exchanged.map_err(|e| match e {
+    let (bytes_sent, bytes_received, code) = exchanged.map_err(|e| match e {
         Exchange::Io(e) => TransportError::Lost(e.to_string()),
         Exchange::Protocol(e) => TransportError::Protocol(e),
     })?;
     match (code, waited) {
-        (Some(code), _) => Ok(Response { code, bytes_sent }),
+        (Some(code), _) => Ok(Response {
+            code,
+            bytes_sent,
+            bytes_received,
+        }),
         (None, Err(lost)) => Err(TransportError::Lost(lost)),
         (None, Ok(())) => Err(TransportError::Lost(
             "the session ended before the script reported its exit code".into(),
@@ -180,10 +186,15 @@ async fn exchange(
     stderr: impl AsyncRead + Unpin,
     request: &Request,
     sink: Sink<'_>,
-) -> Result<(u64, Option<i32>), Exchange> {
-    let sent = AtomicU64::new(0);
+) -> Result<(u64, u64, Option<i32>), Exchange> {
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
     let send = send(stdin, request, &sent);
-    let read = async { tokio::join!(reports(stdout, sink), lines(stderr, sink)) };
+    let read = async {
+        tokio::join!(
+            reports(stdout, sink, &received),
+            lines(stderr, sink, &received)
+        )
+    };
     tokio::pin!(send, read);
     // Once the host closed its output the script is over: a stream's sender
     // (the keeper's heartbeats) may never end on its own, so stop waiting
@@ -198,7 +209,11 @@ async fn exchange(
     };
     output.map_err(Exchange::Io)?;
     let code = reports?;
-    Ok((sent.load(Ordering::Relaxed), code))
+    Ok((
+        sent.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed),
+        code,
+    ))
 }
 
 /// The script as `BOOTSTRAP` reads it: its length line, then the script gzipped.
@@ -262,12 +277,14 @@ fn ignore_broken_pipe(error: io::Error) -> io::Result<()> {
 async fn reports(
     mut stream: impl AsyncRead + Unpin,
     sink: Sink<'_>,
+    received: &AtomicU64,
 ) -> Result<Option<i32>, Exchange> {
     let mut reader = Reader::default();
     let mut code = None;
     let mut buffer = vec![0; 64 * 1024];
     loop {
         let n = stream.read(&mut buffer).await.map_err(Exchange::Io)?;
+        received.fetch_add(n as u64, Ordering::Relaxed);
         if n == 0 {
             reader.finish().map_err(Exchange::Protocol)?;
             return Ok(code);
@@ -281,14 +298,20 @@ async fn reports(
     }
 }
 
-async fn lines(stream: impl AsyncRead + Unpin, sink: Sink<'_>) -> io::Result<()> {
+async fn lines(
+    stream: impl AsyncRead + Unpin,
+    sink: Sink<'_>,
+    received: &AtomicU64,
+) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).await? == 0 {
+        let n = reader.read_until(b'\n', &mut line).await?;
+        if n == 0 {
             return Ok(());
         }
+        received.fetch_add(n as u64, Ordering::Relaxed);
         let text = String::from_utf8_lossy(&line);
         sink(Incoming::Line(
             text.trim_end_matches(['\n', '\r']).to_string(),

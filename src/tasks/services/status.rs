@@ -91,6 +91,7 @@ pub(super) async fn execute(plan: &Plan, hosts: &[&Host], fanout: &Fanout) {
                             .insert(&host.label, rows);
                         Outcome {
                             bytes_sent: response.bytes_sent,
+                            bytes_received: response.bytes_received,
                             ..Outcome::new(Status::Ok)
                         }
                     }
