@@ -126,8 +126,14 @@ pub(crate) fn days_from_now(days: u32) -> String {
     later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// `user@machine`: who is deploying, for release.json, locks and history.
+/// `user@machine`: who is deploying, for release.json, locks and history
+/// (asked once per run: it may take a process).
 pub(crate) fn who() -> String {
+    static WHO: LazyLock<String> = LazyLock::new(ask_who);
+    WHO.clone()
+}
+
+fn ask_who() -> String {
     let command = |program: &str, arg: &str| {
         std::process::Command::new(program)
             .arg(arg)

@@ -322,6 +322,66 @@ pub(crate) mod tests {
         );
     }
 
+    /// A report's length is counted in bytes by dash, by bash and by
+    /// BusyBox, in a UTF-8 locale and in C, with no field, an empty one and
+    /// multi-byte ones: the frames read back as sent.
+    #[test]
+    fn reports_are_framed_right_by_every_shell_in_every_locale() {
+        let hostile = "日本 \\ $(x) ' \" é";
+        let mut script = Script::new();
+        script.code("ferry_say released");
+        script.call("ferry_say", [Word::lit("error"), Word::lit(hostile)]);
+        script.call(
+            "ferry_say",
+            [Word::lit("release"), Word::lit(""), Word::lit("a\tb\nc")],
+        );
+        script.call(
+            "ferry_say",
+            [Word::lit("release"), Word::lit("é"), Word::lit(hostile)],
+        );
+        let script = script.build();
+        let release = |id: &str, record: &str| Marker::Release {
+            id: id.into(),
+            record: record.into(),
+        };
+        for shell in ["dash", "bash", "busybox sh"] {
+            for locale in ["C.UTF-8", "C"] {
+                let mut words = shell.split(' ');
+                let mut command = std::process::Command::new(words.next().unwrap());
+                let output = command
+                    .args(words)
+                    .arg("-c")
+                    .arg(crate::transport::BOOTSTRAP)
+                    .env("LC_ALL", locale)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut child| {
+                        use std::io::Write;
+                        let mut stdin = child.stdin.take().unwrap();
+                        stdin.write_all(&crate::transport::framed(&script))?;
+                        drop(stdin);
+                        child.wait_with_output()
+                    })
+                    .unwrap();
+                let mut reader = Reader::default();
+                let markers = reader.feed(&output.stdout).unwrap();
+                reader.finish().unwrap();
+                assert_eq!(
+                    markers,
+                    [
+                        Marker::Released,
+                        Marker::Error(hostile.into()),
+                        release("", "a\tb\nc"),
+                        release("é", hostile),
+                        Marker::Exit(0),
+                    ],
+                    "{shell} under LC_ALL={locale}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_script_of_steps_is_shellcheck_clean() {
         let mut script = Script::new();

@@ -7,11 +7,21 @@
 # the user; commands the user wrote run with fd 3 closed.
 
 # ferry_say WORD [FIELD...]: one report. Each field ends with a NUL, so a
-# field may hold any bytes but NUL; the length is counted in bytes by wc.
+# field may hold any bytes but NUL. The length is in bytes: counted by the
+# shell itself when its ${#...} counts bytes (a two-byte UTF-8 letter says
+# whether it does: dash always, bash and BusyBox under a C locale), else by
+# wc. Reports are most of the processes a small script would start.
 ferry_say() {
     ferry_w=$1
     shift
-    ferry_n=$(printf '%s\0' "$@" | wc -c)
+    ferry_n='é'
+    if [ "${#ferry_n}" -eq 2 ]; then
+        # printf writes its format once even with no fields: one NUL.
+        ferry_n=$((0 + ($# == 0)))
+        for ferry_say_f in "$@"; do ferry_n=$((ferry_n + ${#ferry_say_f} + 1)); done
+    else
+        ferry_n=$(printf '%s\0' "$@" | wc -c)
+    fi
     { printf '%s %d\n' "$ferry_w" "$ferry_n" && printf '%s\0' "$@"; } >&3
 }
 
@@ -37,7 +47,7 @@ ferry_step_end() {
 
 # ferry_root COMMAND...: as root, directly when root, else through sudo -n,
 # which fails at once instead of waiting for a password nobody will type.
-ferry_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+ferry_root() { if [ "${ferry_uid:=$(id -u)}" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 # ferry_env FILE: export the variables of FILE, a .env as ferry writes it:
 # KEY=VALUE lines, VALUE bare, or in double quotes with \\, \", \$ and \n
