@@ -1,13 +1,17 @@
 //! Deploy figures for the README: on 1, 10 and 50 test hosts, an app of
 //! ~300 files and ~5 MB without build commands — first deploy, unchanged
 //! redeploy, a one-file change, rollback — beside the floor (a plain `ssh
-//! true` to every host at once, fresh connections). For each: wall time,
+//! true` to every host at once, fresh connections), and the first deploy
+//! beside its own floor: the same files as one gzipped tarball, made
+//! beforehand and untimed, piped over a fresh connection to every host at
+//! once into `tar xzf -` by the deploy user. For each: wall time,
 //! round trips (SSH sessions) per host from each sshd's log (LogLevel
 //! VERBOSE logs every session; the lock's keeper is one), the bytes ferry
 //! wrote to each host's sessions, the bytes on each host's link (the
 //! bridge's counters: SSH framing, handshakes and TCP included), and the
 //! largest memory (PSS) of ferry and its ssh processes during the one-file
-//! deploy.
+//! deploy; after the table, the first deploy against the tarball and
+//! ferry's own phase timings of it.
 //!
 //! Run as root: `cargo bench --bench deploy` (`FERRY_BENCH_HOSTS=1,10` for
 //! fewer hosts).
@@ -18,6 +22,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::fs::File;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,100 +42,202 @@ fn main() {
         .map(|n| n.trim().parse().expect("FERRY_BENCH_HOSTS: numbers"))
         .collect();
     println!(
-        "| hosts | step | wall time (median of {RUNS}) | × `ssh true` | round trips per host | ferry sent per host | on the link per host (to / from) |"
+        "| hosts | step | wall time (median of {RUNS}) | × `ssh true` | round trips per host | ferry sent per host | on the link per host (to / from) | × tarball |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
-    let mut memory = Vec::new();
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let mut notes = Vec::new();
     for hosts in sizes {
-        memory.push((hosts, bench(hosts)));
+        notes.push((hosts, bench(hosts)));
     }
     println!();
-    for (hosts, pss) in memory {
+    for (hosts, notes) in notes {
         println!(
             "{hosts} hosts: ferry and its ssh processes peaked at {:.1} MB PSS during the one-file deploy",
-            pss as f64 / 1024.0
+            notes.pss as f64 / 1024.0
+        );
+        println!(
+            "{hosts} hosts: the first deploy took {:.2} × the tarball's time ({} against {}); its phases: {}",
+            notes.first.as_secs_f64() / notes.tarball.as_secs_f64(),
+            ms(notes.first),
+            ms(notes.tarball),
+            notes.phases
         );
     }
 }
 
-/// The figures for one number of hosts; returns the peak PSS (KiB) of the one-file deploy.
-fn bench(hosts: usize) -> u64 {
+/// What one number of hosts leaves for after the table.
+struct Notes {
+    /// Peak PSS (KiB) of the one-file deploy.
+    pss: u64,
+    first: Duration,
+    tarball: Duration,
+    /// ferry's phase timings of the median first deploy.
+    phases: String,
+}
+
+/// One step's figures: those of its median run (by wall time).
+struct Figures {
+    wall: Duration,
+    /// SSH sessions per host, from the sshd logs.
+    trips: f64,
+    /// What ferry ran, when the step is ferry.
+    ran: Option<Ran>,
+    /// Bytes on each host's link, to it and from it, per host.
+    link: (u64, u64),
+}
+
+/// Runs `step` RUNS times, `before` ahead of each (not timed).
+fn sample(lab: &Lab, before: &mut dyn FnMut(), step: &mut dyn FnMut() -> Option<Ran>) -> Figures {
+    interleaved(lab, vec![(before, step)]).pop().unwrap()
+}
+
+/// Runs each step in turn, RUNS rounds, so that steps compared with each
+/// other see the same moments of a shared machine's load.
+fn interleaved(lab: &Lab, mut steps: Vec<Step<'_>>) -> Vec<Figures> {
+    let mut runs: Vec<Vec<Figures>> = steps.iter().map(|_| Vec::new()).collect();
+    for _ in 0..RUNS {
+        for ((before, step), runs) in steps.iter_mut().zip(&mut runs) {
+            before();
+            runs.push(once(lab, &mut **step));
+        }
+    }
+    runs.into_iter()
+        .map(|mut runs| {
+            runs.sort_by_key(|f| f.wall);
+            runs.swap_remove(RUNS / 2)
+        })
+        .collect()
+}
+
+/// Something to do before a step (not timed), and the step.
+type Step<'a> = (&'a mut dyn FnMut(), &'a mut dyn FnMut() -> Option<Ran>);
+
+fn once(lab: &Lab, step: &mut dyn FnMut() -> Option<Ran>) -> Figures {
+    let hosts = lab.hosts().len();
+    let sessions = || -> usize { lab.hosts().iter().map(|h| h.sessions()).sum() };
+    let (trips, link) = (sessions(), link_bytes(lab));
+    let started = Instant::now();
+    let ran = step();
+    let wall = started.elapsed();
+    if let Some(ran) = &ran {
+        assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    }
+    let link_after = link_bytes(lab);
+    Figures {
+        wall,
+        trips: (sessions() - trips) as f64 / hosts as f64,
+        ran,
+        link: (
+            (link_after.0 - link.0) / hosts as u64,
+            (link_after.1 - link.1) / hosts as u64,
+        ),
+    }
+}
+
+/// The figures for one number of hosts.
+fn bench(hosts: usize) -> Notes {
     let lab = Lab::start(hosts);
     let repo = lab.dir().join("bench-app");
     make_app(&repo);
     write_config(&lab, &repo);
+    // The commit the first deploys ship, as one gzipped tarball.
+    let tarball = lab.dir().join("bench-app.tar.gz");
+    make_tarball(&repo, &tarball);
     let floor = median((0..RUNS).map(|_| ssh_true(&lab)).collect());
     println!(
-        "| {hosts} | `ssh true`, all at once | {} | 1.0 | 1 | | |",
+        "| {hosts} | `ssh true`, all at once | {} | 1.0 | 1 | | | |",
         ms(floor)
     );
-    let mut n = 0;
-    let mut peak = 0;
-    let mut measure = |label: &str, before: &mut dyn FnMut(usize), args: &[&str]| {
-        let mut samples = Vec::new();
-        let mut figures = (0.0, 0, (0, 0));
-        for _ in 0..RUNS {
-            before(n);
-            n += 1;
-            let sessions: usize = lab.hosts().iter().map(|h| h.sessions()).sum();
-            let link = link_bytes(&lab);
-            let started = Instant::now();
-            let (ran, pss) = ferry(&lab, &repo, args);
-            samples.push(started.elapsed());
-            assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
-            if label == "one file changed" {
-                peak = peak.max(pss);
-            }
-            let after: usize = lab.hosts().iter().map(|h| h.sessions()).sum();
-            let link_after = link_bytes(&lab);
-            figures = (
-                (after - sessions) as f64 / hosts as f64,
-                sent(&ran) / hosts as u64,
-                (
-                    (link_after.0 - link.0) / hosts as u64,
-                    (link_after.1 - link.1) / hosts as u64,
-                ),
-            );
-        }
-        let wall = median(samples);
+    let row = |label: &str, f: &Figures, tarball: Option<Duration>| {
         println!(
-            "| {hosts} | {label} | {} | {:.2} | {} | {} | {} / {} |",
-            ms(wall),
-            wall.as_secs_f64() / floor.as_secs_f64(),
-            figures.0,
-            kib(figures.1),
-            kib(figures.2.0),
-            kib(figures.2.1),
+            "| {hosts} | {label} | {} | {:.2} | {} | {} | {} / {} | {} |",
+            ms(f.wall),
+            f.wall.as_secs_f64() / floor.as_secs_f64(),
+            f.trips,
+            f.ran
+                .as_ref()
+                .map_or(String::new(), |r| kib(sent(r) / hosts as u64)),
+            kib(f.link.0),
+            kib(f.link.1),
+            tarball.map_or(String::new(), |t| format!(
+                "{:.2}",
+                f.wall.as_secs_f64() / t.as_secs_f64()
+            )),
         );
     };
-    // The first deploy of each run needs a fresh deploy_to.
-    measure(
-        "first deploy",
-        &mut |n| clear(&lab, n),
-        &["lab", "deploy", "--json"],
+    let deploy = ["lab", "deploy", "--json"];
+    // The first deploy's floor: the same files, made into a tarball
+    // beforehand, unpacked on every host at once into a fresh deploy_to;
+    // the first deploy of each run needs a fresh deploy_to too. The two
+    // take turns, so that their ratio holds on a busy machine.
+    let mut floors = interleaved(
+        &lab,
+        vec![
+            (&mut || clear(&lab), &mut || {
+                all_at_once(&lab, UNPACK, Some(&tarball));
+                None
+            }),
+            (&mut || clear(&lab), &mut || {
+                Some(ferry(&lab, &repo, &deploy).0)
+            }),
+        ],
     );
-    measure(
-        "unchanged redeploy",
-        &mut |_| {},
-        &["lab", "deploy", "--json"],
+    let first = floors.pop().unwrap();
+    let tar = floors.pop().unwrap();
+    row(TARBALL, &tar, Some(tar.wall));
+    row("first deploy", &first, Some(tar.wall));
+    let mut peak = 0;
+    let unchanged = sample(&lab, &mut || {}, &mut || {
+        Some(ferry(&lab, &repo, &deploy).0)
+    });
+    row("unchanged redeploy", &unchanged, None);
+    let mut n = 0;
+    let changed = sample(
+        &lab,
+        &mut || {
+            change_one_file(&repo, n);
+            n += 1;
+        },
+        &mut || {
+            let (ran, pss) = ferry(&lab, &repo, &deploy);
+            peak = peak.max(pss);
+            Some(ran)
+        },
     );
-    measure(
-        "one file changed",
-        &mut |n| change_one_file(&repo, n),
-        &["lab", "deploy", "--json"],
-    );
-    measure("rollback", &mut |_| {}, &["lab", "rollback", "--json"]);
-    peak
+    row("one file changed", &changed, None);
+    let rollback = sample(&lab, &mut || {}, &mut || {
+        Some(ferry(&lab, &repo, &["lab", "rollback", "--json"]).0)
+    });
+    row("rollback", &rollback, None);
+    Notes {
+        pss: peak,
+        first: first.wall,
+        tarball: tar.wall,
+        phases: phases(first.ran.as_ref().unwrap()),
+    }
 }
+
+const TARBALL: &str =
+    "`git archive \\| gzip` (made beforehand) into `ssh host tar xzf -`, all at once";
+/// Run by the deploy user, as ferry's scripts are.
+const UNPACK: &str = "mkdir -p /srv/bench0 && tar xzf - -C /srv/bench0";
 
 /// The floor: `ssh <host> true` to every host at once, each a fresh
 /// connection (no multiplexing), as ferry's own run opens them.
 fn ssh_true(lab: &Lab) -> Duration {
+    all_at_once(lab, "true", None)
+}
+
+/// Runs `command` on every host at once, each over a fresh connection (no
+/// multiplexing), `input` (a file) on its stdin if given; fails unless
+/// every host succeeds.
+fn all_at_once(lab: &Lab, command: &str, input: Option<&Path>) -> Duration {
     let started = Instant::now();
     let children: Vec<_> = lab
         .hosts()
         .iter()
         .map(|h| {
+            let stdin = input.map_or(Stdio::null(), |path| File::open(path).unwrap().into());
             lab.ssh()
                 .args([
                     "-o",
@@ -137,8 +245,9 @@ fn ssh_true(lab: &Lab) -> Duration {
                     "-o",
                     "ControlPath=none",
                     h.alias(),
-                    "true",
+                    command,
                 ])
+                .stdin(stdin)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -146,9 +255,61 @@ fn ssh_true(lab: &Lab) -> Duration {
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().unwrap().success(), "ssh true failed");
+        assert!(child.wait().unwrap().success(), "ssh {command} failed");
     }
     started.elapsed()
+}
+
+/// `git archive --format=tar HEAD | gzip` (gzip's default level) into `to`.
+fn make_tarball(repo: &Path, to: &Path) {
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["archive", "--format=tar", "HEAD"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let gzip = Command::new("gzip")
+        .stdin(archive.stdout.take().unwrap())
+        .stdout(File::create(to).unwrap())
+        .status()
+        .unwrap();
+    assert!(archive.wait().unwrap().success() && gzip.success());
+}
+
+/// ferry's phase timings, from the `timings` of its JSON events, with
+/// their sum and ferry's own time for the run (`run_finished`): what is not
+/// in a phase is ferry's work on this machine before and between them.
+fn phases(ran: &Ran) -> String {
+    let events: Vec<serde_json::Value> = ran
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let timings = events
+        .iter()
+        .find_map(|event| event["timings"].as_array())
+        .expect("phase timings in ferry's JSON");
+    let run = events
+        .iter()
+        .find(|event| event["event"] == "run_finished")
+        .and_then(|event| event["duration"].as_f64())
+        .expect("run_finished in ferry's JSON");
+    let each: Vec<String> = timings
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {:.2}s",
+                t["phase"].as_str().unwrap(),
+                t["seconds"].as_f64().unwrap()
+            )
+        })
+        .collect();
+    let sum: f64 = timings.iter().map(|t| t["seconds"].as_f64().unwrap()).sum();
+    format!(
+        "{} (together {sum:.2}s of ferry's {run:.2}s)",
+        each.join(", ")
+    )
 }
 
 /// Bytes the machine sent to all hosts and received from them, as the
@@ -172,7 +333,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn clear(lab: &Lab, _: usize) {
+fn clear(lab: &Lab) {
     for host in lab.hosts() {
         host.exec_ok("chmod -R u+w /srv/bench0 2>/dev/null; rm -rf /srv/bench0");
     }
@@ -180,7 +341,7 @@ fn clear(lab: &Lab, _: usize) {
 
 /// Runs ferry, sampling the PSS of ferry and the ssh processes it started
 /// (their command line names the Lab's ssh_config) while it runs.
-fn ferry(lab: &Lab, repo: &std::path::Path, args: &[&str]) -> (Ran, u64) {
+fn ferry(lab: &Lab, repo: &Path, args: &[&str]) -> (Ran, u64) {
     let config = repo.join("ferry.toml");
     let args = [&["--config", config.to_str().unwrap(), "-q"], args].concat();
     let child = Ferry::lab(lab).spawn(&args);
@@ -241,7 +402,7 @@ fn sent(ran: &Ran) -> u64 {
 
 /// ~300 files, ~5 MB: Python modules, templates, and a few larger assets,
 /// with text that compresses the way source does (about 4:1).
-fn make_app(repo: &std::path::Path) {
+fn make_app(repo: &Path) {
     std::fs::create_dir_all(repo).unwrap();
     let mut source = common::text::SourceText::new(42);
     for i in 0..FILES {
@@ -255,7 +416,7 @@ fn make_app(repo: &std::path::Path) {
     commit(repo);
 }
 
-fn write_config(lab: &Lab, repo: &std::path::Path) {
+fn write_config(lab: &Lab, repo: &Path) {
     let targets: Vec<String> = lab
         .hosts()
         .iter()
@@ -269,7 +430,7 @@ fn write_config(lab: &Lab, repo: &std::path::Path) {
     commit(repo);
 }
 
-fn change_one_file(repo: &std::path::Path, n: usize) {
+fn change_one_file(repo: &Path, n: usize) {
     std::fs::write(
         repo.join("app/module1/file1.py"),
         format!("VERSION = {n}\n{}", "x = 1\n".repeat(1500)),
@@ -278,7 +439,7 @@ fn change_one_file(repo: &std::path::Path, n: usize) {
     commit(repo);
 }
 
-fn commit(repo: &std::path::Path) {
+fn commit(repo: &Path) {
     git(repo, &["add", "--all"]);
     git(
         repo,
@@ -296,7 +457,7 @@ fn commit(repo: &std::path::Path) {
     );
 }
 
-fn git(repo: &std::path::Path, args: &[&str]) {
+fn git(repo: &Path, args: &[&str]) {
     assert!(
         Command::new("git")
             .arg("-C")
