@@ -42,7 +42,7 @@ fn main() {
         .map(|n| n.trim().parse().expect("FERRY_BENCH_HOSTS: numbers"))
         .collect();
     println!(
-        "| hosts | step | wall time (median of {RUNS}) | × `ssh true` | round trips per host | ferry sent per host | on the link per host (to / from) | × tarball |"
+        "| hosts | step | wall time (median of {RUNS}) | × `ssh true` | round trips per host | ferry sent / received per host | on the link per host (to / from) | × tarball |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
@@ -109,6 +109,18 @@ fn interleaved(lab: &Lab, mut steps: Vec<Step<'_>>) -> Vec<Figures> {
         .collect()
 }
 
+/// The `ssh true` round and a step, taking turns.
+fn pair(
+    lab: &Lab,
+    round: &mut dyn FnMut() -> Option<Ran>,
+    before: &mut dyn FnMut(),
+    step: &mut dyn FnMut() -> Option<Ran>,
+) -> [Figures; 2] {
+    let mut figures = interleaved(lab, vec![(&mut || {}, round), (before, step)]);
+    let step = figures.pop().unwrap();
+    [figures.pop().unwrap(), step]
+}
+
 /// Something to do before a step (not timed), and the step.
 type Step<'a> = (&'a mut dyn FnMut(), &'a mut dyn FnMut() -> Option<Ran>);
 
@@ -143,20 +155,31 @@ fn bench(hosts: usize) -> Notes {
     // The commit the first deploys ship, as one gzipped tarball.
     let tarball = lab.dir().join("bench-app.tar.gz");
     make_tarball(&repo, &tarball);
-    let floor = median((0..RUNS).map(|_| ssh_true(&lab)).collect());
+    let floor = sample(&lab, &mut || {}, &mut || {
+        ssh_true(&lab);
+        None
+    });
     println!(
-        "| {hosts} | `ssh true`, all at once | {} | 1.0 | 1 | | | |",
-        ms(floor)
+        "| {hosts} | `ssh true`, all at once | {} | 1.0 | 1 | | {} / {} | |",
+        ms(floor.wall),
+        kib(floor.link.0),
+        kib(floor.link.1)
     );
-    let row = |label: &str, f: &Figures, tarball: Option<Duration>| {
+    // Each step's ratio is to the `ssh true` round it took turns with.
+    let row = |label: &str, f: &Figures, floor: Duration, tarball: Option<Duration>| {
         println!(
             "| {hosts} | {label} | {} | {:.2} | {} | {} | {} / {} | {} |",
             ms(f.wall),
             f.wall.as_secs_f64() / floor.as_secs_f64(),
             f.trips,
-            f.ran
-                .as_ref()
-                .map_or(String::new(), |r| kib(sent(r) / hosts as u64)),
+            f.ran.as_ref().map_or(String::new(), |r| {
+                let (sent, received) = bytes(r);
+                format!(
+                    "{} / {}",
+                    kib(sent / hosts as u64),
+                    kib(received / hosts as u64)
+                )
+            }),
             kib(f.link.0),
             kib(f.link.1),
             tarball.map_or(String::new(), |t| format!(
@@ -164,6 +187,10 @@ fn bench(hosts: usize) -> Notes {
                 f.wall.as_secs_f64() / t.as_secs_f64()
             )),
         );
+    };
+    let mut true_round = || {
+        ssh_true(&lab);
+        None
     };
     let deploy = ["lab", "deploy", "--json"];
     // The first deploy's floor: the same files, made into a tarball
@@ -173,6 +200,7 @@ fn bench(hosts: usize) -> Notes {
     let mut floors = interleaved(
         &lab,
         vec![
+            (&mut || {}, &mut true_round),
             (&mut || clear(&lab), &mut || {
                 all_at_once(&lab, UNPACK, Some(&tarball));
                 None
@@ -184,16 +212,18 @@ fn bench(hosts: usize) -> Notes {
     );
     let first = floors.pop().unwrap();
     let tar = floors.pop().unwrap();
-    row(TARBALL, &tar, Some(tar.wall));
-    row("first deploy", &first, Some(tar.wall));
+    let round = floors.pop().unwrap().wall;
+    row(TARBALL, &tar, round, Some(tar.wall));
+    row("first deploy", &first, round, Some(tar.wall));
     let mut peak = 0;
-    let unchanged = sample(&lab, &mut || {}, &mut || {
+    let [round, unchanged] = pair(&lab, &mut true_round, &mut || {}, &mut || {
         Some(ferry(&lab, &repo, &deploy).0)
     });
-    row("unchanged redeploy", &unchanged, None);
+    row("unchanged redeploy", &unchanged, round.wall, None);
     let mut n = 0;
-    let changed = sample(
+    let [round, changed] = pair(
         &lab,
+        &mut true_round,
         &mut || {
             change_one_file(&repo, n);
             n += 1;
@@ -204,11 +234,17 @@ fn bench(hosts: usize) -> Notes {
             Some(ran)
         },
     );
-    row("one file changed", &changed, None);
-    let rollback = sample(&lab, &mut || {}, &mut || {
-        Some(ferry(&lab, &repo, &["lab", "rollback", "--json"]).0)
-    });
-    row("rollback", &rollback, None);
+    row("one file changed", &changed, round.wall, None);
+    // Rollbacks alternate with deploys of the release rolled back from.
+    let [round, rollback] = pair(
+        &lab,
+        &mut true_round,
+        &mut || {
+            ferry(&lab, &repo, &deploy);
+        },
+        &mut || Some(ferry(&lab, &repo, &["lab", "rollback", "--json"]).0),
+    );
+    row("rollback", &rollback, round.wall, None);
     Notes {
         pss: peak,
         first: first.wall,
@@ -328,11 +364,6 @@ fn link_bytes(lab: &Lab) -> (u64, u64) {
     })
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn clear(lab: &Lab) {
     for host in lab.hosts() {
         host.exec_ok("chmod -R u+w /srv/bench0 2>/dev/null; rm -rf /srv/bench0");
@@ -389,15 +420,14 @@ fn pss(pid: u32, marker: &str) -> u64 {
 }
 
 /// Bytes sent to all hosts, from the recap in the last JSON event.
-fn sent(ran: &Ran) -> u64 {
+/// What ferry wrote into the hosts' sessions and read back from them, all
+/// hosts together (the recap's `bytes_sent` and `bytes_received`).
+fn bytes(ran: &Ran) -> (u64, u64) {
     let last = ran.stdout.lines().last().unwrap();
     let event: serde_json::Value = serde_json::from_str(last).unwrap();
-    event["recap"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row["bytes_sent"].as_u64().unwrap())
-        .sum()
+    let rows = event["recap"].as_array().unwrap();
+    let sum = |key: &str| rows.iter().map(|row| row[key].as_u64().unwrap()).sum();
+    (sum("bytes_sent"), sum("bytes_received"))
 }
 
 /// ~300 files, ~5 MB: Python modules, templates, and a few larger assets,
