@@ -145,6 +145,13 @@ impl Keepers {
                 .lock()
                 .expect("not poisoned")
                 .push(host.to_string());
+            // A keeper that ended on its own (its heartbeats fell silent)
+            // never ran the script, whatever its exit code says.
+            if ran.response.is_ok() {
+                ran.response = Err(TransportError::Lost(
+                    "the lock's session ended before it ran the script".into(),
+                ));
+            }
         }
         Some(ran)
     }
