@@ -44,7 +44,8 @@ ferry_report_tools() {
 
 # ferry_prepare: the layout's directories, for tasks that change things.
 ferry_prepare() {
-    mkdir -p "$D/releases" "$D/shared" "$D/.ferry" 2>/dev/null ||
+    [ -d "$D/releases" ] && [ -d "$D/shared" ] && [ -d "$D/.ferry" ] ||
+        mkdir -p "$D/releases" "$D/shared" "$D/.ferry" 2>/dev/null ||
         ferry_fail "cannot create $D/releases, $D/shared and $D/.ferry as $(id -un)"
     [ -w "$D" ] || ferry_fail "$D is not writable by $(id -un)"
     [ -w "$D/.ferry" ] || ferry_fail "$D/.ferry is not writable by $(id -un)"
@@ -122,11 +123,36 @@ ferry_listing() {
     if ferry_c=$(readlink "$D/current" 2>/dev/null); then ferry_say current "${ferry_c##*/}"; fi
     for ferry_r in "$D"/releases/*; do
         [ -d "$ferry_r" ] || continue
-        ferry_say release "${ferry_r##*/}" "$(head -c 65536 "$ferry_r/.ferry/release.json" 2>/dev/null)"
+        ferry_text_of "$ferry_r/.ferry/release.json"
+        ferry_say release "${ferry_r##*/}" "$ferry_text"
     done
     if [ -f "$D/.ferry/deploy.json" ]; then
-        ferry_say pending "$(head -c 65536 "$D/.ferry/deploy.json")"
+        ferry_text_of "$D/.ferry/deploy.json"
+        ferry_say pending "$ferry_text"
     fi
+}
+
+# ferry_text_of FILE: $ferry_text is the text of FILE (a record ferry
+# wrote: one line of JSON), its trailing newlines dropped as $(cat FILE)
+# would drop them, or empty when it cannot be read. Read by the shell
+# itself: a survey reads one per release, and a process each would be
+# most of its cost.
+ferry_text_of() {
+    ferry_text=
+    [ -f "$1" ] && [ -r "$1" ] || return 0
+    ferry_sep=
+    while IFS= read -r ferry_line || [ -n "$ferry_line" ]; do
+        ferry_text="$ferry_text$ferry_sep$ferry_line"
+        ferry_sep='
+'
+    done <"$1"
+    while :; do
+        case $ferry_text in
+        *'
+') ferry_text=${ferry_text%?} ;;
+        *) return 0 ;;
+        esac
+    done
 }
 
 # ferry_live KNOWN: the digest of the live release's manifest, and the

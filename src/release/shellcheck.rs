@@ -394,3 +394,52 @@ fn a_hostile_release_id_is_data_in_the_scripts_that_take_one() {
     assert!(!canary.exists(), "the id ran as shell: {output}");
     assert!(dir.path().exists());
 }
+
+/// The survey reads each record with the shell: what it reports is what
+/// `$(cat FILE)` holds, for a record with or without its last newline,
+/// with trailing blank lines, over several lines, with quotes, `$(…)` and
+/// multi-byte letters, and nothing for one that is missing.
+#[test]
+fn the_survey_reports_each_record_as_the_file_holds_it() {
+    use crate::protocol::Marker;
+    let dir = tempfile::tempdir().unwrap();
+    let texts: [&[u8]; 5] = [
+        b"{\"state\":\"deployed\",\"note\":\"\xc3\xa9 $(touch x) 'q' \\\"\"}\n",
+        b"{\"no\":\"newline\"}",
+        b"{\"blank\":1}\n\n\n",
+        b"line one\n  line two\t\n\nline four\n",
+        b"",
+    ];
+    for (i, text) in texts.iter().enumerate() {
+        let meta = dir
+            .path()
+            .join(format!("releases/2026010{i}T000000Z/.ferry"));
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(meta.join("release.json"), text).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("releases/20260109T000000Z")).unwrap();
+    let mut script = Layout::new(dir.path().to_str().unwrap()).script();
+    script.code("ferry_listing");
+    let (markers, output) = crate::shell::tests::run_sh(&script.build());
+    let records: Vec<(String, String)> = markers
+        .into_iter()
+        .filter_map(|m| match m {
+            Marker::Release { id, record } => Some((id, record)),
+            _ => None,
+        })
+        .collect();
+    let cat = |text: &[u8]| {
+        String::from_utf8(text.to_vec())
+            .unwrap()
+            .trim_end_matches('\n')
+            .to_string()
+    };
+    let mut expected: Vec<(String, String)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (format!("2026010{i}T000000Z"), cat(text)))
+        .collect();
+    expected.push(("20260109T000000Z".into(), String::new()));
+    assert_eq!(records, expected, "{output}");
+    assert!(!dir.path().join("x").exists());
+}
