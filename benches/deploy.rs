@@ -317,34 +317,17 @@ fn make_tarball(repo: &Path, to: &Path) {
 /// their sum and ferry's own time for the run (`run_finished`): what is not
 /// in a phase is ferry's work on this machine before and between them.
 fn phases(ran: &Ran) -> String {
-    let events: Vec<serde_json::Value> = ran
+    let run = ran
         .stdout
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let timings = events
-        .iter()
-        .find_map(|event| event["timings"].as_array())
-        .expect("phase timings in ferry's JSON");
-    let run = events
-        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|event| event["event"] == "run_finished")
         .and_then(|event| event["duration"].as_f64())
         .expect("run_finished in ferry's JSON");
-    let each: Vec<String> = timings
-        .iter()
-        .map(|t| {
-            format!(
-                "{} {:.2}s",
-                t["phase"].as_str().unwrap(),
-                t["seconds"].as_f64().unwrap()
-            )
-        })
-        .collect();
-    let sum: f64 = timings.iter().map(|t| t["seconds"].as_f64().unwrap()).sum();
+    let sum: f64 = ran.phases().iter().map(|(_, seconds)| seconds).sum();
     format!(
         "{} (together {sum:.2}s of ferry's {run:.2}s)",
-        each.join(", ")
+        ran.phase_list()
     )
 }
 

@@ -130,14 +130,14 @@ fn main() {
         println!(
             "| {label} | first deploy (builds the virtualenv) | {} | {} | {size} |",
             ms(first.0),
-            phases(&first.1),
+            first.1.phase_list(),
         );
         runs.sort_by_key(|(wall, _)| *wall);
         let (wall, ran) = &runs[RUNS / 2];
         println!(
             "| {label} | one app file changed, same requirements (median of {RUNS}) | {} | {} | {} |",
             ms(*wall),
-            phases(ran),
+            ran.phase_list(),
             du(setup.host, setup.venvs)
         );
         // The app serves the last change, from the environment it was deployed with.
@@ -202,27 +202,6 @@ fn du(host: &Host, pattern: &str) -> String {
     let out = host.exec_ok(&script);
     let (size, n) = out.trim().split_once(" in ").unwrap();
     format!("{size} ({n} env{})", if n == "1" { "" } else { "s" })
-}
-
-/// ferry's phase timings, from the `timings` of its JSON events.
-fn phases(ran: &Ran) -> String {
-    let timings = ran
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|event| event["timings"].as_array().cloned())
-        .expect("phase timings in ferry's JSON");
-    let each: Vec<String> = timings
-        .iter()
-        .map(|t| {
-            format!(
-                "{} {:.2}s",
-                t["phase"].as_str().unwrap(),
-                t["seconds"].as_f64().unwrap()
-            )
-        })
-        .collect();
-    each.join(", ")
 }
 
 /// The wheels REQUIREMENTS need (and theirs), fetched once from PyPI.

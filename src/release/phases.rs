@@ -501,15 +501,40 @@ impl<'a, 'h> Run<'a, 'h> {
             return Vec::new();
         }
         let (fanout, timeout) = (self.fanout, self.plan.timeout);
+        self.each_script(task, hosts, scripts, success, gate, |host, script| {
+            let request = Request {
+                timeout,
+                ..Request::script(script.to_string())
+            };
+            fanout.script(host, request)
+        })
+        .await
+    }
+
+    /// Each host's script run by `run`, on all hosts at once: its outcome
+    /// witnessed (see `whereabouts`), the phase timed.
+    async fn each_script<'s, F, Fut>(
+        &self,
+        task: &str,
+        hosts: &[&'h Host],
+        scripts: &'s BTreeMap<String, (String, Vec<String>)>,
+        success: Status,
+        gate: Gate,
+        run: F,
+    ) -> Vec<Done<'h, ()>>
+    where
+        F: Fn(&'h Host, &'s str) -> Fut,
+        Fut: std::future::Future<Output = crate::fanout::Ran>,
+    {
+        if hosts.is_empty() {
+            return Vec::new();
+        }
+        let (fanout, run) = (self.fanout, &run);
         let started = std::time::Instant::now();
         let done = fanout
             .collect(task, hosts, gate, |host| async move {
                 let (script, labels) = &scripts[&host.label];
-                let request = Request {
-                    timeout,
-                    ..Request::script(script.clone())
-                };
-                let ran = fanout.script(host, request).await;
+                let ran = run(host, script).await;
                 let outcome = ran.outcome(labels, success);
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())
@@ -531,22 +556,16 @@ impl<'h> Run<'_, 'h> {
         scripts: &BTreeMap<String, (String, Vec<String>)>,
         success: Status,
     ) -> Vec<Done<'h, ()>> {
-        if hosts.is_empty() {
-            return Vec::new();
-        }
         let (fanout, locked) = (self.fanout, self.locked);
-        let started = std::time::Instant::now();
-        let done = fanout
-            .collect(task, hosts, Gate::Always, |host| async move {
-                let (script, labels) = &scripts[&host.label];
-                let ran = locked.last(fanout, host, script).await;
-                let outcome = ran.outcome(labels, success);
-                self.witness(task, host, &ran, &outcome);
-                (outcome, ())
-            })
-            .await;
-        self.took(task.rsplit('/').next().unwrap_or(task), started.elapsed());
-        done
+        self.each_script(
+            task,
+            hosts,
+            scripts,
+            success,
+            Gate::Always,
+            |host, script| locked.last(fanout, host, script),
+        )
+        .await
     }
 }
 

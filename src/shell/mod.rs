@@ -284,19 +284,7 @@ pub(crate) mod tests {
     /// Run a script through the real bootstrap with `sh`, as a host would;
     /// its reports and its output.
     pub(crate) fn run_sh(script: &str) -> (Vec<Marker>, String) {
-        use std::io::Write;
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(crate::transport::BOOTSTRAP)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(&crate::transport::framed(script)).unwrap();
-        drop(stdin);
-        let output = child.wait_with_output().unwrap();
+        let output = through_bootstrap(std::process::Command::new("sh"), script);
         let mut reader = Reader::default();
         let markers = reader.feed(&output.stdout).unwrap();
         reader.finish().unwrap();
@@ -304,6 +292,28 @@ pub(crate) mod tests {
             markers,
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
+    }
+
+    /// `shell` running the bootstrap, fed `script` as a host's is: its output.
+    pub(crate) fn through_bootstrap(
+        mut shell: std::process::Command,
+        script: &str,
+    ) -> std::process::Output {
+        shell
+            .arg("-c")
+            .arg(crate::transport::BOOTSTRAP)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().expect("piped");
+                stdin.write_all(&crate::transport::framed(script))?;
+                drop(stdin);
+                child.wait_with_output()
+            })
+            .expect("the shell runs")
     }
 
     /// Fail the test unless `shellcheck -s sh` finds nothing in `script`.
@@ -348,22 +358,8 @@ pub(crate) mod tests {
             for locale in ["C.UTF-8", "C"] {
                 let mut words = shell.split(' ');
                 let mut command = std::process::Command::new(words.next().unwrap());
-                let output = command
-                    .args(words)
-                    .arg("-c")
-                    .arg(crate::transport::BOOTSTRAP)
-                    .env("LC_ALL", locale)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .and_then(|mut child| {
-                        use std::io::Write;
-                        let mut stdin = child.stdin.take().unwrap();
-                        stdin.write_all(&crate::transport::framed(&script))?;
-                        drop(stdin);
-                        child.wait_with_output()
-                    })
-                    .unwrap();
+                command.args(words).env("LC_ALL", locale);
+                let output = through_bootstrap(command, &script);
                 let mut reader = Reader::default();
                 let markers = reader.feed(&output.stdout).unwrap();
                 reader.finish().unwrap();

@@ -175,22 +175,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let script = super::script(&plan(dir.path().join("app").to_str().unwrap(), false));
-        let output = std::process::Command::new("/usr/bin/busybox")
-            .args(["sh", "-c", crate::transport::BOOTSTRAP])
-            .env_clear()
-            .env("PATH", bin.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                let mut stdin = child.stdin.take().unwrap();
-                stdin.write_all(&crate::transport::framed(&script))?;
-                drop(stdin);
-                child.wait_with_output()
-            })
-            .unwrap();
+        let mut busybox = std::process::Command::new("/usr/bin/busybox");
+        busybox.arg("sh").env_clear().env("PATH", bin.path());
+        let output = crate::shell::tests::through_bootstrap(busybox, &script);
         let said = String::from_utf8_lossy(&output.stderr);
         let last = said.lines().last().unwrap_or_default();
         assert_eq!(

@@ -20,6 +20,33 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// The phase timings of a `--json` run (its `timings`), in order.
+    pub fn phases(&self) -> Vec<(String, f64)> {
+        let timings = self
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|event| event["timings"].as_array().cloned())
+            .expect("phase timings in ferry's JSON");
+        timings
+            .iter()
+            .map(|t| {
+                let phase = t["phase"].as_str().unwrap().to_string();
+                (phase, t["seconds"].as_f64().unwrap())
+            })
+            .collect()
+    }
+
+    /// Those timings as the benches print them: `lock 0.21s, upload 0.07s, …`.
+    pub fn phase_list(&self) -> String {
+        let each: Vec<String> = self
+            .phases()
+            .iter()
+            .map(|(phase, seconds)| format!("{phase} {seconds:.2}s"))
+            .collect();
+        each.join(", ")
+    }
+
     /// Assert the exit code, showing both streams when it is not.
     pub fn code(&self, expected: i32) -> &Self {
         assert_eq!(
