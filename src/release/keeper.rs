@@ -8,8 +8,9 @@
 //! and removed by `ferry <env> unlock` (or taken over by
 //! `deploy:resume=yes` of the same deploy). A clean end sends `r`, and the
 //! keeper removes the lock; a deploy sends its finish script instead (`f`),
-//! which the keeper runs under the lock before removing it. So the lock,
-//! its keeper and a deploy's finish share one session.
+//! and a rollback its whole script, which the keeper runs under the lock
+//! before removing it. So the lock, its keeper and that last script share
+//! one session.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
