@@ -10,7 +10,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::app::{App, WHEELS};
+use common::app::{App, WHEELS, copy_dir};
 use common::ferry::{Ferry, Ran};
 use common::hosts::Lab;
 use common::http;
@@ -30,19 +30,6 @@ fn example(lab: &Lab, name: &str, edit: impl Fn(String) -> String) -> App {
     app.git(&["init", "--quiet", "--initial-branch=main"]);
     app.commit("the example");
     app
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// `ferry <args>` on the example's ferry.toml, with `env` in ferry's

@@ -12,36 +12,15 @@ use common::app::{
 };
 use common::ferry::Ran;
 use common::hosts::{Host, Lab};
+use common::release::release_files;
 
-/// Digest and mtime of every file under a release: what must never change.
+/// Bytes and mtime of every file under a release (its venv aside): what
+/// must never change.
 fn snapshot(host: &Host, release: &str) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
-    let root = host.path(&format!("/srv/app/releases/{release}"));
-    let mut files = BTreeMap::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() && entry.file_name() != "venv" {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                let key = entry
-                    .path()
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .display()
-                    .to_string();
-                files.insert(
-                    key,
-                    (
-                        std::fs::read(entry.path()).unwrap(),
-                        meta.modified().unwrap(),
-                    ),
-                );
-            }
-        }
-    }
-    files
+    release_files(host, release, &["venv"])
+        .into_iter()
+        .map(|(path, (bytes, meta))| (path, (bytes, meta.modified().unwrap())))
+        .collect()
 }
 
 /// Bytes the `deploy/upload` phase sent to each host, from `--json` events.

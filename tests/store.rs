@@ -12,30 +12,14 @@ use std::path::Path;
 use common::app::{App, current, ferry};
 use common::ferry::{lab_config, write_config};
 use common::hosts::{Host, Lab};
+use common::release::release_files;
 
 /// Bytes and mode of every file under a release: what must never change.
-pub fn snapshot(host: &Host, release: &str) -> BTreeMap<String, (Vec<u8>, u32)> {
-    let root = host.path(&format!("/srv/app/releases/{release}"));
-    let mut files = BTreeMap::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                let key = entry
-                    .path()
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .display()
-                    .to_string();
-                files.insert(key, (std::fs::read(entry.path()).unwrap(), meta.mode()));
-            }
-        }
-    }
-    files
+fn snapshot(host: &Host, release: &str) -> BTreeMap<String, (Vec<u8>, u32)> {
+    release_files(host, release, &[])
+        .into_iter()
+        .map(|(path, (bytes, meta))| (path, (bytes, meta.mode())))
+        .collect()
 }
 
 fn project(lab: &Lab, build: &[&str]) -> App {

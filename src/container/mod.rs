@@ -32,3 +32,17 @@ pub(crate) static HELPERS: LazyLock<Library> =
 
 /// The file in a container release that names its image.
 pub(crate) const IMAGE_FILE: &str = "IMAGE";
+
+/// A `docker save` archive (legacy layout) for unit tests: `files`, each
+/// a path and its bytes, in a tar.
+#[cfg(test)]
+pub(crate) fn test_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, *body).unwrap();
+    }
+    tar.into_inner().unwrap()
+}

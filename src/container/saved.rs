@@ -72,18 +72,12 @@ mod tests {
 
     /// A `docker save` archive (legacy layout) of one layer whose config is `config`.
     fn archive(config: &str) -> Vec<u8> {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut add = |path: &str, body: &[u8]| {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(body.len() as u64);
-            header.set_mode(0o644);
-            tar.append_data(&mut header, path, body).unwrap();
-        };
-        add("l1/layer.tar", &[1; 512]);
-        add(config, br#"{"rootfs":{"diff_ids":["sha256:base"]}}"#);
         let manifest = format!(r#"[{{"Config":"{config}","Layers":["l1/layer.tar"]}}]"#);
-        add("manifest.json", manifest.as_bytes());
-        tar.into_inner().unwrap()
+        crate::container::test_archive(&[
+            ("l1/layer.tar", &[1; 512]),
+            (config, br#"{"rootfs":{"diff_ids":["sha256:base"]}}"#),
+            ("manifest.json", manifest.as_bytes()),
+        ])
     }
 
     #[test]

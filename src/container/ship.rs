@@ -101,25 +101,19 @@ mod tests {
 
     /// A `docker save` archive (legacy layout) of two layers, `base` below `app`.
     fn archive() -> Vec<u8> {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut add = |path: &str, body: &[u8]| {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(body.len() as u64);
-            header.set_mode(0o644);
-            tar.append_data(&mut header, path, body).unwrap();
-        };
-        add("b1/layer.tar", &[1; 4096]);
-        add("b1/json", b"{}");
-        add("a2/layer.tar", &[2; 512]);
-        add(
-            "cfg.json",
-            br#"{"rootfs":{"diff_ids":["sha256:base","sha256:app"]}}"#,
-        );
-        add(
-            "manifest.json",
-            br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["b1/layer.tar","a2/layer.tar"]}]"#,
-        );
-        tar.into_inner().unwrap()
+        crate::container::test_archive(&[
+            ("b1/layer.tar", &[1; 4096]),
+            ("b1/json", b"{}"),
+            ("a2/layer.tar", &[2; 512]),
+            (
+                "cfg.json",
+                br#"{"rootfs":{"diff_ids":["sha256:base","sha256:app"]}}"#,
+            ),
+            (
+                "manifest.json",
+                br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["b1/layer.tar","a2/layer.tar"]}]"#,
+            ),
+        ])
     }
 
     fn image() -> Image {

@@ -154,7 +154,8 @@ fn config(lab: &Lab, extra: &str, database: &Path, service: Service) -> String {
     )
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// `from`'s tree copied into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
