@@ -14,6 +14,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::figures::{ms, size};
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ fn main() {
         "| hosts | step | wall time (median of {RUNS}) | of it, the ship phase | sent per host | layers sent per host |"
     );
     println!("|---:|---|---:|---:|---:|---:|");
-    let mut size = 0;
+    let mut image_bytes = 0;
     for n in [1, 5] {
         let ctr = ContainerLab::start(n);
         make_project(&ctr);
@@ -44,7 +46,7 @@ fn main() {
             ctr.commit("one line");
             change.push(deploy(&ctr));
             let id = image_id(&ctr);
-            size = image_size(&ctr, &id);
+            image_bytes = image_size(&ctr, &id);
             reset(&ctr);
             whole.push(save_load(&ctr, &id));
         }
@@ -59,14 +61,14 @@ fn main() {
                 "| {n} | {label} | {} | {} | {} | {} |",
                 ms(median.time),
                 median.ship.map_or("-".into(), ms),
-                mib(median.bytes),
+                size(median.bytes),
                 median.layers.map_or("all".into(), |l| l.to_string())
             );
         }
     }
     println!(
         "\nimage: {} (uncompressed, as `docker image inspect` sizes it)",
-        mib(size)
+        size(image_bytes)
     );
 }
 
@@ -206,16 +208,4 @@ fn image_size(ctr: &ContainerLab, id: &str) -> u64 {
         "docker image inspect --format '{{{{.Size}}}}' {id}"
     ));
     out.trim().parse().unwrap()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn mib(bytes: u64) -> String {
-    if bytes > 1024 * 1024 {
-        format!("{:.2} MiB", bytes as f64 / 1048576.0)
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    }
 }

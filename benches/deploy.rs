@@ -22,6 +22,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::figures::{ms, size};
+
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -162,8 +164,8 @@ fn bench(hosts: usize) -> Notes {
     println!(
         "| {hosts} | `ssh true`, all at once | {} | 1.0 | 1 | | {} / {} | |",
         ms(floor.wall),
-        kib(floor.link.0),
-        kib(floor.link.1)
+        size(floor.link.0),
+        size(floor.link.1)
     );
     // Each step's ratio is to the `ssh true` round it took turns with.
     let row = |label: &str, f: &Figures, floor: Duration, tarball: Option<Duration>| {
@@ -176,12 +178,12 @@ fn bench(hosts: usize) -> Notes {
                 let (sent, received) = bytes(r);
                 format!(
                     "{} / {}",
-                    kib(sent / hosts as u64),
-                    kib(received / hosts as u64)
+                    size(sent / hosts as u64),
+                    size(received / hosts as u64)
                 )
             }),
-            kib(f.link.0),
-            kib(f.link.1),
+            size(f.link.0),
+            size(f.link.1),
             tarball.map_or(String::new(), |t| format!(
                 "{:.2}",
                 f.wall.as_secs_f64() / t.as_secs_f64()
@@ -480,16 +482,4 @@ fn git(repo: &Path, args: &[&str]) {
             .unwrap()
             .success()
     );
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn kib(bytes: u64) -> String {
-    if bytes > 1024 * 1024 {
-        format!("{:.1} MiB", bytes as f64 / 1048576.0)
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    }
 }

@@ -12,6 +12,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::figures::ms;
+
 use std::time::{Duration, Instant};
 
 use common::ferry::{Ferry, lab_config, write_config};
@@ -118,8 +120,4 @@ fn median(samples: impl Iterator<Item = Duration>) -> Duration {
     let mut samples: Vec<Duration> = samples.collect();
     samples.sort();
     samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }

@@ -22,6 +22,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::figures::ms;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -296,7 +298,3 @@ DATABASES = {\"default\": {\"ENGINE\": \"django.db.backends.sqlite3\", \"NAME\":
 STATIC_URL = \"/static/\"\nSTATIC_ROOT = BASE_DIR / \"static\"\n\
 STORAGES = {\n    \"default\": {\"BACKEND\": \"django.core.files.storage.FileSystemStorage\"},\n    \"staticfiles\": {\"BACKEND\": \"whitenoise.storage.CompressedManifestStaticFilesStorage\"},\n}\n\
 DEFAULT_AUTO_FIELD = \"django.db.models.BigAutoField\"\n";
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}

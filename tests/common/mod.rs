@@ -3,6 +3,7 @@
 pub mod app;
 pub mod container;
 pub mod ferry;
+pub mod figures;
 pub mod hosts;
 pub mod http;
 pub mod pipeline;
