@@ -124,6 +124,14 @@ impl Keepers {
         }
     }
 
+    /// Whether `host` has a keeper still holding its lock.
+    pub(super) fn holds(&self, host: &str) -> bool {
+        self.keepers
+            .lock()
+            .expect("not poisoned")
+            .contains_key(host)
+    }
+
     /// Run `script` under the lock on `host`, in its keeper's session, and
     /// let go of the lock after it; the run, with only what came after the
     /// survey. `None` when this host has no keeper.

@@ -96,7 +96,10 @@ impl<'h> Locked<'h> {
         host: &Host,
         script: &str,
     ) -> crate::fanout::Ran {
-        fanout.show_script(host, script);
+        if self.keepers.holds(&host.label) {
+            // A session of its own shows its script; the keeper's is shown here.
+            fanout.show_script(host, script);
+        }
         match self.keepers.finish(&host.label, script).await {
             Some(ran) => ran,
             None => {
