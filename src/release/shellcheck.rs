@@ -443,3 +443,50 @@ fn the_survey_reports_each_record_as_the_file_holds_it() {
     assert_eq!(records, expected, "{output}");
     assert!(!dir.path().join("x").exists());
 }
+
+/// A health check that fails at first retries after 0.1, 0.2 and 0.4 s,
+/// then every interval (a `sleep` on PATH records what it is asked).
+#[test]
+fn the_health_check_retries_sooner_at_first() {
+    use crate::protocol::Marker;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("slept");
+    std::fs::write(
+        bin.join("sleep"),
+        format!("#!/bin/sh\necho \"$1\" >>'{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("sleep"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut script = Layout::new(dir.path().to_str().unwrap()).script();
+    // Healthy on the fifth try.
+    script.code(
+        r#"ferry_probe() { ferry_tried=$((${ferry_tried:-0} + 1)); [ "$ferry_tried" -ge 5 ]; }"#,
+    );
+    script.call(
+        "ferry_health",
+        [
+            crate::shell::Word::lit("/health"),
+            crate::shell::Word::num(60u32),
+            crate::shell::Word::num(7u32),
+        ],
+    );
+    let mut shell = std::process::Command::new("sh");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    shell.env("PATH", path);
+    let output = crate::shell::tests::through_bootstrap(shell, &script.build());
+    let mut reader = crate::protocol::Reader::default();
+    let markers = reader.feed(&output.stdout).unwrap();
+    assert!(markers.contains(&Marker::Healthy), "{markers:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "0.1\n0.2\n0.4\n7\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
