@@ -33,6 +33,22 @@ fn upload_bytes(ran: &Ran) -> Vec<u64> {
         .collect()
 }
 
+/// Each host's bytes sent and read back over the run, from the recap of `--json`.
+fn recap_bytes(ran: &Ran) -> Vec<(String, u64, u64)> {
+    let last = ran.stdout.lines().last().unwrap();
+    let event: serde_json::Value = serde_json::from_str(last).unwrap();
+    event["recap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let bytes = |key: &str| row[key].as_u64().unwrap();
+            let host = row["host"].as_str().unwrap().to_string();
+            (host, bytes("bytes_sent"), bytes("bytes_received"))
+        })
+        .collect()
+}
+
 /// Text that gzip cannot shrink much, so the bytes on the wire show it.
 fn noise(len: usize) -> String {
     let mut state: u64 = 0x9e3779b97f4a7c15;
@@ -547,7 +563,16 @@ fn a_deploy_without_build_commands_takes_three_sessions_per_host_and_a_rollback_
     app.commit("v2, nothing to build");
     let sessions = |lab: &Lab| -> Vec<usize> { lab.hosts().iter().map(|h| h.sessions()).collect() };
     let before = sessions(&lab);
-    ferry(&lab, &app, &["lab", "deploy"]).success();
+    let deployed = ferry(&lab, &app, &["lab", "deploy", "--json"]);
+    deployed.success();
+    // Both ways, every script and the changed file included: within 16 KiB.
+    for (host, sent, received) in recap_bytes(&deployed) {
+        assert!(received > 0, "{host}: nothing read back");
+        assert!(
+            sent + received <= 16 * 1024,
+            "{host}: {sent} bytes sent and {received} read back for a 22-byte change"
+        );
+    }
     let v2 = live(&lab);
     assert_ne!(v2, v1);
     let after = sessions(&lab);
