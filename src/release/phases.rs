@@ -365,21 +365,10 @@ impl<'a, 'h> Run<'a, 'h> {
     /// switch) puts every switched host back; a host lost before it moved
     /// stops the deploy, for resume to finish.
     async fn roll_out(&mut self) -> bool {
-        let plans = &self.plan.hosts;
-        let (restarting, quiet): (Vec<&'h Host>, Vec<&'h Host>) = self
-            .hosts_where(|p| !p.deployed)
-            .into_iter()
-            .partition(|h| plans[&h.label].restarts_anything());
-        let batch = self.plan.serial.batch(restarting.len());
-        let mut groups: Vec<Vec<&'h Host>> = restarting.chunks(batch).map(<[_]>::to_vec).collect();
-        match groups.first_mut() {
-            Some(first) => first.extend(quiet),
-            None => groups.push(quiet),
-        }
-        for group in groups.iter().filter(|g| !g.is_empty()) {
-            let scripts = self.roll_out_scripts(group);
+        for group in self.batches() {
+            let scripts = self.roll_out_scripts(&group);
             let done = self
-                .run_scripts(&self.task("switch"), group, &scripts, Status::Changed)
+                .run_scripts(&self.task("switch"), &group, &scripts, Status::Changed)
                 .await;
             let failed: Vec<String> = done
                 .iter()
@@ -391,34 +380,59 @@ impl<'a, 'h> Run<'a, 'h> {
                 progress.current = Some(id.clone());
                 progress.restarted = true;
             });
-            if failed.is_empty() {
-                continue;
+            if !failed.is_empty() {
+                self.batch_failed(&failed).await;
+                return false;
             }
-            let hooks_failed = self.switch_hook_failures();
-            let restart_failed: Vec<&str> = failed
-                .iter()
-                .filter(|host| {
-                    let p = &self.progress[*host];
-                    !p.unknown && p.current.as_deref() == Some(id.as_str())
-                })
-                .filter(|host| !hooks_failed.contains(host))
-                .map(String::as_str)
-                .collect();
-            if !restart_failed.is_empty() {
-                self.put_back(&format!(
-                    "health check or restart failed on {}",
-                    restart_failed.join(", ")
-                ))
-                .await;
-            } else if self.hooked_switch_moved() {
-                let reason = format!("a switch hook failed on {}", hooks_failed.join(", "));
-                self.put_back(&reason).await;
-            } else {
-                self.stopped().await;
-            }
-            return false;
         }
         true
+    }
+
+    /// The roll-out's batches: `serial` hosts with something to restart at
+    /// a time, the hosts with nothing to restart in the first.
+    fn batches(&self) -> Vec<Vec<&'h Host>> {
+        let plans = &self.plan.hosts;
+        let (restarting, quiet): (Vec<&'h Host>, Vec<&'h Host>) = self
+            .hosts_where(|p| !p.deployed)
+            .into_iter()
+            .partition(|h| plans[&h.label].restarts_anything());
+        let batch = self.plan.serial.batch(restarting.len());
+        let mut groups: Vec<Vec<&'h Host>> = restarting.chunks(batch).map(<[_]>::to_vec).collect();
+        match groups.first_mut() {
+            Some(first) => first.extend(quiet),
+            None => groups.push(quiet),
+        }
+        groups.retain(|g| !g.is_empty());
+        groups
+    }
+
+    /// After a batch failed on `failed`: a host that moved `current` and
+    /// then failed its restart or health check puts every switched host
+    /// back; so does a failed switch hook once any host moved; otherwise
+    /// the deploy stops where it is.
+    async fn batch_failed(&mut self, failed: &[String]) {
+        let hooks_failed = self.switch_hook_failures();
+        let restart_failed: Vec<&str> = failed
+            .iter()
+            .filter(|host| {
+                let p = &self.progress[*host];
+                !p.unknown && p.current.as_deref() == Some(self.id.as_str())
+            })
+            .filter(|host| !hooks_failed.contains(host))
+            .map(String::as_str)
+            .collect();
+        if !restart_failed.is_empty() {
+            let reason = format!(
+                "health check or restart failed on {}",
+                restart_failed.join(", ")
+            );
+            self.put_back(&reason).await;
+        } else if self.hooked_switch_moved() {
+            let reason = format!("a switch hook failed on {}", hooks_failed.join(", "));
+            self.put_back(&reason).await;
+        } else {
+            self.stopped().await;
+        }
     }
 
     /// Each host's script for `roll_out`, with its steps' labels: the
