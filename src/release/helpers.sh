@@ -190,19 +190,14 @@ ferry_upload_begin() {
         ferry_say uploaded already
         exit 0
     fi
-    if ! { rm -rf "$T" && mkdir -p "$T/.ferry"; }; then ferry_fail "cannot create $T"; fi
+    if [ -e "$T" ]; then rm -rf "$T" || ferry_fail "cannot remove $T"; fi
+    mkdir -p "$T/.ferry" || ferry_fail "cannot create $T"
 }
 
-# ferry_receive FILE LEN: exactly LEN bytes of stdin into FILE, and not a
-# byte more (BusyBox's `head -c` reads ahead on a pipe; dd asks for what is
-# left of its one block).
-ferry_receive() {
-    if [ "$2" -eq 0 ]; then
-        : >"$1" || ferry_fail "cannot write $1"
-    else
-        dd bs="$2" count=1 iflag=fullblock of="$1" 2>/dev/null || ferry_fail "cannot write $1"
-    fi
-    [ "$(wc -c <"$1")" -eq "$2" ] || ferry_fail "the file lists sent were cut short"
+# ferry_put FILE TEXT: FILE holds TEXT, as it is (a file of the release
+# being made, which no one reads before it is renamed into place).
+ferry_put() {
+    printf '%s' "$2" >"$1" || ferry_fail "cannot write $1"
 }
 
 # The content store: $D/.ferry/store/<sha256>-<mode> holds one read-only
@@ -218,19 +213,28 @@ ferry_receive() {
 # "STORE-NAME<tab>PATH<tab>DIGEST<tab>MODE", MODE with its write bits cleared
 # (the same name `manifest::Entry::store_name` gives).
 ferry_store_names() {
-    awk -F'\t' 'function ro(m, o, i) {
+    ferry_awk '$1 == "f" { r = substr($2, 1, 1) ro(substr($2, 2)); print $3 "-" r "\t" $5 "\t" $3 "\t" r }'
+}
+
+# ferry_awk PROGRAM [-v NAME=VALUE]...: awk -F'\t' running PROGRAM on
+# stdin, with ro(MODE) defined: the octal MODE's digits with their write
+# bits cleared, as a store name has them.
+ferry_awk() {
+    ferry_prog=$1
+    shift
+    awk -F'\t' "$@" 'function ro(m, o, i) {
         o = ""
         for (i = 1; i <= length(m); i++) o = o substr("01014545", substr(m, i, 1) + 1, 1)
         return o
     }
-    $1 == "f" { r = substr($2, 1, 1) ro(substr($2, 2)); print $3 "-" r "\t" $5 "\t" $3 "\t" r }'
+    '"$ferry_prog"
 }
 
 # ferry_store_take: hold the store's lock, waiting (up to a minute) for the
 # collector or an upload; a lock whose holder is gone is taken over. The
 # store is writable while it is held.
 ferry_store_take() {
-    mkdir -p "$D/.ferry/store" || ferry_fail "cannot create $D/.ferry/store"
+    [ -d "$D/.ferry/store" ] || mkdir -p "$D/.ferry/store" || ferry_fail "cannot create $D/.ferry/store"
     ferry_tries=0
     until mkdir "$D/.ferry/store.lock" 2>/dev/null; do
         ferry_pid=$(head -c 32 "$D/.ferry/store.lock/pid" 2>/dev/null)
@@ -252,36 +256,48 @@ ferry_store_give() {
     rm -rf "$D/.ferry/store.lock"
 }
 
-# ferry_link_kept BASE: the files listed in $T/.ferry/keep, linked into the
-# new release. Those of release BASE that are still the store's inode are
-# linked from BASE in one `cp -al` (it makes their directories too); a file
-# a build replaced in BASE is linked from the store; one the store lacks
-# (BASE came before the store) is taken from BASE into the store if its
-# bytes are what the manifest says.
+# ferry_link_kept BASE: the live release BASE's files that the new release
+# keeps (its manifest's file lines, less those in $T/.ferry/drop) are
+# listed in $T/.ferry/keep and linked into the new release. Those of BASE
+# that are still the store's inode are linked from BASE in one `cp -al`
+# (it makes their directories too); a file a build replaced in BASE is
+# linked from the store; one the store lacks (BASE came before the store)
+# is taken from BASE into the store if its bytes are what the manifest
+# says. One awk lists them, one stat (through xargs) reads every inode
+# involved, one awk sorts them out: the processes do not grow with BASE.
 ferry_link_kept() {
-    ferry_b="$D/releases/$1"
+    ferry_b="releases/$1"
     ferry_f="$T/.ferry"
     ferry_tab=$(printf '\t')
-    ferry_store_names <"$ferry_f/keep" >"$ferry_f/names"
-    cut -f2 "$ferry_f/names" | tr '\n' '\0' |
-        (cd "$ferry_b" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/inodes" || :
-    cut -f1 "$ferry_f/names" | LC_ALL=C sort -u | tr '\n' '\0' |
-        (cd "$D/.ferry/store" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/stored" || :
-    awk -F'\t' -v same="$ferry_f/same" -v relink="$ferry_f/relink" -v lost="$ferry_f/lost" '
-        FILENAME == ARGV[1] { i = index($0, " "); base[substr($0, i + 1)] = substr($0, 1, i - 1); next }
-        FILENAME == ARGV[2] { i = index($0, " "); store[substr($0, i + 1)] = substr($0, 1, i - 1); next }
-        ($2 in base) && ($1 in store) && base[$2] == store[$1] { print $2 > same; next }
-        ($1 in store) { print > relink; next }
+    ferry_awk '
+        BEGIN { while ((getline line < drops) > 0) drop[line] = 1 }
+        $1 == "f" && !($5 in drop) {
+            print > keep
+            r = substr($2, 1, 1) ro(substr($2, 2))
+            n = $3 "-" r
+            print n "\t" $5 "\t" $3 "\t" r > names
+            print base $5
+            if (!(n in asked)) { asked[n] = 1; print ".ferry/store/" n }
+        }
+        END { printf "" > keep; printf "" > names }
+    ' -v drops="$ferry_f/drop" -v keep="$ferry_f/keep" -v names="$ferry_f/names" -v base="$ferry_b/" \
+        <"$D/$ferry_b/.ferry/manifest" >"$ferry_f/ask" || ferry_fail "cannot read the manifest of release $1"
+    tr '\n' '\0' <"$ferry_f/ask" | (cd "$D" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/inodes" || :
+    awk -F'\t' -v base="$ferry_b/" -v same="$ferry_f/same" -v relink="$ferry_f/relink" -v lost="$ferry_f/lost" '
+        FILENAME == ARGV[1] { i = index($0, " "); ino[substr($0, i + 1)] = substr($0, 1, i - 1); next }
+        { b = base $2; st = ".ferry/store/" $1 }
+        (b in ino) && (st in ino) && ino[b] == ino[st] { print $2 > same; next }
+        (st in ino) { print > relink; next }
         { print > lost }
         END { printf "" > same; printf "" > relink; printf "" > lost }
-    ' "$ferry_f/inodes" "$ferry_f/stored" "$ferry_f/names" || ferry_fail "cannot read the manifest of release $1"
-    tr '\n' '\0' <"$ferry_f/same" | (cd "$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
+    ' "$ferry_f/inodes" "$ferry_f/names" || ferry_fail "cannot read the manifest of release $1"
+    tr '\n' '\0' <"$ferry_f/same" | (cd "$D/$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
         ferry_fail "cannot link the unchanged files of release $1"
     while IFS="$ferry_tab" read -r ferry_n ferry_p ferry_d ferry_m; do
-        ferry_h=$(sha256sum <"$ferry_b/$ferry_p" 2>/dev/null)
+        ferry_h=$(sha256sum <"$D/$ferry_b/$ferry_p" 2>/dev/null)
         [ "${ferry_h%% *}" = "$ferry_d" ] ||
             ferry_fail "cannot keep $ferry_p: the store lacks it and the copy in release $1 is not what its manifest says"
-        if ! { cp -- "$ferry_b/$ferry_p" "$D/.ferry/store/.$ferry_n.tmp" && chmod "$ferry_m" "$D/.ferry/store/.$ferry_n.tmp" &&
+        if ! { cp -- "$D/$ferry_b/$ferry_p" "$D/.ferry/store/.$ferry_n.tmp" && chmod "$ferry_m" "$D/.ferry/store/.$ferry_n.tmp" &&
             mv -f -- "$D/.ferry/store/.$ferry_n.tmp" "$D/.ferry/store/$ferry_n"; }; then
             ferry_fail "cannot store $ferry_p"
         fi
@@ -292,38 +308,36 @@ ferry_link_kept() {
             ferry_fail "cannot link $ferry_p from the store"
         fi
     done <"$ferry_f/relink"
-    rm -f "$ferry_f/names" "$ferry_f/inodes" "$ferry_f/stored" "$ferry_f/same" "$ferry_f/relink" "$ferry_f/lost"
 }
 
-# ferry_assemble BASE DIGEST: the new release from the live release BASE's
-# unchanged files (ferry_link_kept) and the tar stream on stdin, unpacked
-# from $D: the changed files land in the store, and the release's entries
-# are hard links to them. The files sent are checked against their digests,
-# and the manifest, rebuilt, against the artifact's DIGEST.
+# ferry_assemble BASE DIGEST DROP ADD: the new release from the live
+# release BASE's unchanged files (ferry_link_kept) but the paths in DROP,
+# and the tar stream on stdin, unpacked from $D: the changed files land in
+# the store, and the release's entries are hard links to them. ADD holds
+# the manifest lines of what was sent. The files sent are checked against
+# their digests (each store name is `<sha256>-<mode>`), and the manifest,
+# rebuilt, against the artifact's DIGEST, in one `sha256sum -c`.
 ferry_assemble() {
+    ferry_put "$T/.ferry/drop" "$3"
+    ferry_put "$T/.ferry/add" "$4"
     : >"$T/.ferry/keep"
     if [ -n "$1" ] && [ -f "$D/releases/$1/.ferry/manifest" ]; then
-        awk -F'\t' -v drops="$T/.ferry/drop" 'BEGIN { while ((getline line < drops) > 0) drop[line] = 1 } $1 == "f" && !($5 in drop)' \
-            "$D/releases/$1/.ferry/manifest" >"$T/.ferry/keep" ||
-            ferry_fail "cannot read the manifest of release $1"
         ferry_link_kept "$1"
     fi
     tar -xzpf - --no-same-owner -C "$D" || ferry_fail "cannot unpack the files sent"
-    # Each store name is `<sha256>-<mode>`: every file sent must hash to its
-    # name's digest (plain `sha256sum FILE…`, as BusyBox's has no `-c --strict`).
-    ferry_store_names <"$T/.ferry/add" | cut -f1 | LC_ALL=C sort -u >"$T/.ferry/sent"
-    if [ -s "$T/.ferry/sent" ]; then
-        if ! { tr '\n' '\0' <"$T/.ferry/sent" | (cd "$D/.ferry/store" && xargs -0 -r sha256sum -- 2>/dev/null) >"$T/.ferry/summed" &&
-            awk 'FILENAME == ARGV[1] { want++; next } { n = $2; sub(/-[^-]*$/, "", n); if ($1 == n) ok++ }
-                END { exit ok != want }' "$T/.ferry/sent" "$T/.ferry/summed"; }; then
-            ferry_fail "the files sent for $ID do not match their digests"
-        fi
+    LC_ALL=C sort -t "$(printf '\t')" -k5,5 -o "$T/.ferry/manifest" "$T/.ferry/keep" "$T/.ferry/add" ||
+        ferry_fail "cannot write the manifest of $ID"
+    if ! ferry_awk '
+        $1 == "f" { n = $3 "-" substr($2, 1, 1) ro(substr($2, 2)); if (!(n in seen)) { seen[n] = 1; print $3 "  .ferry/store/" n } }
+        END { print digest "  " manifest }
+    ' -v manifest="releases/.$ID.partial/.ferry/manifest" -v digest="$2" <"$T/.ferry/add" |
+        (cd "$D" && sha256sum -c >/dev/null 2>&1); then
+        ferry_sum=$(sha256sum <"$T/.ferry/manifest")
+        [ "${ferry_sum%% *}" = "$2" ] || ferry_fail "the files assembled for $ID do not match the artifact (digest mismatch)"
+        ferry_fail "the files sent for $ID do not match their digests"
     fi
-    cat "$T/.ferry/keep" "$T/.ferry/add" | LC_ALL=C sort -t "$(printf '\t')" -k5,5 >"$T/.ferry/manifest"
-    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/sent" "$T/.ferry/summed"
-    ferry_sum=$(sha256sum <"$T/.ferry/manifest")
-    [ "${ferry_sum%% *}" = "$2" ] ||
-        ferry_fail "the files assembled for $ID do not match the artifact (digest mismatch)"
+    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/names" "$T/.ferry/ask" "$T/.ferry/inodes" \
+        "$T/.ferry/same" "$T/.ferry/relink" "$T/.ferry/lost"
     : >"$T/.ferry/stored"
 }
 
@@ -397,7 +411,9 @@ ferry_copy_current() {
 # longer ours: a script outlives a ferry that was killed, and must not finish
 # a release for a deploy whose lock someone else now holds.
 ferry_upload_end() {
-    [ "$(cat "$L/release" 2>/dev/null)" = "$ID" ] ||
+    ferry_held=
+    IFS= read -r ferry_held 2>/dev/null <"$L/release" || :
+    [ "$ferry_held" = "$ID" ] ||
         ferry_fail "the deploy lock is no longer held for $ID; leaving it unfinished"
     mv "$T" "$R" || ferry_fail "cannot rename $T to $R"
     ferry_store_give

@@ -84,14 +84,15 @@ pub(crate) fn plan(
             super::manifest::Kind::File { size, .. } => size,
             _ => 0,
         });
-    let (drop, add) = (lines(&drop), lines(&add));
-    let lists = Lists {
-        drop: drop.len(),
-        add: add.len(),
-    };
     Upload {
-        script: script(layout, extras, base, &lists, &artifact.manifest.digest()),
-        payload: vec![drop.into(), add.into(), tar],
+        script: script(
+            layout,
+            extras,
+            base,
+            (&lines(&drop), &lines(&add)),
+            &artifact.manifest.digest(),
+        ),
+        payload: vec![tar],
         files_sent: send.len(),
         bytes_of_files: bytes_of_files.sum(),
     }
@@ -144,17 +145,8 @@ fn diff(artifact: &Artifact, survey: &Survey) -> (Vec<String>, Vec<String>) {
 }
 
 /// Entries one per line: paths never hold a newline (`manifest::check_path`).
-fn lines(entries: &[String]) -> Vec<u8> {
-    entries
-        .iter()
-        .flat_map(|e| e.bytes().chain([b'\n']))
-        .collect()
-}
-
-/// The byte lengths of the lists that come first on stdin, before the tar.
-struct Lists {
-    drop: usize,
-    add: usize,
+fn lines(entries: &[String]) -> String {
+    entries.iter().flat_map(|e| [e.as_str(), "\n"]).collect()
 }
 
 /// The shared .env of a release: its path under shared/, its lines, the
@@ -168,11 +160,14 @@ pub(crate) struct Dotenv {
     pub(crate) generate: Vec<String>,
 }
 
+/// The upload's script. The lists (paths the live release's files drop,
+/// manifest lines of the files sent) travel in it as words: writing them
+/// takes no process, and a one-file change keeps them short.
 fn script(
     layout: &Layout,
     extras: &Extras<'_>,
     base: Option<&str>,
-    lists: &Lists,
+    (drop, add): (&str, &str),
     digest: &str,
 ) -> String {
     let mut s = layout.script();
@@ -181,22 +176,13 @@ fn script(
         [Word::lit(extras.id), Word::lit(extras.pending_json)],
     );
     s.call(
-        "ferry_receive",
-        [
-            Word::var("T").join(Word::lit("/.ferry/drop")),
-            Word::num(lists.drop as u64),
-        ],
-    );
-    s.call(
-        "ferry_receive",
-        [
-            Word::var("T").join(Word::lit("/.ferry/add")),
-            Word::num(lists.add as u64),
-        ],
-    );
-    s.call(
         "ferry_assemble",
-        [Word::lit(base.unwrap_or("")), Word::lit(digest)],
+        [
+            Word::lit(base.unwrap_or("")),
+            Word::lit(digest),
+            Word::lit(drop),
+            Word::lit(add),
+        ],
     );
     if let Some(dotenv) = extras.dotenv {
         let secrets = dotenv
@@ -229,10 +215,10 @@ fn script(
         s.call("ferry_copy_current", [Word::lit(dir)]);
     }
     s.call(
-        "ferry_write",
+        "ferry_put",
         [
             Word::var("T").join(Word::lit("/.ferry/release.json")),
-            Word::lit(extras.release_json),
+            Word::lit(&format!("{}\n", extras.release_json)),
         ],
     );
     s.code("ferry_upload_end");
