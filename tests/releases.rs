@@ -323,6 +323,13 @@ fn a_killed_deploy_leaves_a_stale_lock_that_unlock_clears() {
     });
     killed.kill().unwrap();
     killed.wait().unwrap();
+    // The upload runs in the lock's session: the host finishes the step it
+    // is in, and the lock reads as held until its keeper is gone.
+    let keeper = host.exec_ok("cat /srv/app/.ferry/lock/keeper");
+    let gone = format!("! kill -0 {} 2>/dev/null", keeper.trim());
+    wait_for("the keeper to end with its script", || {
+        host.exec(&gone).status.success()
+    });
 
     let refused = ferry(&lab, &app, &["lab", "deploy"]);
     refused.code(1);
@@ -548,9 +555,21 @@ fn serial_restarts_one_batch_at_a_time_and_a_failed_batch_stops_the_rollout() {
 }
 
 #[test]
-fn a_deploy_without_build_commands_takes_three_sessions_per_host_and_a_rollback_one() {
+fn a_deploy_takes_one_session_per_host_build_or_not_and_so_does_a_rollback() {
     let (lab, app) = lab(2, "");
+    let sessions = |lab: &Lab| -> Vec<usize> { lab.hosts().iter().map(|h| h.sessions()).collect() };
+    let before = sessions(&lab);
+    // The first deploy builds (a venv, migrations) and restarts the app.
     let v1 = first_deploy(&lab, &app);
+    for ((host, b), a) in lab.hosts().iter().zip(&before).zip(sessions(&lab)) {
+        // Every script runs in the lock's session, under the lock.
+        assert_eq!(
+            a - b,
+            1,
+            "{}: sessions of a deploy that builds",
+            host.target()
+        );
+    }
     // The venv comes from the live release (`copy_from_current`): nothing to build.
     app.write(
         "ferry.toml",
@@ -577,9 +596,7 @@ fn a_deploy_without_build_commands_takes_three_sessions_per_host_and_a_rollback_
     assert_ne!(v2, v1);
     let after = sessions(&lab);
     for ((host, b), a) in lab.hosts().iter().zip(&before).zip(&after) {
-        // The lock (its keeper and the finish run in it), the upload, and the
-        // switch with the restart and health check.
-        assert_eq!(a - b, 3, "{}: sessions of a deploy", host.target());
+        assert_eq!(a - b, 1, "{}: sessions of a deploy", host.target());
         assert!(serves(host).contains(&v2));
     }
     ferry(&lab, &app, &["lab", "rollback"]).success();

@@ -617,11 +617,17 @@ ferry_in_slot() {
 
 # ferry_keep SILENCE: hold the lock while ferry's heartbeats come on stdin
 # (a byte every few seconds); the survey that took it says `kept` and ends
-# here, so the lock costs no session of its own. `r` releases the lock;
-# `f` is followed by one last script, framed as the bootstrap frames one
-# (the deploy's finish), run under the lock before it is released. Silence
-# for SILENCE seconds or the end of stdin leaves the lock behind, to read as
-# stale.
+# here, so the lock costs no session of its own, and neither do the
+# scripts that run under it:
+#   `s` LEN\n SCRIPT PLEN\n PAYLOAD: run SCRIPT (framed as the bootstrap
+#       frames one) with the PLEN bytes of PAYLOAD on its stdin, then say
+#       `ran` with its exit code (and, when it failed, the last lines it
+#       printed), and keep holding the lock;
+#   `f` LEN\n SCRIPT: run one last script (the deploy's finish), then
+#       release the lock;
+#   `r`: release the lock.
+# Silence for SILENCE seconds or the end of stdin leaves the lock behind,
+# to read as stale.
 ferry_keep() {
     echo "$$" >"$L/keeper"
     ferry_say kept
@@ -631,9 +637,10 @@ ferry_keep() {
         case "$ferry_b" in
         .) ;;
         r) ferry_release 0 ;;
+        s) ferry_keep_run ;;
         f)
             ferry_s=0
-            if IFS= read -r ferry_len && ferry_f=$(dd bs="$ferry_len" count=1 iflag=fullblock 2>/dev/null | gzip -dc); then
+            if ferry_script; then
                 (eval "$ferry_f") </dev/null || ferry_s=$?
             else
                 ferry_s=1
@@ -643,6 +650,44 @@ ferry_keep() {
         *) exit 0 ;;
         esac
     done
+}
+
+# ferry_keep_run: the keeper's `s`. The script's stdin is its payload
+# alone, drained if it stops reading early, so that the next command
+# starts where ferry wrote it; its exit code comes out on fd 4. Its output
+# goes to the session's stderr as it comes, and to $L/out: that stream has
+# no order against the reports, so a failed script's last lines travel in
+# its `ran` report, which comes after everything it said. The script is the
+# only writer of reports while it runs.
+ferry_keep_run() {
+    ferry_script && IFS= read -r ferry_plen || exit 0
+    ferry_s=$({ ferry_take "$ferry_plen" | {
+        (eval "$ferry_f") 2>&1 4>&-
+        ferry_s=$?
+        [ "$ferry_plen" -eq 0 ] || cat >/dev/null
+        echo "$ferry_s" >&4
+    } | tee "$L/out" >&2; } 4>&1)
+    case $ferry_s in
+    0) ferry_say ran 0 ;;
+    '' | *[!0-9]*) ferry_say ran 1 "$(tail -n 5 "$L/out" | tail -c 2048)" ;;
+    *) ferry_say ran "$ferry_s" "$(tail -n 5 "$L/out" | tail -c 2048)" ;;
+    esac
+}
+
+# ferry_script: ferry_f is the next script on stdin, framed as the
+# bootstrap frames one (its length line, then the script gzipped).
+ferry_script() {
+    IFS= read -r ferry_len && ferry_f=$(dd bs="$ferry_len" count=1 iflag=fullblock 2>/dev/null | gzip -dc)
+}
+
+# ferry_take LEN: exactly LEN bytes of stdin to stdout, and not a byte
+# more, in blocks of 64 KiB (a payload may be larger than memory allows
+# one block to be) and one for the rest.
+ferry_take() {
+    ferry_tk=$(($1 / 65536))
+    [ "$ferry_tk" -eq 0 ] || dd bs=65536 count="$ferry_tk" iflag=fullblock 2>/dev/null
+    ferry_tk=$(($1 % 65536))
+    [ "$ferry_tk" -eq 0 ] || dd bs="$ferry_tk" count=1 iflag=fullblock 2>/dev/null
 }
 
 # ferry_release STATUS: remove the lock, say so, and end with STATUS.

@@ -6,14 +6,16 @@
 //! exits, is killed, or loses the host, the heartbeats stop and the keeper
 //! exits, leaving the lock behind as *stale* — reported with who held it,
 //! and removed by `ferry <env> unlock` (or taken over by
-//! `deploy:resume=yes` of the same deploy). A clean end sends `r`, and the
-//! keeper removes the lock; a deploy sends its finish script instead (`f`),
-//! and a rollback its whole script, which the keeper runs under the lock
-//! before removing it. So the lock, its keeper and that last script share
-//! one session.
+//! `deploy:resume=yes` of the same deploy). The scripts that run under the
+//! lock go to the keeper too (`s`): it runs each with its payload and says
+//! `ran` with its exit code (and a failed one's last lines). A clean end
+//! sends `r`, and the keeper removes the lock; a deploy sends its finish
+//! script instead (`f`), and a rollback its whole script, which the keeper
+//! runs under the lock before removing it. So a deploy is one session per
+//! host: the lock, its keeper and every script under it.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -35,11 +37,14 @@ const MISSED: u32 = 3;
 /// One host's keeper: its session, the way to write to it, and the task
 /// that sends its heartbeats.
 pub(super) struct Keeper {
-    beats: mpsc::UnboundedSender<Vec<u8>>,
+    beats: mpsc::UnboundedSender<Vec<Arc<[u8]>>>,
+    /// The session's reports as they come, from those after `kept` on.
+    seen: mpsc::UnboundedReceiver<Marker>,
     session: JoinHandle<Ran>,
     ticker: JoinHandle<()>,
-    /// What the survey before it was sent, so the finish is not charged for it.
-    survey_bytes: u64,
+    /// What the survey and the scripts before the finish were sent, so
+    /// the finish is not charged for it.
+    sent_before: u64,
 }
 
 /// The keepers of one run, one per locked host.
@@ -60,7 +65,7 @@ pub(super) fn keep(script: &mut Script, heartbeat: u32) {
 /// the host out of reach), with the whole run and no keeper.
 pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran, Option<Keeper>) {
     let heartbeat = fanout.pool.options().keepalive;
-    let survey_bytes = crate::transport::framed(&script).len() as u64;
+    let sent_before = crate::transport::framed(&script).len() as u64;
     let (beats, receiver) = mpsc::unbounded_channel();
     let (watch, mut seen) = mpsc::unbounded_channel();
     let request = Request {
@@ -71,7 +76,8 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
     let ticker = tokio::spawn({
         let beats = beats.clone();
         async move {
-            while beats.send(b".".to_vec()).is_ok() {
+            let beat: Arc<[u8]> = Arc::from(&b"."[..]);
+            while beats.send(vec![beat.clone()]).is_ok() {
                 tokio::time::sleep(Duration::from_secs(heartbeat.into())).await;
             }
         }
@@ -81,7 +87,7 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
         if marker == Marker::Kept {
             let response = Response {
                 code: 0,
-                bytes_sent: survey_bytes,
+                bytes_sent: sent_before,
                 // The session's whole count comes with its end (the finish).
                 bytes_received: 0,
             };
@@ -92,9 +98,10 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
             };
             let keeper = Keeper {
                 beats,
+                seen,
                 session,
                 ticker,
-                survey_bytes,
+                sent_before,
             };
             return (ran, Some(keeper));
         }
@@ -103,6 +110,21 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
     ticker.abort();
     drop(beats);
     (ended(session).await, None)
+}
+
+/// Reports of a script the keeper runs, up to its `ran`: its exit code
+/// and last lines, or `None` when the session ended first.
+async fn until_ran(
+    seen: &mut mpsc::UnboundedReceiver<Marker>,
+    markers: &mut Vec<Marker>,
+) -> Option<(i32, Vec<String>)> {
+    while let Some(marker) = seen.recv().await {
+        match marker {
+            Marker::Ran { code, tail } => return Some((code, tail)),
+            other => markers.push(other),
+        }
+    }
+    None
 }
 
 /// The run of a session, or why there is none.
@@ -132,28 +154,103 @@ impl Keepers {
             .contains_key(host)
     }
 
+    /// Run `script` under the lock on `host`, in its keeper's session, with
+    /// `payload` on its stdin, and keep the lock: the run, with the last
+    /// lines of a failed one as the keeper reports them (see `ferry_keep`;
+    /// its output is shown as it comes, like any). What it received is counted
+    /// with the session's end (the finish). `None` when this host has no
+    /// keeper; a keeper that ends or times out meanwhile is gone, and its
+    /// lock with it is left to read as stale.
+    pub(super) async fn run(
+        &self,
+        host: &str,
+        script: &str,
+        payload: &[Arc<[u8]>],
+        timeout: Option<Duration>,
+    ) -> Option<Ran> {
+        let mut keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
+        let length: usize = payload.iter().map(|p| p.len()).sum();
+        let mut message: Vec<Arc<[u8]>> = vec![
+            Arc::from(&b"s"[..]),
+            crate::transport::framed(script).into(),
+            format!("{length}\n").into_bytes().into(),
+        ];
+        message.extend(payload.iter().cloned());
+        let bytes_sent: u64 = message.iter().map(|p| p.len() as u64).sum();
+        let _ = keeper.beats.send(message);
+        let mut markers = Vec::new();
+        let next = until_ran(&mut keeper.seen, &mut markers);
+        let ended_with = match timeout {
+            Some(limit) => tokio::time::timeout(limit, next)
+                .await
+                .map_err(|_| TransportError::Timeout(limit)),
+            None => Ok(next.await),
+        };
+        let mut tail = Vec::new();
+        let response = match ended_with {
+            Ok(Some((code, last))) => {
+                tail = last;
+                keeper.sent_before += bytes_sent;
+                self.keepers
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(host.to_string(), keeper);
+                Ok(Response {
+                    code,
+                    bytes_sent,
+                    bytes_received: 0,
+                })
+            }
+            Ok(None) => {
+                self.lost(host);
+                keeper.ticker.abort();
+                let ran = ended(keeper.session).await;
+                Err(ran.response.err().unwrap_or_else(|| {
+                    TransportError::Lost("the lock's session ended before the script did".into())
+                }))
+            }
+            Err(timeout) => {
+                self.lost(host);
+                keeper.ticker.abort();
+                keeper.session.abort();
+                Err(timeout)
+            }
+        };
+        Some(Ran {
+            response,
+            markers,
+            tail,
+        })
+    }
+
+    /// A host whose keeper is gone without saying it let go of the lock.
+    fn lost(&self, host: &str) {
+        self.unconfirmed
+            .lock()
+            .expect("not poisoned")
+            .push(host.to_string());
+    }
+
     /// Run `script` under the lock on `host`, in its keeper's session, and
     /// let go of the lock after it; the run, with only what came after the
-    /// survey. `None` when this host has no keeper.
+    /// scripts before it. `None` when this host has no keeper.
     pub(super) async fn finish(&self, host: &str, script: &str) -> Option<Ran> {
         let keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
         keeper.ticker.abort();
         let mut last = b"f".to_vec();
         last.extend(crate::transport::framed(script));
-        let _ = keeper.beats.send(last);
+        let _ = keeper.beats.send(vec![last.into()]);
         drop(keeper.beats);
         let mut ran = ended(keeper.session).await;
-        if let Some(at) = ran.markers.iter().position(|m| *m == Marker::Kept) {
+        let before = |m: &Marker| matches!(m, Marker::Kept | Marker::Ran { .. });
+        if let Some(at) = ran.markers.iter().rposition(before) {
             ran.markers.drain(..=at);
         }
         if let Ok(response) = &mut ran.response {
-            response.bytes_sent = response.bytes_sent.saturating_sub(keeper.survey_bytes);
+            response.bytes_sent = response.bytes_sent.saturating_sub(keeper.sent_before);
         }
         if !ran.markers.contains(&Marker::Released) {
-            self.unconfirmed
-                .lock()
-                .expect("not poisoned")
-                .push(host.to_string());
+            self.lost(host);
             // A keeper that ended on its own (its heartbeats fell silent)
             // never ran the script, whatever its exit code says.
             if ran.response.is_ok() {
@@ -173,7 +270,7 @@ impl Keepers {
         // Every `r` goes out before any answer is awaited: one round trip in all.
         let waits = keepers.into_iter().map(|(host, keeper)| {
             keeper.ticker.abort();
-            let _ = keeper.beats.send(b"r".to_vec());
+            let _ = keeper.beats.send(vec![Arc::from(&b"r"[..])]);
             drop(keeper.beats);
             async move {
                 let waited = tokio::time::timeout(Duration::from_secs(30), keeper.session).await;

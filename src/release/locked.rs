@@ -12,6 +12,7 @@ use super::{Layout, now, who};
 use crate::event::Status;
 use crate::fanout::{Fanout, Gate, Outcome};
 use crate::inventory::Host;
+use crate::transport::{Payload, Request};
 
 pub(crate) struct Locked<'h> {
     pub(crate) hosts: Vec<&'h Host>,
@@ -87,6 +88,33 @@ impl<'h> Locked<'h> {
         }
     }
 
+    /// Run `request` on `host` under its lock, in the keeper's session,
+    /// which goes on holding it: no session of its own. A host without a
+    /// keeper runs it in a session of its own.
+    pub(crate) async fn run(
+        &self,
+        fanout: &Fanout,
+        host: &Host,
+        request: Request,
+    ) -> crate::fanout::Ran {
+        if self.keepers.holds(&host.label) {
+            // A session of its own shows its script; the keeper's is shown here.
+            fanout.show_script(host, &request.script);
+        }
+        let payload = match &request.payload {
+            Payload::Bytes(parts) => parts.as_slice(),
+            Payload::None | Payload::Stream(_) => &[],
+        };
+        let ran = self
+            .keepers
+            .run(&host.label, &request.script, payload, request.timeout)
+            .await;
+        match ran {
+            Some(ran) => ran,
+            None => fanout.script(host, request).await,
+        }
+    }
+
     /// Run `script` on `host` as the last thing under its lock, in the
     /// keeper's session (which lets go of the lock right after it); a host
     /// without a keeper runs it in a session of its own.
@@ -104,7 +132,7 @@ impl<'h> Locked<'h> {
             Some(ran) => ran,
             None => {
                 fanout
-                    .script(host, crate::transport::Request::script(script.to_string()))
+                    .script(host, Request::script(script.to_string()))
                     .await
             }
         }

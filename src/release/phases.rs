@@ -280,7 +280,7 @@ impl<'a, 'h> Run<'a, 'h> {
                     payload: Payload::Bytes(upload.payload.clone()),
                     ..Request::script(upload.script.clone())
                 };
-                let ran = fanout.script(host, request).await;
+                let ran = this.locked.run(fanout, host, request).await;
                 let outcome = ran.outcome(&[], Status::Changed);
                 this.witness(task, host, &ran, &outcome);
                 let sent = format!(
@@ -514,13 +514,13 @@ impl<'a, 'h> Run<'a, 'h> {
         if hosts.is_empty() {
             return Vec::new();
         }
-        let (fanout, timeout) = (self.fanout, self.plan.timeout);
+        let (fanout, locked, timeout) = (self.fanout, self.locked, self.plan.timeout);
         self.each_script(task, hosts, scripts, success, gate, |host, script| {
             let request = Request {
                 timeout,
                 ..Request::script(script.to_string())
             };
-            fanout.script(host, request)
+            locked.run(fanout, host, request)
         })
         .await
     }

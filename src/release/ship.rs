@@ -80,8 +80,8 @@ impl<'h> Run<'_, 'h> {
             ..Request::script(script.build())
         };
         let outcome = self
-            .fanout
-            .script(host, request)
+            .locked
+            .run(self.fanout, host, request)
             .await
             .outcome(&[], Status::Changed);
         let said = format!("{}: pulled {reference}", image.tag);
@@ -93,8 +93,8 @@ impl<'h> Run<'_, 'h> {
         let mut script = self.plan.layout.script();
         container::probe_layers(&mut script, &image.id);
         let ran = self
-            .fanout
-            .script(host, Request::script(script.build()))
+            .locked
+            .run(self.fanout, host, Request::script(script.build()))
             .await;
         let asked = ran.outcome(&[], Status::Ok);
         if asked.status != Status::Ok {
@@ -121,8 +121,8 @@ impl<'h> Run<'_, 'h> {
             request.payload = Payload::Bytes(vec![bytes]);
         }
         let outcome = self
-            .fanout
-            .script(host, request)
+            .locked
+            .run(self.fanout, host, request)
             .await
             .outcome(&[], Status::Changed);
         let sent = match &shipment {

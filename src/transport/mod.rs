@@ -56,9 +56,11 @@ pub(crate) enum Payload {
     /// Bytes known up front (file lists, a tar stream), in parts so that
     /// hosts can share the large ones.
     Bytes(Vec<Arc<[u8]>>),
-    /// Chunks sent as they come, until the sender is dropped: a session that
-    /// lives as long as ferry does (the deploy lock's keeper).
-    Stream(tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>),
+    /// Messages sent as they come, until the sender is dropped: a session
+    /// that lives as long as ferry does (the deploy lock's keeper). A
+    /// message's parts go out together, in order; the large ones may be
+    /// shared with other hosts.
+    Stream(tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<Arc<[u8]>>>>),
 }
 
 impl Request {
@@ -247,8 +249,10 @@ async fn send(
         }
         Payload::Stream(chunks) => {
             let mut chunks = chunks.lock().await;
-            while let Some(chunk) = chunks.recv().await {
-                sent.fetch_add(write_some(&mut stdin, &chunk).await?, Ordering::Relaxed);
+            while let Some(parts) = chunks.recv().await {
+                for part in parts {
+                    sent.fetch_add(write_some(&mut stdin, &part).await?, Ordering::Relaxed);
+                }
                 stdin.flush().await.or_else(ignore_broken_pipe)?;
             }
         }
