@@ -64,6 +64,10 @@ fn main() {
             ms(notes.tarball),
             notes.phases
         );
+        println!(
+            "{hosts} hosts: the median one-file deploy's phases: {}",
+            notes.changed_phases
+        );
     }
 }
 
@@ -75,6 +79,8 @@ struct Notes {
     tarball: Duration,
     /// ferry's phase timings of the median first deploy.
     phases: String,
+    /// ferry's phase timings of the median one-file deploy.
+    changed_phases: String,
 }
 
 /// One step's figures: those of its median run (by wall time).
@@ -252,6 +258,7 @@ fn bench(hosts: usize) -> Notes {
         first: first.wall,
         tarball: tar.wall,
         phases: phases(first.ran.as_ref().unwrap()),
+        changed_phases: phases(changed.ran.as_ref().unwrap()),
     }
 }
 
