@@ -4,6 +4,7 @@
 //! execute the plans in order and let the recap tell how it went.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -136,17 +137,49 @@ fn run_tasks(
         diff: cli.diff,
         tests: gate.history(),
     };
-    let plans = calls
-        .iter()
-        .map(|call| tasks::plan(call, &ctx))
-        .collect::<Result<Vec<_>, _>>()?;
-    confirm(cli, &env, &hosts, &calls)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let control_dir = SshOptions::control_dir().map_err(|e| {
+        Error::io(
+            "cannot create a directory for SSH control sockets in /tmp",
+            e,
+        )
+    })?;
+    let pool = Arc::new(Pool::new(ssh_options(&env, control_dir)));
+    // Connecting needs no answer from the user, but it waits for one.
+    let warming = (warms(&calls) && (!env.confirm || cli.yes)).then(|| {
+        let _runtime = runtime.enter();
+        pool.warm(&hosts)
+    });
+    let planned = calls
+        .iter()
+        .map(|call| tasks::plan(call, &ctx))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|plans| confirm(cli, &env, &hosts, &calls).map(|()| plans));
+    let plans = match planned {
+        Ok(plans) => plans,
+        Err(error) => {
+            runtime.block_on(async {
+                if let Some(mut warming) = warming {
+                    while warming.join_next().await.is_some() {}
+                }
+                pool.close().await;
+            });
+            return Err(error);
+        }
+    };
     let options = ui::Options::new(cli.json, cli.quiet, cli.verbose);
-    runtime.block_on(execute(&ctx, &plans, &gate, options))
+    runtime.block_on(execute(&ctx, &plans, &gate, options, pool))
+}
+
+/// Runs whose planning takes a while (a deploy reads its commit) and that
+/// go to every host right after: their connections open meanwhile.
+fn warms(calls: &[TaskCall]) -> bool {
+    calls.first().is_some_and(|call| {
+        ["deploy", "setup_release", "hotfix", "rollback"].contains(&call.name.as_str())
+    })
 }
 
 fn environment(
@@ -263,19 +296,13 @@ async fn execute(
     plans: &[Plan],
     gate: &Gate,
     options: ui::Options,
+    pool: Arc<Pool>,
 ) -> Result<ExitStatus, Error> {
     let (env, hosts) = (ctx.env, ctx.hosts);
     let (events, receiver) = Events::channel(Redactor::new(&env.secrets), options.verbose);
     let renderer = ui::spawn(options, receiver);
     let cancel = CancellationToken::new();
     let signals = signal::watch(cancel.clone(), events.clone());
-    let control_dir = SshOptions::control_dir().map_err(|e| {
-        Error::io(
-            "cannot create a directory for SSH control sockets in /tmp",
-            e,
-        )
-    })?;
-    let pool = Pool::new(ssh_options(env, control_dir));
     events.emit(Event::RunStarted {
         environment: env.name.clone(),
         tasks: plans.iter().map(|p| p.name.clone()).collect(),

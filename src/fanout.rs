@@ -204,7 +204,7 @@ impl Fanout {
     /// `hosts` fixes the order of the recap: the environment's, not the finishing order.
     pub(crate) fn new(
         hosts: &[Host],
-        pool: Pool,
+        pool: Arc<Pool>,
         events: Events,
         parallel: u32,
         policy: OnFailure,
@@ -218,7 +218,7 @@ impl Fanout {
             })
             .collect();
         Self {
-            pool: Arc::new(pool),
+            pool,
             events,
             parallel: parallel as usize,
             policy,

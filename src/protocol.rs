@@ -85,7 +85,10 @@ pub(crate) enum Marker {
     /// A script the keeper ran under the lock ended (`ferry_keep`'s `s`):
     /// its exit code and, when it failed, the last lines it printed (its
     /// output has no order against this report, so they come in it).
-    Ran { code: i32, tail: Vec<String> },
+    Ran {
+        code: i32,
+        tail: Vec<String>,
+    },
     /// `unlock` removed the lock.
     Unlocked,
     /// History lines (JSON), oldest first.
@@ -291,7 +294,9 @@ fn parse(word: &str, body: &[u8]) -> Result<Marker, ProtocolError> {
         "released" => Marker::Released,
         "ran" => Marker::Ran {
             code: number(word, field(0)?)?,
-            tail: f.get(1).map_or_else(Vec::new, |t| t.lines().map(str::to_string).collect()),
+            tail: f
+                .get(1)
+                .map_or_else(Vec::new, |t| t.lines().map(str::to_string).collect()),
         },
         "unlocked" => Marker::Unlocked,
         "history" => Marker::History(

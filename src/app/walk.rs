@@ -139,7 +139,7 @@ async fn walk_stages(
         let settings = &ctx.env.settings;
         fanouts.push(Fanout::new(
             ctx.hosts,
-            Pool::new(ssh_options(ctx.env, control_dir)),
+            std::sync::Arc::new(Pool::new(ssh_options(ctx.env, control_dir))),
             events.clone(),
             settings.parallel,
             settings.on_failure,

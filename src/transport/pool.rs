@@ -78,11 +78,7 @@ impl Pool {
                         port: *port,
                     };
                     let slot = self.slot(&host.label);
-                    let session = slot
-                        .connection
-                        .get_or_init(|| self.connect(&target))
-                        .await
-                        .clone()?;
+                    let session = self.connection(&slot, &target).await?;
                     let _permit = slot.sessions.acquire().await.expect("never closed");
                     super::run(&Ssh(session), request, sink).await
                 }
@@ -142,6 +138,38 @@ impl Pool {
 
     pub(crate) fn options(&self) -> &SshOptions {
         &self.options
+    }
+
+    /// Open the connections to `hosts` in the background, ahead of their
+    /// first script: a deploy reads its commit meanwhile, so the handshakes
+    /// cost it nothing. A connection that fails waits in its slot for the
+    /// first script that needs it, which reports it as it would have.
+    pub(crate) fn warm(self: &Arc<Self>, hosts: &[Host]) -> tokio::task::JoinSet<()> {
+        let mut warming = tokio::task::JoinSet::new();
+        for host in hosts {
+            let Address::Ssh { user, name, port } = host.address.clone() else {
+                continue;
+            };
+            let (pool, label) = (self.clone(), host.label.clone());
+            warming.spawn(async move {
+                let target = Target {
+                    user: user.as_deref(),
+                    name: &name,
+                    port,
+                };
+                let slot = pool.slot(&label);
+                let _ = pool.connection(&slot, &target).await;
+            });
+        }
+        warming
+    }
+
+    /// The slot's connection, opened on first use.
+    async fn connection(&self, slot: &Slot, target: &Target<'_>) -> Connection {
+        slot.connection
+            .get_or_init(|| self.connect(target))
+            .await
+            .clone()
     }
 
     async fn connect(&self, target: &Target<'_>) -> Connection {
