@@ -18,11 +18,19 @@ ferry_history() {
 
 # ferry_history_once EVENT ID JSON: ferry_history JSON, unless the history
 # already says EVENT of release ID succeeded: a finish run again by resume
-# (its first run was cut) writes its line once.
+# (its first run was cut) writes its line once. A finish marks itself
+# begun ($D/.ferry/finishing, removed by ferry_done), so the history is
+# searched only after one was cut.
 ferry_history_once() {
-    if [ -f "$D/.ferry/history.jsonl" ] &&
-        grep -F "\"event\":\"$1\",\"release\":\"$2\"" "$D/.ferry/history.jsonl" | grep -qF '"result":"ok"'; then
-        return 0
+    ferry_begun=
+    IFS= read -r ferry_begun 2>/dev/null <"$D/.ferry/finishing" || :
+    if [ "$ferry_begun" = "$1 $2" ]; then
+        if [ -f "$D/.ferry/history.jsonl" ] &&
+            grep -F "\"event\":\"$1\",\"release\":\"$2\"" "$D/.ferry/history.jsonl" | grep -qF '"result":"ok"'; then
+            return 0
+        fi
+    else
+        printf '%s\n' "$1 $2" >"$D/.ferry/finishing" || ferry_fail "cannot write $D/.ferry/finishing"
     fi
     ferry_history "$3"
 }
@@ -84,7 +92,8 @@ ferry_lock() {
     ferry_tries=0
     while :; do
         if mkdir "$L" 2>/dev/null; then
-            ferry_write "$L/info" "$1"
+            # Written in place: until it is, the lock reads as one being taken.
+            printf '%s\n' "$1" >"$L/info" || ferry_fail "cannot write $L/info"
             ferry_say lock taken
             return 0
         fi
@@ -163,8 +172,14 @@ ferry_text_of() {
 # must change nothing.
 ferry_live() {
     [ -n "$ferry_c" ] && [ -f "$D/current/.ferry/stored" ] && [ -f "$D/current/.ferry/manifest" ] || return 0
-    ferry_sum=$(sha256sum <"$D/current/.ferry/manifest") || ferry_fail "cannot read the live release's manifest"
-    ferry_sum=${ferry_sum%% *}
+    # The upload wrote the digest it checked the manifest against; a release
+    # made before it did is hashed.
+    ferry_sum=
+    IFS= read -r ferry_sum 2>/dev/null <"$D/current/.ferry/digest" || :
+    if [ -z "$ferry_sum" ]; then
+        ferry_sum=$(sha256sum <"$D/current/.ferry/manifest") || ferry_fail "cannot read the live release's manifest"
+        ferry_sum=${ferry_sum%% *}
+    fi
     ferry_say live "$ferry_sum"
     case " $1 " in *" $(printf '%.16s' "$ferry_sum") "*) return 0 ;; esac
     ferry_t=$(mktemp) || ferry_fail "cannot create a temporary file"
@@ -178,10 +193,17 @@ ferry_upload_begin() {
     ID=$1
     R="$D/releases/$ID"
     T="$D/releases/.$ID.partial"
-    ferry_write "$D/.ferry/deploy.json" "$2"
-    ferry_write "$D/.ferry/deploy.release" "$ID"
-    # The lock now names its release, so `deploy:resume=yes` may take it over.
-    ferry_write "$L/release" "$ID"
+    # The pending deploy's record and its release id, renamed into place in one mv.
+    if ! { printf '%s\n' "$2" >"$D/.ferry/.new/deploy.json" 2>/dev/null ||
+        { mkdir -p "$D/.ferry/.new" && printf '%s\n' "$2" >"$D/.ferry/.new/deploy.json"; }; } ||
+        ! printf '%s\n' "$ID" >"$D/.ferry/.new/deploy.release" ||
+        ! mv -f "$D/.ferry/.new/deploy.json" "$D/.ferry/.new/deploy.release" "$D/.ferry/"; then
+        ferry_fail "cannot write $D/.ferry/deploy.json"
+    fi
+    # The lock now names its release, so `deploy:resume=yes` may take it
+    # over. Written in place: the lock is ours, and no one reads it while
+    # its keeper lives.
+    printf '%s\n' "$ID" >"$L/release" || ferry_fail "cannot write $L/release"
     # Held to the end of the upload: an upload of this release still running
     # from a run that lost its connection finishes (or fails) first.
     ferry_store_take
@@ -338,6 +360,7 @@ ferry_assemble() {
     fi
     rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/names" "$T/.ferry/ask" "$T/.ferry/inodes" \
         "$T/.ferry/same" "$T/.ferry/relink" "$T/.ferry/lost"
+    printf '%s\n' "$2" >"$T/.ferry/digest" || ferry_fail "cannot write $T/.ferry/digest"
     : >"$T/.ferry/stored"
 }
 
@@ -544,7 +567,7 @@ ferry_health() {
 # ferry_done ID: the deploy of ID has nothing left pending; what abandoned
 # deploys left half-written goes.
 ferry_done() {
-    rm -f "$D/.ferry/deploy.json" "$D/.ferry/deploy.release"
+    rm -f "$D/.ferry/deploy.json" "$D/.ferry/deploy.release" "$D/.ferry/finishing"
     for ferry_p in "$D"/releases/.*.partial; do
         if [ -d "$ferry_p" ]; then rm -rf "$ferry_p" 2>/dev/null; fi
     done
@@ -557,7 +580,7 @@ ferry_done() {
 # happens after, detached from the session, so neither the deploy's end nor
 # ferry's exit waits for it.
 ferry_remove() {
-    mkdir -p "$D/.ferry/trash" || ferry_fail "cannot create $D/.ferry/trash"
+    [ -d "$D/.ferry/trash" ] || mkdir -p "$D/.ferry/trash" || ferry_fail "cannot create $D/.ferry/trash"
     for ferry_id in "$@"; do
         case $ferry_id in '' | . | .. | */*) ferry_fail "refusing to remove release '$ferry_id'" ;; esac
         if ferry_in_slot "$ferry_id"; then
@@ -616,29 +639,42 @@ ferry_in_slot() {
 }
 
 # ferry_keep SILENCE: hold the lock while ferry's heartbeats come on stdin
-# (a byte every few seconds); the survey that took it says `kept` and ends
+# (a line every few seconds); the survey that took it says `kept` and ends
 # here, so the lock costs no session of its own, and neither do the
-# scripts that run under it:
-#   `s` LEN\n SCRIPT PLEN\n PAYLOAD: run SCRIPT (framed as the bootstrap
-#       frames one) with the PLEN bytes of PAYLOAD on its stdin, then say
-#       `ran` with its exit code (and, when it failed, the last lines it
-#       printed), and keep holding the lock;
-#   `f` LEN\n SCRIPT: run one last script (the deploy's finish), then
+# scripts that run under it. Each command is a line, read by the shell
+# itself (a byte at a time from a pipe: never past its end):
+#   `s`, then LEN\n SCRIPT PLEN\n PAYLOAD: run SCRIPT (framed as the
+#       bootstrap frames one) with the PLEN bytes of PAYLOAD on its stdin,
+#       then say `ran` with its exit code (and, when it failed, the last
+#       lines it printed), and keep holding the lock;
+#   `f`, then LEN\n SCRIPT: run one last script (the deploy's finish), then
 #       release the lock;
 #   `r`: release the lock.
-# Silence for SILENCE seconds or the end of stdin leaves the lock behind,
-# to read as stale.
+# The end of stdin, or no line for SILENCE seconds while no script runs
+# (ferry_watch), leaves the lock behind, to read as stale.
 ferry_keep() {
     echo "$$" >"$L/keeper"
+    ferry_lines=0
+    echo "idle 0" >"$L/beat"
+    ferry_me=$(exec sh -c 'echo "$PPID"')
+    ferry_watch "$1" "$ferry_me" &
+    ferry_watcher=$!
     ferry_say kept
-    while :; do
-        # One byte exactly: `r` right after a heartbeat must not be read with it.
-        ferry_b=$(timeout "$1" dd bs=1 count=1 2>/dev/null)
+    while IFS= read -r ferry_b; do
+        ferry_lines=$((ferry_lines + 1))
         case "$ferry_b" in
-        .) ;;
-        r) ferry_release 0 ;;
-        s) ferry_keep_run ;;
+        .) echo "idle $ferry_lines" >"$L/beat" ;;
+        r)
+            kill "$ferry_watcher" 2>/dev/null
+            ferry_release 0
+            ;;
+        s)
+            echo "busy $ferry_lines" >"$L/beat"
+            ferry_keep_run
+            echo "idle $ferry_lines" >"$L/beat"
+            ;;
         f)
+            kill "$ferry_watcher" 2>/dev/null
             ferry_s=0
             if ferry_script; then
                 (eval "$ferry_f") </dev/null || ferry_s=$?
@@ -647,7 +683,36 @@ ferry_keep() {
             fi
             ferry_release "$ferry_s"
             ;;
-        *) exit 0 ;;
+        *) break ;;
+        esac
+    done
+    kill "$ferry_watcher" 2>/dev/null
+    exit 0
+}
+
+# ferry_watch SILENCE KEEPER: (in the background) end the KEEPER process
+# once a SILENCE-second wait saw no new line from ferry while it was idle
+# (a script that runs long is no silence). The counter it watches is the
+# keeper's ($L/beat); without the lock it has nothing left to watch.
+ferry_watch() {
+    ferry_seen=
+    exec 3>&- </dev/null >/dev/null 2>&1
+    # Its sleep goes with it when the keeper lets go.
+    trap 'kill "$ferry_nap" 2>/dev/null; exit 0' TERM
+    while :; do
+        sleep "$1" &
+        ferry_nap=$!
+        wait "$ferry_nap" || exit 0
+        ferry_now=
+        IFS= read -r ferry_now <"$L/beat" || exit 0
+        case $ferry_now in
+        '') ;; # read while the keeper rewrote it
+        busy*) ferry_seen= ;;
+        "$ferry_seen")
+            kill "$2" 2>/dev/null
+            exit 0
+            ;;
+        *) ferry_seen=$ferry_now ;;
         esac
     done
 }
@@ -660,7 +725,10 @@ ferry_keep() {
 # its `ran` report, which comes after everything it said. The script is the
 # only writer of reports while it runs.
 ferry_keep_run() {
-    ferry_script && IFS= read -r ferry_plen || exit 0
+    if ! { ferry_script && IFS= read -r ferry_plen; }; then
+        kill "$ferry_watcher" 2>/dev/null
+        exit 0
+    fi
     ferry_s=$({ ferry_take "$ferry_plen" | {
         (eval "$ferry_f") 2>&1 4>&-
         ferry_s=$?

@@ -2,7 +2,8 @@
 //! (`.ferry/lock/`, created atomically by `mkdir`) with who holds it; the
 //! keeper proves the holder is alive. The survey that takes the lock stays
 //! on as its keeper (`ferry_keep`): it says `kept` once the survey is done,
-//! then reads a heartbeat byte ferry sends every few seconds. When ferry
+//! then reads the heartbeat line ferry sends every few seconds, and its
+//! commands, each a line. When ferry
 //! exits, is killed, or loses the host, the heartbeats stop and the keeper
 //! exits, leaving the lock behind as *stale* — reported with who held it,
 //! and removed by `ferry <env> unlock` (or taken over by
@@ -76,7 +77,7 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
     let ticker = tokio::spawn({
         let beats = beats.clone();
         async move {
-            let beat: Arc<[u8]> = Arc::from(&b"."[..]);
+            let beat: Arc<[u8]> = Arc::from(&b".\n"[..]);
             while beats.send(vec![beat.clone()]).is_ok() {
                 tokio::time::sleep(Duration::from_secs(heartbeat.into())).await;
             }
@@ -171,7 +172,7 @@ impl Keepers {
         let mut keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
         let length: usize = payload.iter().map(|p| p.len()).sum();
         let mut message: Vec<Arc<[u8]>> = vec![
-            Arc::from(&b"s"[..]),
+            Arc::from(&b"s\n"[..]),
             crate::transport::framed(script).into(),
             format!("{length}\n").into_bytes().into(),
         ];
@@ -237,7 +238,7 @@ impl Keepers {
     pub(super) async fn finish(&self, host: &str, script: &str) -> Option<Ran> {
         let keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
         keeper.ticker.abort();
-        let mut last = b"f".to_vec();
+        let mut last = b"f\n".to_vec();
         last.extend(crate::transport::framed(script));
         let _ = keeper.beats.send(vec![last.into()]);
         drop(keeper.beats);
@@ -270,7 +271,7 @@ impl Keepers {
         // Every `r` goes out before any answer is awaited: one round trip in all.
         let waits = keepers.into_iter().map(|(host, keeper)| {
             keeper.ticker.abort();
-            let _ = keeper.beats.send(vec![Arc::from(&b"r"[..])]);
+            let _ = keeper.beats.send(vec![Arc::from(&b"r\n"[..])]);
             drop(keeper.beats);
             async move {
                 let waited = tokio::time::timeout(Duration::from_secs(30), keeper.session).await;
