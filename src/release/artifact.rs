@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -32,7 +33,9 @@ pub(crate) enum ArtifactError {
 #[derive(Clone)]
 pub(crate) struct Artifact {
     pub(crate) manifest: Manifest,
-    contents: HashMap<String, (Vec<u8>, u64)>,
+    /// Each file's bytes and mtime. Read from a tar, they are slices of it:
+    /// the archive is held once, not copied file by file.
+    contents: HashMap<String, (Bytes, u64)>,
     /// The commit shipped (git sources).
     pub(crate) revision: Option<String>,
     /// What was asked for: a branch, tag or sha; `dir` for directory sources.
@@ -82,7 +85,7 @@ fn from_git(
         .to_string_lossy()
         .into_owned();
     let tar = repo.archive(&revision, &subdir)?;
-    let mut artifact = from_tar(&tar, filter)?;
+    let mut artifact = from_tar(tar.into(), filter)?;
     let dirty = repo.dirty()?;
     if !dirty.is_empty() {
         artifact.warnings.push(format!(
@@ -104,8 +107,8 @@ fn summarize(paths: &[String]) -> String {
     }
 }
 
-fn from_tar(bytes: &[u8], filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
-    read_tar(bytes, Some(filter), false)
+fn from_tar(bytes: Bytes, filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
+    read_tar(&bytes, Some(filter), false)
 }
 
 /// The artifact a release on a host is made of, from a gzipped tar of the
@@ -119,13 +122,13 @@ pub(crate) fn from_release(gzipped: &[u8], reference: &str) -> Result<Artifact, 
             path: "the release's files".into(),
             source,
         })?;
-    let mut artifact = read_tar(&bytes, None, true)?;
+    let mut artifact = read_tar(&bytes.into(), None, true)?;
     artifact.reference = reference.to_string();
     Ok(artifact)
 }
 
 fn read_tar(
-    bytes: &[u8],
+    bytes: &Bytes,
     filter: Option<&Filter<'_>>,
     exact_modes: bool,
 ) -> Result<Artifact, ArtifactError> {
@@ -133,7 +136,7 @@ fn read_tar(
     // A release packed on a host (`ferry_pack`) brings its manifest first:
     // its files' modes on disk are the store's, the manifest's are theirs.
     let mut shipped_modes = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(bytes);
+    let mut archive = tar::Archive::new(&bytes[..]);
     let read_error = |source| ArtifactError::Read {
         path: "git archive output".into(),
         source,
@@ -176,8 +179,16 @@ fn read_tar(
                 .unwrap_or_default();
             artifact.add_link(&path, target)?;
         } else if kind.is_file() {
-            let mut body = Vec::new();
-            entry.read_to_end(&mut body).map_err(read_error)?;
+            let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+            let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+            let body = match start.checked_add(size).filter(|end| *end <= bytes.len()) {
+                Some(end) => bytes.slice(start..end),
+                None => {
+                    let mut body = Vec::new();
+                    entry.read_to_end(&mut body).map_err(read_error)?;
+                    body.into()
+                }
+            };
             // git records only "executable or not"; its tar.umask would add group write.
             let mode = match (exact_modes, mode & 0o111 != 0) {
                 (true, _) => match shipped_modes.get(&path) {
@@ -277,10 +288,11 @@ impl Artifact {
         &mut self,
         path: &str,
         mode: u32,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
         mtime: u64,
     ) -> Result<(), ArtifactError> {
         manifest::check_path(path).map_err(ArtifactError::BadPath)?;
+        let body = body.into();
         let kind = Kind::File {
             digest: manifest::sha256(&body),
             size: body.len() as u64,
@@ -341,7 +353,7 @@ impl Artifact {
                 header.set_mode(entry.mode & !0o222);
                 header.set_size(body.len() as u64);
                 header.set_mtime(*mtime);
-                let _ = tar.append_data(&mut header, &name, body.as_slice());
+                let _ = tar.append_data(&mut header, &name, &body[..]);
             }
             links.push((path, name));
         }
@@ -376,7 +388,7 @@ impl Artifact {
 
     /// The bytes of the file at `path`, if the release has it.
     pub(crate) fn file(&self, path: &str) -> Option<&[u8]> {
-        self.contents.get(path).map(|(body, _)| body.as_slice())
+        self.contents.get(path).map(|(body, _)| &body[..])
     }
 
     /// The release's files written out under `dir`: a container image's build context.
@@ -426,7 +438,7 @@ impl Artifact {
             header.set_mode(self.manifest.get(path).map_or(0o644, |e| e.mode));
             header.set_size(body.len() as u64);
             header.set_mtime(*mtime);
-            let _ = tar.append_data(&mut header, path, body.as_slice());
+            let _ = tar.append_data(&mut header, path, &body[..]);
         }
         // Writing into a Vec cannot fail.
         tar.into_inner()
