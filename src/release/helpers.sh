@@ -616,9 +616,8 @@ ferry_store_collect() {
     if [ -d "$ferry_g" ] && chmod u+w "$ferry_g"; then
         find "$ferry_g" -maxdepth 1 -type f -links 1 -name '*-*' >"$D/.ferry/store.lock/unlinked"
         if [ -s "$D/.ferry/store.lock/unlinked" ]; then
-            for ferry_m in "$D"/releases/*/.ferry/manifest; do
-                if [ -f "$ferry_m" ]; then cat "$ferry_m"; fi
-            done | ferry_store_names | awk -F'\t' -v dir="$ferry_g/" -v unlinked="$D/.ferry/store.lock/unlinked" '
+            # One cat for every manifest (a release without one has nothing to name).
+            cat "$D"/releases/*/.ferry/manifest 2>/dev/null | ferry_store_names | awk -F'\t' -v dir="$ferry_g/" -v unlinked="$D/.ferry/store.lock/unlinked" '
                 { named[dir $1] = 1 }
                 END { while ((getline line < unlinked) > 0) if (!(line in named)) print line }
             ' | tr '\n' '\0' | xargs -0 -r rm -f --
