@@ -490,3 +490,137 @@ fn the_health_check_retries_sooner_at_first() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The keeper runs each script it is sent with exactly its payload on
+/// stdin — what a script leaves unread is not taken for the next command —
+/// says `ran` with the exit code and a failed one's last lines, and lets
+/// go of the lock on `r`; under dash, bash and BusyBox alike (each reads
+/// the command lines itself).
+#[test]
+fn the_keeper_runs_each_script_with_its_payload_and_keeps_its_place() {
+    for shell in ["dash", "bash", "busybox sh"] {
+        keeper_keeps_its_place(shell);
+    }
+}
+
+fn keeper_keeps_its_place(shell: &str) {
+    use crate::protocol::Marker;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path().to_str().unwrap());
+    let mut keeper = layout.script();
+    keeper.code("ferry_prepare && mkdir \"$L\"");
+    keeper::keep(&mut keeper, 5);
+    let command = |script: &str, payload: &[u8]| {
+        let mut bytes = b"s\n".to_vec();
+        bytes.extend(crate::transport::framed(script));
+        bytes.extend(format!("{}\n", payload.len()).into_bytes());
+        bytes.extend(payload);
+        bytes
+    };
+    let got = dir.path().join("got");
+    let mut stdin = b".\n".to_vec();
+    // Reads two bytes of its payload; the rest, more than a pipe holds and
+    // all lines like commands, is none.
+    let mut unread = b"ab".to_vec();
+    unread.extend(b"r\nf\n".repeat(64 * 1024));
+    stdin.extend(command(
+        "dd bs=2 count=1 2>/dev/null >/dev/null; echo first",
+        &unread,
+    ));
+    stdin.extend(command(
+        &format!(
+            "cat >'{}'; echo one; echo two >&2; printf 'last words'; exit 7",
+            got.display()
+        ),
+        b"payload\0with a NUL\n",
+    ));
+    stdin.extend(b".\nr\n");
+    let mut words = shell.split(' ');
+    let mut program = std::process::Command::new(words.next().unwrap());
+    program.args(words);
+    let output = crate::shell::tests::through_bootstrap_with(program, &keeper.build(), &stdin);
+    let mut reader = crate::protocol::Reader::default();
+    let markers = reader.feed(&output.stdout).unwrap();
+    reader.finish().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        markers,
+        [
+            Marker::Kept,
+            Marker::Ran {
+                code: 0,
+                tail: Vec::new()
+            },
+            Marker::Ran {
+                code: 7,
+                tail: vec!["one".into(), "two".into(), "last words".into()],
+            },
+            Marker::Released,
+            Marker::Exit(0),
+        ],
+        "{shell}: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        b"payload\0with a NUL\n",
+        "{shell}"
+    );
+    assert!(stderr.contains("first"), "{shell}: {stderr}");
+    assert!(
+        !dir.path().join(".ferry/lock").exists(),
+        "{shell}: the lock is let go"
+    );
+}
+
+/// A keeper that hears nothing from ferry for three heartbeats lets the
+/// lock go stale (it ends, and the lock stays); one that runs a script
+/// longer than that is not silent, and keeps the lock.
+#[test]
+fn a_silent_ferry_ends_the_keeper_but_a_long_script_does_not() {
+    use std::io::Write;
+    let run = |after: &[u8], close: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keeper = Layout::new(dir.path().to_str().unwrap()).script();
+        keeper.code("ferry_prepare && mkdir \"$L\"");
+        // Heartbeats every second: silence is three of them.
+        keeper::keep(&mut keeper, 1);
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(crate::transport::BOOTSTRAP)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(&crate::transport::framed(&keeper.build()))
+            .unwrap();
+        stdin.write_all(after).unwrap();
+        // Held open unless `close`: silence, not the end of stdin.
+        let held = (!close).then_some(stdin);
+        let output = child.wait_with_output().unwrap();
+        drop(held);
+        let mut reader = crate::protocol::Reader::default();
+        let markers = reader.feed(&output.stdout).unwrap();
+        (markers, dir.path().join(".ferry/lock").exists())
+    };
+    use crate::protocol::Marker;
+    let (markers, locked) = run(b"", false);
+    assert_eq!(markers.first(), Some(&Marker::Kept));
+    assert!(!markers.contains(&Marker::Released), "{markers:?}");
+    assert!(locked, "the lock stays, to read as stale");
+
+    let mut long = b"s\n".to_vec();
+    long.extend(crate::transport::framed("sleep 7"));
+    long.extend(b"0\nr\n");
+    let (markers, locked) = run(&long, true);
+    assert!(
+        markers.contains(&Marker::Ran {
+            code: 0,
+            tail: Vec::new()
+        }) && markers.contains(&Marker::Released),
+        "{markers:?}"
+    );
+    assert!(!locked);
+}

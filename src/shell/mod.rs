@@ -296,8 +296,18 @@ pub(crate) mod tests {
 
     /// `shell` running the bootstrap, fed `script` as a host's is: its output.
     pub(crate) fn through_bootstrap(
+        shell: std::process::Command,
+        script: &str,
+    ) -> std::process::Output {
+        through_bootstrap_with(shell, script, &[])
+    }
+
+    /// `through_bootstrap`, with `after` on stdin behind the script (what
+    /// ferry sends a keeper, say).
+    pub(crate) fn through_bootstrap_with(
         mut shell: std::process::Command,
         script: &str,
+        after: &[u8],
     ) -> std::process::Output {
         shell
             .arg("-c")
@@ -310,6 +320,7 @@ pub(crate) mod tests {
                 use std::io::Write;
                 let mut stdin = child.stdin.take().expect("piped");
                 stdin.write_all(&crate::transport::framed(script))?;
+                stdin.write_all(after)?;
                 drop(stdin);
                 child.wait_with_output()
             })
