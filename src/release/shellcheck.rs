@@ -538,7 +538,8 @@ fn keeper_keeps_its_place(shell: &str) {
     let mut words = shell.split(' ');
     let mut program = std::process::Command::new(words.next().unwrap());
     program.args(words);
-    let output = crate::shell::tests::through_bootstrap_with(program, &keeper.build(), &stdin);
+    let output =
+        crate::shell::tests::through_bootstrap_with(program, &keeper.build(), &stdin, false);
     let mut reader = crate::protocol::Reader::default();
     let markers = reader.feed(&output.stdout).unwrap();
     reader.finish().unwrap();
@@ -577,30 +578,19 @@ fn keeper_keeps_its_place(shell: &str) {
 /// longer than that is not silent, and keeps the lock.
 #[test]
 fn a_silent_ferry_ends_the_keeper_but_a_long_script_does_not() {
-    use std::io::Write;
     let run = |after: &[u8], close: bool| {
         let dir = tempfile::tempdir().unwrap();
         let mut keeper = Layout::new(dir.path().to_str().unwrap()).script();
         keeper.code("ferry_prepare && mkdir \"$L\"");
         // Heartbeats every second: silence is three of them.
         keeper::keep(&mut keeper, 1);
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(crate::transport::BOOTSTRAP)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(&crate::transport::framed(&keeper.build()))
-            .unwrap();
-        stdin.write_all(after).unwrap();
         // Held open unless `close`: silence, not the end of stdin.
-        let held = (!close).then_some(stdin);
-        let output = child.wait_with_output().unwrap();
-        drop(held);
+        let output = crate::shell::tests::through_bootstrap_with(
+            std::process::Command::new("sh"),
+            &keeper.build(),
+            after,
+            !close,
+        );
         let mut reader = crate::protocol::Reader::default();
         let markers = reader.feed(&output.stdout).unwrap();
         (markers, dir.path().join(".ferry/lock").exists())

@@ -299,15 +299,17 @@ pub(crate) mod tests {
         shell: std::process::Command,
         script: &str,
     ) -> std::process::Output {
-        through_bootstrap_with(shell, script, &[])
+        through_bootstrap_with(shell, script, &[], false)
     }
 
     /// `through_bootstrap`, with `after` on stdin behind the script (what
-    /// ferry sends a keeper, say).
+    /// ferry sends a keeper, say), and stdin then held open until the shell
+    /// ends if `hold` (silence rather than its end).
     pub(crate) fn through_bootstrap_with(
         mut shell: std::process::Command,
         script: &str,
         after: &[u8],
+        hold: bool,
     ) -> std::process::Output {
         shell
             .arg("-c")
@@ -321,8 +323,10 @@ pub(crate) mod tests {
                 let mut stdin = child.stdin.take().expect("piped");
                 stdin.write_all(&crate::transport::framed(script))?;
                 stdin.write_all(after)?;
-                drop(stdin);
-                child.wait_with_output()
+                let held = hold.then_some(stdin);
+                let output = child.wait_with_output();
+                drop(held);
+                output
             })
             .expect("the shell runs")
     }
