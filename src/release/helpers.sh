@@ -655,8 +655,7 @@ ferry_keep() {
     echo "$$" >"$L/keeper"
     ferry_lines=0
     echo "idle 0" >"$L/beat"
-    ferry_me=$(exec sh -c 'echo "$PPID"')
-    ferry_watch "$1" "$ferry_me" &
+    ferry_watch "$1" &
     ferry_watcher=$!
     ferry_say kept
     while IFS= read -r ferry_b; do
@@ -689,9 +688,9 @@ ferry_keep() {
     exit 0
 }
 
-# ferry_watch SILENCE KEEPER: (in the background) end the KEEPER process
-# once a SILENCE-second wait saw no new line from ferry while it was idle
-# (a script that runs long is no silence). The counter it watches is the
+# ferry_watch SILENCE: (in the background) end the keeper, its parent, once
+# a SILENCE-second wait saw no new line from ferry while it was idle (a
+# script that runs long is no silence). The counter it watches is the
 # keeper's ($L/beat); without the lock it has nothing left to watch.
 ferry_watch() {
     ferry_seen=
@@ -708,7 +707,10 @@ ferry_watch() {
         '') ;; # read while the keeper rewrote it
         busy*) ferry_seen= ;;
         "$ferry_seen")
-            kill "$2" 2>/dev/null
+            # $$ is the session's shell in a subshell too: this watcher's
+            # own pid comes from a child, and its parent from /proc.
+            ferry_self=$(exec sh -c 'echo "$PPID"')
+            read -r _ _ _ ferry_keeper _ <"/proc/$ferry_self/stat" && kill "$ferry_keeper" 2>/dev/null
             exit 0
             ;;
         *) ferry_seen=$ferry_now ;;
