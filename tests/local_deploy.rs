@@ -254,3 +254,61 @@ fn a_directory_source_skips_what_gitignore_lists() {
         "listed nowhere, shipped"
     );
 }
+
+/// A deploy_to whose name holds what awk would read as an escape (`\t`)
+/// is only a name: the unchanged files of the next release are linked
+/// from the live one (the same inode), not sent again, and the collector
+/// removes the store entries no release names once the trash is gone.
+#[test]
+fn a_deploy_to_with_a_backslash_in_its_name_keeps_its_files_linked() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "source = \"dir\"\nexclude = [\"/srv\", \".home\"]",
+    );
+    let outside = tempfile::tempdir().unwrap();
+    let srv = outside.path().join("a\\tb").join("srv");
+    let config = dir.path().join("ferry.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let toml_path = srv.display().to_string().replace('\\', "\\\\");
+    std::fs::write(
+        &config,
+        text.replace(&dir.path().join("srv").display().to_string(), &toml_path)
+            .replace("app = \"demo\"", "app = \"demo\"\nkeep_releases = 1"),
+    )
+    .unwrap();
+    let css = |release: &str| {
+        std::fs::metadata(
+            srv.join("releases")
+                .join(release)
+                .join("app/static/site.css"),
+        )
+        .unwrap()
+        .ino()
+    };
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        std::fs::write(dir.path().join("app/main.py"), format!("print({n})\n")).unwrap();
+        Ferry::new(dir.path()).run(&["here", "deploy"]).success();
+        let id = std::fs::read_link(srv.join("current")).unwrap();
+        ids.push(id.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert_eq!(css(&ids[1]), css(&ids[2]), "an unchanged file is linked");
+    // Store entries are named `<sha256>-<mode>`: print(1) belonged only to
+    // the release removed.
+    let entry = |text: &str| {
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        srv.join(".ferry/store").join(format!("{digest}-0444"))
+    };
+    common::app::wait_for("the collector", || {
+        !srv.join(".ferry/trash").exists() && !entry("print(1)\n").exists()
+    });
+    for kept in ["print(2)\n", "print(3)\n", "body {}\n"] {
+        assert!(entry(kept).exists(), "{kept:?} stays in the store");
+    }
+}

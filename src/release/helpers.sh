@@ -194,7 +194,7 @@ ferry_upload_begin() {
     R="$D/releases/$ID"
     T="$D/releases/.$ID.partial"
     # The pending deploy's record and its release id, renamed into place in one mv.
-    if ! { printf '%s\n' "$2" >"$D/.ferry/.new/deploy.json" 2>/dev/null ||
+    if ! { printf '%s\n' "$2" 2>/dev/null >"$D/.ferry/.new/deploy.json" ||
         { mkdir -p "$D/.ferry/.new" && printf '%s\n' "$2" >"$D/.ferry/.new/deploy.json"; }; } ||
         ! printf '%s\n' "$ID" >"$D/.ferry/.new/deploy.release" ||
         ! mv -f "$D/.ferry/.new/deploy.json" "$D/.ferry/.new/deploy.release" "$D/.ferry/"; then
@@ -288,38 +288,41 @@ ferry_store_give() {
 # says. One awk lists them, one stat (through xargs) reads every inode
 # involved, one awk sorts them out: the processes do not grow with BASE.
 ferry_link_kept() {
-    ferry_b="releases/$1"
+    ferry_b="$D/releases/$1"
     ferry_f="$T/.ferry"
     ferry_tab=$(printf '\t')
-    ferry_awk '
-        BEGIN { while ((getline line < drops) > 0) drop[line] = 1 }
+    # The awks run in $T/.ferry, where their files have fixed names: no path
+    # reaches awk through -v, which would take a backslash in it for an
+    # escape. The paths listed for stat are relative to BASE, the store's
+    # as ../../.ferry/store/ (a manifest path never holds `..`).
+    (cd "$ferry_f" && ferry_awk '
+        BEGIN { while ((getline line < "drop") > 0) drop[line] = 1 }
         $1 == "f" && !($5 in drop) {
-            print > keep
+            print > "keep"
             r = substr($2, 1, 1) ro(substr($2, 2))
             n = $3 "-" r
-            print n "\t" $5 "\t" $3 "\t" r > names
-            print base $5
-            if (!(n in asked)) { asked[n] = 1; print ".ferry/store/" n }
+            print n "\t" $5 "\t" $3 "\t" r > "names"
+            print $5
+            if (!(n in asked)) { asked[n] = 1; print "../../.ferry/store/" n }
         }
-        END { printf "" > keep; printf "" > names }
-    ' -v drops="$ferry_f/drop" -v keep="$ferry_f/keep" -v names="$ferry_f/names" -v base="$ferry_b/" \
-        <"$D/$ferry_b/.ferry/manifest" >"$ferry_f/ask" || ferry_fail "cannot read the manifest of release $1"
-    tr '\n' '\0' <"$ferry_f/ask" | (cd "$D" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/inodes" || :
-    awk -F'\t' -v base="$ferry_b/" -v same="$ferry_f/same" -v relink="$ferry_f/relink" -v lost="$ferry_f/lost" '
+        END { printf "" > "keep"; printf "" > "names" }
+    ' <"$ferry_b/.ferry/manifest" >ask) || ferry_fail "cannot read the manifest of release $1"
+    tr '\n' '\0' <"$ferry_f/ask" | (cd "$ferry_b" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/inodes" || :
+    (cd "$ferry_f" && awk -F'\t' '
         FILENAME == ARGV[1] { i = index($0, " "); ino[substr($0, i + 1)] = substr($0, 1, i - 1); next }
-        { b = base $2; st = ".ferry/store/" $1 }
-        (b in ino) && (st in ino) && ino[b] == ino[st] { print $2 > same; next }
-        (st in ino) { print > relink; next }
-        { print > lost }
-        END { printf "" > same; printf "" > relink; printf "" > lost }
-    ' "$ferry_f/inodes" "$ferry_f/names" || ferry_fail "cannot read the manifest of release $1"
-    tr '\n' '\0' <"$ferry_f/same" | (cd "$D/$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
+        { st = "../../.ferry/store/" $1 }
+        ($2 in ino) && (st in ino) && ino[$2] == ino[st] { print $2 > "same"; next }
+        (st in ino) { print > "relink"; next }
+        { print > "lost" }
+        END { printf "" > "same"; printf "" > "relink"; printf "" > "lost" }
+    ' inodes names) || ferry_fail "cannot read the manifest of release $1"
+    tr '\n' '\0' <"$ferry_f/same" | (cd "$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
         ferry_fail "cannot link the unchanged files of release $1"
     while IFS="$ferry_tab" read -r ferry_n ferry_p ferry_d ferry_m; do
-        ferry_h=$(sha256sum <"$D/$ferry_b/$ferry_p" 2>/dev/null)
+        ferry_h=$(sha256sum <"$ferry_b/$ferry_p" 2>/dev/null)
         [ "${ferry_h%% *}" = "$ferry_d" ] ||
             ferry_fail "cannot keep $ferry_p: the store lacks it and the copy in release $1 is not what its manifest says"
-        if ! { cp -- "$D/$ferry_b/$ferry_p" "$D/.ferry/store/.$ferry_n.tmp" && chmod "$ferry_m" "$D/.ferry/store/.$ferry_n.tmp" &&
+        if ! { cp -- "$ferry_b/$ferry_p" "$D/.ferry/store/.$ferry_n.tmp" && chmod "$ferry_m" "$D/.ferry/store/.$ferry_n.tmp" &&
             mv -f -- "$D/.ferry/store/.$ferry_n.tmp" "$D/.ferry/store/$ferry_n"; }; then
             ferry_fail "cannot store $ferry_p"
         fi
@@ -346,14 +349,16 @@ ferry_assemble() {
     if [ -n "$1" ] && [ -f "$D/releases/$1/.ferry/manifest" ]; then
         ferry_link_kept "$1"
     fi
-    tar -xzpf - --no-same-owner -C "$D" || ferry_fail "cannot unpack the files sent"
+    # From $D, not with -C: GNU tar reads `\t` and the like in -C's
+    # directory as escapes.
+    (cd "$D" && tar -xzpf - --no-same-owner) || ferry_fail "cannot unpack the files sent"
     LC_ALL=C sort -t "$(printf '\t')" -k5,5 -o "$T/.ferry/manifest" "$T/.ferry/keep" "$T/.ferry/add" ||
         ferry_fail "cannot write the manifest of $ID"
+    # Checked from $T: the store is ../../.ferry/store; DIGEST is hex.
     if ! ferry_awk '
-        $1 == "f" { n = $3 "-" substr($2, 1, 1) ro(substr($2, 2)); if (!(n in seen)) { seen[n] = 1; print $3 "  .ferry/store/" n } }
-        END { print digest "  " manifest }
-    ' -v manifest="releases/.$ID.partial/.ferry/manifest" -v digest="$2" <"$T/.ferry/add" |
-        (cd "$D" && sha256sum -c >/dev/null 2>&1); then
+        $1 == "f" { n = $3 "-" substr($2, 1, 1) ro(substr($2, 2)); if (!(n in seen)) { seen[n] = 1; print $3 "  ../../.ferry/store/" n } }
+        END { print digest "  .ferry/manifest" }
+    ' -v digest="$2" <"$T/.ferry/add" | (cd "$T" && sha256sum -c >/dev/null 2>&1); then
         ferry_sum=$(sha256sum <"$T/.ferry/manifest")
         [ "${ferry_sum%% *}" = "$2" ] || ferry_fail "the files assembled for $ID do not match the artifact (digest mismatch)"
         ferry_fail "the files sent for $ID do not match their digests"
@@ -614,13 +619,14 @@ ferry_collect() {
 ferry_store_collect() {
     ferry_g="$D/.ferry/store"
     if [ -d "$ferry_g" ] && chmod u+w "$ferry_g"; then
-        find "$ferry_g" -maxdepth 1 -type f -links 1 -name '*-*' >"$D/.ferry/store.lock/unlinked"
+        # From $D/.ferry, so that no path goes through awk -v.
+        (cd "$D/.ferry" && find store -maxdepth 1 -type f -links 1 -name '*-*') >"$D/.ferry/store.lock/unlinked"
         if [ -s "$D/.ferry/store.lock/unlinked" ]; then
             # One cat for every manifest (a release without one has nothing to name).
-            cat "$D"/releases/*/.ferry/manifest 2>/dev/null | ferry_store_names | awk -F'\t' -v dir="$ferry_g/" -v unlinked="$D/.ferry/store.lock/unlinked" '
-                { named[dir $1] = 1 }
-                END { while ((getline line < unlinked) > 0) if (!(line in named)) print line }
-            ' | tr '\n' '\0' | xargs -0 -r rm -f --
+            cat "$D"/releases/*/.ferry/manifest 2>/dev/null | ferry_store_names | (cd "$D/.ferry" && awk -F'\t' '
+                { named["store/" $1] = 1 }
+                END { while ((getline line < "store.lock/unlinked") > 0) if (!(line in named)) print line }
+            ' | tr '\n' '\0' | xargs -0 -r rm -f --)
         fi
         rm -f "$ferry_g"/.*.tmp
     fi
@@ -792,7 +798,9 @@ ferry_pack() {
     # The manifest goes first: the files' modes on disk are the store's
     # (write bits cleared), the manifest's are the artifact's.
     { printf '.ferry/manifest\0' && awk -F'\t' '{ print $5 }' "$D/releases/$1/.ferry/manifest" | tr '\n' '\0'; } >"$ferry_t/list"
-    if ! tar -czf "$ferry_t/tar" -C "$D/releases/$1" --hard-dereference --no-recursion --null -T "$ferry_t/list"; then
+    # In a subshell that cd's there: GNU tar reads `\t` and the like in -C's
+    # directory as escapes.
+    if ! (cd "$D/releases/$1" && tar -czf "$ferry_t/tar" --hard-dereference --no-recursion --null -T "$ferry_t/list"); then
         rm -rf "$ferry_t"
         ferry_fail "cannot pack the files of release $1"
     fi
