@@ -177,9 +177,14 @@ fn run_tasks(
 /// Runs whose planning takes a while (a deploy reads its commit) and that
 /// go to every host right after: their connections open meanwhile.
 fn warms(calls: &[TaskCall]) -> bool {
-    calls.first().is_some_and(|call| {
-        ["deploy", "setup_release", "hotfix", "rollback"].contains(&call.name.as_str())
-    })
+    use crate::builtin::Builtin;
+    let first = calls
+        .first()
+        .and_then(|call| crate::builtin::find(&call.name));
+    matches!(
+        first.map(|entry| entry.task),
+        Some(Builtin::Deploy | Builtin::SetupRelease | Builtin::Hotfix | Builtin::Rollback)
+    )
 }
 
 fn environment(

@@ -113,6 +113,38 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
     (ended(session).await, None)
 }
 
+/// What ferry tells a keeper (see `ferry_keep`): each a line, and for the
+/// two that run a script, the script framed as the bootstrap reads one.
+enum Command<'a> {
+    /// `s`: run a script with this payload on its stdin, and keep the lock.
+    Run(&'a str, &'a [Arc<[u8]>]),
+    /// `f`: run a last script, then let go of the lock.
+    Finish(&'a str),
+    /// `r`: let go of the lock.
+    Release,
+}
+
+impl Command<'_> {
+    /// The command as the parts of one message: they go out together.
+    fn message(&self) -> Vec<Arc<[u8]>> {
+        let line = |word: &[u8]| -> Arc<[u8]> { Arc::from(word) };
+        match self {
+            Command::Release => vec![line(b"r\n")],
+            Command::Finish(script) => vec![line(b"f\n"), crate::transport::framed(script).into()],
+            Command::Run(script, payload) => {
+                let length: usize = payload.iter().map(|p| p.len()).sum();
+                let mut parts = vec![
+                    line(b"s\n"),
+                    crate::transport::framed(script).into(),
+                    format!("{length}\n").into_bytes().into(),
+                ];
+                parts.extend(payload.iter().cloned());
+                parts
+            }
+        }
+    }
+}
+
 /// Reports of a script the keeper runs, up to its `ran`: its exit code
 /// and last lines, or `None` when the session ended first.
 async fn until_ran(
@@ -170,13 +202,7 @@ impl Keepers {
         timeout: Option<Duration>,
     ) -> Option<Ran> {
         let mut keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
-        let length: usize = payload.iter().map(|p| p.len()).sum();
-        let mut message: Vec<Arc<[u8]>> = vec![
-            Arc::from(&b"s\n"[..]),
-            crate::transport::framed(script).into(),
-            format!("{length}\n").into_bytes().into(),
-        ];
-        message.extend(payload.iter().cloned());
+        let message = Command::Run(script, payload).message();
         let bytes_sent: u64 = message.iter().map(|p| p.len() as u64).sum();
         let _ = keeper.beats.send(message);
         let mut markers = Vec::new();
@@ -238,9 +264,7 @@ impl Keepers {
     pub(super) async fn finish(&self, host: &str, script: &str) -> Option<Ran> {
         let keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
         keeper.ticker.abort();
-        let mut last = b"f\n".to_vec();
-        last.extend(crate::transport::framed(script));
-        let _ = keeper.beats.send(vec![last.into()]);
+        let _ = keeper.beats.send(Command::Finish(script).message());
         drop(keeper.beats);
         let mut ran = ended(keeper.session).await;
         let before = |m: &Marker| matches!(m, Marker::Kept | Marker::Ran { .. });
@@ -271,7 +295,7 @@ impl Keepers {
         // Every `r` goes out before any answer is awaited: one round trip in all.
         let waits = keepers.into_iter().map(|(host, keeper)| {
             keeper.ticker.abort();
-            let _ = keeper.beats.send(vec![Arc::from(&b"r\n"[..])]);
+            let _ = keeper.beats.send(Command::Release.message());
             drop(keeper.beats);
             async move {
                 let waited = tokio::time::timeout(Duration::from_secs(30), keeper.session).await;

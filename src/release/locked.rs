@@ -89,52 +89,57 @@ impl<'h> Locked<'h> {
     }
 
     /// Run `request` on `host` under its lock, in the keeper's session,
-    /// which goes on holding it: no session of its own. A host without a
-    /// keeper runs it in a session of its own.
+    /// which goes on holding it: no session of its own.
     pub(crate) async fn run(
         &self,
         fanout: &Fanout,
         host: &Host,
         request: Request,
     ) -> crate::fanout::Ran {
-        if self.keepers.holds(&host.label) {
-            // A session of its own shows its script; the keeper's is shown here.
-            fanout.show_script(host, &request.script);
-        }
-        let payload = match &request.payload {
-            Payload::Bytes(parts) => parts.as_slice(),
-            Payload::None | Payload::Stream(_) => &[],
-        };
-        let ran = self
-            .keepers
-            .run(&host.label, &request.script, payload, request.timeout)
-            .await;
-        match ran {
-            Some(ran) => ran,
-            None => fanout.script(host, request).await,
-        }
+        self.through_keeper(fanout, host, request, false).await
     }
 
     /// Run `script` on `host` as the last thing under its lock, in the
-    /// keeper's session (which lets go of the lock right after it); a host
-    /// without a keeper runs it in a session of its own.
+    /// keeper's session, which lets go of the lock right after it.
     pub(crate) async fn last(
         &self,
         fanout: &Fanout,
         host: &Host,
         script: &str,
     ) -> crate::fanout::Ran {
+        let request = Request::script(script.to_string());
+        self.through_keeper(fanout, host, request, true).await
+    }
+
+    /// `request` through `host`'s keeper (as its `last` script, which lets
+    /// go of the lock); a host without a keeper runs it in a session of
+    /// its own.
+    async fn through_keeper(
+        &self,
+        fanout: &Fanout,
+        host: &Host,
+        request: Request,
+        last: bool,
+    ) -> crate::fanout::Ran {
         if self.keepers.holds(&host.label) {
             // A session of its own shows its script; the keeper's is shown here.
-            fanout.show_script(host, script);
+            fanout.show_script(host, &request.script);
         }
-        match self.keepers.finish(&host.label, script).await {
+        let (label, script) = (&host.label, &request.script);
+        let ran = if last {
+            self.keepers.finish(label, script).await
+        } else {
+            let payload = match &request.payload {
+                Payload::Bytes(parts) => parts.as_slice(),
+                Payload::None | Payload::Stream(_) => &[],
+            };
+            self.keepers
+                .run(label, script, payload, request.timeout)
+                .await
+        };
+        match ran {
             Some(ran) => ran,
-            None => {
-                fanout
-                    .script(host, Request::script(script.to_string()))
-                    .await
-            }
+            None => fanout.script(host, request).await,
         }
     }
 

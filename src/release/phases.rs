@@ -2,9 +2,9 @@
 //! migrate, switch, restart with health checks in batches, finish. Each
 //! phase is one script per host on all hosts at once; the next starts only
 //! when every host finished this one. Every script goes to the host through
-//! the lock's keeper (`Locked::run`): a deploy is one session per host. A failure before the switch leaves
-//! `current` untouched everywhere; a failed health check puts every switched
-//! host back. Progress is recorded on the hosts, so `deploy:resume=yes`
+//! the lock's keeper (`Locked::run`): a deploy is one session per host. A
+//! failure before the switch leaves `current` untouched everywhere; a
+//! failed health check puts every switched host back. Progress is recorded on the hosts, so `deploy:resume=yes`
 //! picks up where a run stopped, on the hosts that need it.
 
 use std::borrow::Cow;

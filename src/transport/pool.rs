@@ -69,14 +69,9 @@ impl Pool {
         sink: Sink<'_>,
     ) -> Result<Response, TransportError> {
         let work = async {
-            match &host.address {
-                Address::Local => super::run(&Local, request, sink).await,
-                Address::Ssh { user, name, port } => {
-                    let target = Target {
-                        user: user.as_deref(),
-                        name,
-                        port: *port,
-                    };
+            match Target::of(&host.address) {
+                None => super::run(&Local, request, sink).await,
+                Some(target) => {
                     let slot = self.slot(&host.label);
                     let session = self.connection(&slot, &target).await?;
                     let _permit = slot.sessions.acquire().await.expect("never closed");
@@ -146,19 +141,13 @@ impl Pool {
     /// first script that needs it, which reports it as it would have.
     pub(crate) fn warm(self: &Arc<Self>, hosts: &[Host]) -> tokio::task::JoinSet<()> {
         let mut warming = tokio::task::JoinSet::new();
-        for host in hosts {
-            let Address::Ssh { user, name, port } = host.address.clone() else {
-                continue;
-            };
-            let (pool, label) = (self.clone(), host.label.clone());
+        for host in hosts.iter().filter(|h| Target::of(&h.address).is_some()) {
+            let (pool, host) = (self.clone(), host.clone());
             warming.spawn(async move {
-                let target = Target {
-                    user: user.as_deref(),
-                    name: &name,
-                    port,
-                };
-                let slot = pool.slot(&label);
-                let _ = pool.connection(&slot, &target).await;
+                if let Some(target) = Target::of(&host.address) {
+                    let slot = pool.slot(&host.label);
+                    let _ = pool.connection(&slot, &target).await;
+                }
             });
         }
         warming

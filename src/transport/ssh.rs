@@ -12,6 +12,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use super::pool::SshOptions;
 use super::{BOOTSTRAP, Child, Transport, TransportError};
 use crate::config::HostKeyChecking;
+use crate::inventory::Address;
 
 // Long enough to carry a master across the phases of one run; short enough
 // that a master orphaned by a killed ferry goes away on its own.
@@ -21,6 +22,20 @@ pub(super) struct Target<'a> {
     pub(super) user: Option<&'a str>,
     pub(super) name: &'a str,
     pub(super) port: Option<u16>,
+}
+
+impl<'a> Target<'a> {
+    /// Where an SSH address points; `None` for the local target.
+    pub(super) fn of(address: &'a Address) -> Option<Self> {
+        match address {
+            Address::Ssh { user, name, port } => Some(Target {
+                user: user.as_deref(),
+                name,
+                port: *port,
+            }),
+            Address::Local => None,
+        }
+    }
 }
 
 pub(super) async fn connect(
