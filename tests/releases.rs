@@ -607,3 +607,30 @@ fn a_deploy_takes_one_session_per_host_build_or_not_and_so_does_a_rollback() {
         assert!(serves(host).contains(&v1));
     }
 }
+
+/// A deploy opens its connections while it reads its commit; when the
+/// commit cannot be read, it says why, runs nothing on the hosts, and
+/// leaves no ssh connection behind.
+#[test]
+fn a_deploy_that_cannot_be_planned_runs_nothing_and_leaves_no_connection() {
+    let (lab, app) = lab(1, "");
+    let host = lab.host(0);
+    let sessions = host.sessions();
+    let ran = ferry(&lab, &app, &["lab", "deploy:ref=no-such-ref"]);
+    ran.code(2);
+    assert!(
+        ran.stderr.contains("no commit named `no-such-ref`"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(host.connections(), 1, "the connection opened ahead");
+    assert_eq!(host.sessions(), sessions, "nothing ran on the host");
+    let config = lab.ssh_config().display().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("ssh ") && c.contains(&config))
+        .collect();
+    assert!(left.is_empty(), "ssh processes left: {left:?}");
+}
