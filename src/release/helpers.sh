@@ -194,12 +194,10 @@ ferry_upload_begin() {
     R="$D/releases/$ID"
     T="$D/releases/.$ID.partial"
     # The pending deploy's record and its release id, renamed into place in one mv.
-    if ! { printf '%s\n' "$2" 2>/dev/null >"$D/.ferry/.new/deploy.json" ||
-        { mkdir -p "$D/.ferry/.new" && printf '%s\n' "$2" >"$D/.ferry/.new/deploy.json"; }; } ||
-        ! printf '%s\n' "$ID" >"$D/.ferry/.new/deploy.release" ||
-        ! mv -f "$D/.ferry/.new/deploy.json" "$D/.ferry/.new/deploy.release" "$D/.ferry/"; then
+    [ -d "$D/.ferry/.new" ] || mkdir -p "$D/.ferry/.new" || ferry_fail "cannot create $D/.ferry/.new"
+    { printf '%s\n' "$2" >"$D/.ferry/.new/deploy.json" && printf '%s\n' "$ID" >"$D/.ferry/.new/deploy.release" &&
+        mv -f "$D/.ferry/.new/deploy.json" "$D/.ferry/.new/deploy.release" "$D/.ferry/"; } ||
         ferry_fail "cannot write $D/.ferry/deploy.json"
-    fi
     # The lock now names its release, so `deploy:resume=yes` may take it
     # over. Written in place: the lock is ours, and no one reads it while
     # its keeper lives.
@@ -743,10 +741,13 @@ ferry_keep_run() {
         echo "$ferry_s" >&4
     } | tee "$L/out" >&2; } 4>&1)
     case $ferry_s in
-    0) ferry_say ran 0 ;;
-    '' | *[!0-9]*) ferry_say ran 1 "$(tail -n 5 "$L/out" | tail -c 2048)" ;;
-    *) ferry_say ran "$ferry_s" "$(tail -n 5 "$L/out" | tail -c 2048)" ;;
+    0)
+        ferry_say ran 0
+        return 0
+        ;;
+    '' | *[!0-9]*) ferry_s=1 ;; # the script's subshell was killed
     esac
+    ferry_say ran "$ferry_s" "$(tail -n 5 "$L/out" | tail -c 2048)"
 }
 
 # ferry_script: ferry_f is the next script on stdin, framed as the
