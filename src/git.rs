@@ -48,13 +48,35 @@ impl Repo {
     }
 
     /// A tar of the commit's tree at `subdir` (empty: the whole tree).
-    pub(crate) fn archive(&self, commit: &str, subdir: &str) -> Result<Vec<u8>, GitError> {
+    /// The tar of `commit` (of its `subdir`, when not empty), written by
+    /// git straight into `out`: it need not pass through ferry's memory.
+    pub(crate) fn archive_into(
+        &self,
+        commit: &str,
+        subdir: &str,
+        out: std::fs::File,
+    ) -> Result<(), GitError> {
         let tree = if subdir.is_empty() {
             commit.to_string()
         } else {
             format!("{commit}:{subdir}")
         };
-        run(&self.top, &["archive", "--format=tar", &tree])
+        let args = ["archive", "--format=tar", &tree];
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.top)
+            .args(args)
+            .stdout(out)
+            .output()
+            .map_err(GitError::Spawn)?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(GitError::Failed {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            })
+        }
     }
 
     /// Point tag `name` at `commit`, moving it if it exists.

@@ -4,13 +4,15 @@
 //! for hosts are cut from it: a gzipped tar of just the files a host lacks.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+use super::body::Body;
 use super::manifest::{self, Entry, Kind, Manifest};
 use crate::config::{DeployDef, SourceKind};
 use crate::git::{GitError, Repo};
@@ -33,9 +35,10 @@ pub(crate) enum ArtifactError {
 #[derive(Clone)]
 pub(crate) struct Artifact {
     pub(crate) manifest: Manifest,
-    /// Each file's bytes and mtime. Read from a tar, they are slices of it:
-    /// the archive is held once, not copied file by file.
-    contents: HashMap<String, (Bytes, u64)>,
+    /// Each file's bytes and mtime: a commit's are in the spool its
+    /// archive went to, read when sent; others are held, and read from a
+    /// tar, slices of it (held once, not copied file by file).
+    contents: HashMap<String, (Body, u64)>,
     /// The commit shipped (git sources).
     pub(crate) revision: Option<String>,
     /// What was asked for: a branch, tag or sha; `dir` for directory sources.
@@ -84,8 +87,13 @@ fn from_git(
         .unwrap_or(Path::new(""))
         .to_string_lossy()
         .into_owned();
-    let tar = repo.archive(&revision, &subdir)?;
-    let mut artifact = from_tar(tar.into(), filter)?;
+    let spool_error = |source| ArtifactError::Read {
+        path: "a temporary file for git archive's output".into(),
+        source,
+    };
+    let spool = tempfile::tempfile().map_err(spool_error)?;
+    repo.archive_into(&revision, &subdir, spool.try_clone().map_err(spool_error)?)?;
+    let mut artifact = read_tar(Source::Spool(Arc::new(spool)), Some(filter), false)?;
     let dirty = repo.dirty()?;
     if !dirty.is_empty() {
         artifact.warnings.push(format!(
@@ -107,10 +115,6 @@ fn summarize(paths: &[String]) -> String {
     }
 }
 
-fn from_tar(bytes: Bytes, filter: &Filter<'_>) -> Result<Artifact, ArtifactError> {
-    read_tar(&bytes, Some(filter), false)
-}
-
 /// The artifact a release on a host is made of, from a gzipped tar of the
 /// files its manifest lists (`ferry_pack`): nothing filtered, modes kept as
 /// they are, so the manifest — and its digest — come out as the host has them.
@@ -122,13 +126,19 @@ pub(crate) fn from_release(gzipped: &[u8], reference: &str) -> Result<Artifact, 
             path: "the release's files".into(),
             source,
         })?;
-    let mut artifact = read_tar(&bytes.into(), None, true)?;
+    let mut artifact = read_tar(Source::Held(&bytes.into()), None, true)?;
     artifact.reference = reference.to_string();
     Ok(artifact)
 }
 
+/// Where a tar is: in memory, or in a spool file (a commit's archive).
+enum Source<'a> {
+    Held(&'a Bytes),
+    Spool(Arc<std::fs::File>),
+}
+
 fn read_tar(
-    bytes: &Bytes,
+    source: Source<'_>,
     filter: Option<&Filter<'_>>,
     exact_modes: bool,
 ) -> Result<Artifact, ArtifactError> {
@@ -136,11 +146,20 @@ fn read_tar(
     // A release packed on a host (`ferry_pack`) brings its manifest first:
     // its files' modes on disk are the store's, the manifest's are theirs.
     let mut shipped_modes = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(&bytes[..]);
     let read_error = |source| ArtifactError::Read {
         path: "git archive output".into(),
         source,
     };
+    let reader: Box<dyn Read + '_> = match &source {
+        Source::Held(bytes) => Box::new(&bytes[..]),
+        Source::Spool(spool) => {
+            // git wrote through a copy of the handle, which shares its offset.
+            let mut file = &**spool;
+            file.rewind().map_err(read_error)?;
+            Box::new(std::io::BufReader::with_capacity(256 * 1024, file))
+        }
+    };
+    let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
         let path = utf8_path(&entry.path_bytes())?
@@ -179,14 +198,21 @@ fn read_tar(
                 .unwrap_or_default();
             artifact.add_link(&path, target)?;
         } else if kind.is_file() {
-            let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
-            let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
-            let body = match start.checked_add(size).filter(|end| *end <= bytes.len()) {
-                Some(end) => bytes.slice(start..end),
-                None => {
-                    let mut body = Vec::new();
-                    entry.read_to_end(&mut body).map_err(read_error)?;
-                    body.into()
+            let (body, digest) = match &source {
+                Source::Held(bytes) => {
+                    let body = held(bytes, &mut entry).map_err(read_error)?;
+                    let digest = manifest::sha256(&body);
+                    (Body::Held(body), digest)
+                }
+                // Hashed as it is read, and read again only when sent.
+                Source::Spool(spool) => {
+                    let at = entry.raw_file_position();
+                    let mut hasher = manifest::Hasher::default();
+                    let len = std::io::copy(&mut entry, &mut hasher).map_err(read_error)?;
+                    let len = usize::try_from(len)
+                        .map_err(|_| read_error(std::io::Error::other("a file too large")))?;
+                    let spool = spool.clone();
+                    (Body::Spooled { spool, at, len }, hasher.finish())
                 }
             };
             // git records only "executable or not"; its tar.umask would add group write.
@@ -198,10 +224,26 @@ fn read_tar(
                 (false, true) => 0o755,
                 (false, false) => 0o644,
             };
-            artifact.add_file(&path, mode, body, mtime)?;
+            artifact.insert_file(&path, mode, body, digest, mtime)?;
         }
     }
     Ok(artifact)
+}
+
+/// An entry's bytes as a slice of the tar they are in.
+fn held(bytes: &Bytes, entry: &mut tar::Entry<'_, impl Read>) -> std::io::Result<Bytes> {
+    let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+    let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+    Ok(
+        match start.checked_add(size).filter(|end| *end <= bytes.len()) {
+            Some(end) => bytes.slice(start..end),
+            None => {
+                let mut body = Vec::new();
+                entry.read_to_end(&mut body)?;
+                body.into()
+            }
+        },
+    )
 }
 
 /// A path as text, or the error that names it: a name that is not UTF-8
@@ -291,16 +333,29 @@ impl Artifact {
         body: impl Into<Bytes>,
         mtime: u64,
     ) -> Result<(), ArtifactError> {
-        manifest::check_path(path).map_err(ArtifactError::BadPath)?;
         let body = body.into();
-        let kind = Kind::File {
-            digest: manifest::sha256(&body),
-            size: body.len() as u64,
-        };
+        let digest = manifest::sha256(&body);
+        self.insert_file(path, mode, Body::Held(body), digest, mtime)
+    }
+
+    /// A file whose bytes (`body`) hash to `digest`.
+    fn insert_file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        body: Body,
+        digest: String,
+        mtime: u64,
+    ) -> Result<(), ArtifactError> {
+        manifest::check_path(path).map_err(ArtifactError::BadPath)?;
+        let size = match &body {
+            Body::Held(bytes) => bytes.len(),
+            Body::Spooled { len, .. } => *len,
+        } as u64;
         self.manifest.insert(Entry {
             path: path.to_string(),
             mode,
-            kind,
+            kind: Kind::File { digest, size },
         });
         self.contents.insert(path.to_string(), (body, mtime));
         Ok(())
@@ -337,7 +392,7 @@ impl Artifact {
         &self,
         release: &str,
         files: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<u8> {
+    ) -> std::io::Result<Vec<u8>> {
         let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
         let mut links = Vec::new();
         let mut stored = std::collections::HashSet::new();
@@ -349,6 +404,7 @@ impl Artifact {
             };
             let name = format!(".ferry/store/{}", entry.store_name().expect("a file"));
             if stored.insert(name.clone()) {
+                let body = body.read()?;
                 let mut header = tar::Header::new_gnu();
                 header.set_mode(entry.mode & !0o222);
                 header.set_size(body.len() as u64);
@@ -381,20 +437,24 @@ impl Artifact {
             let _ = tar.append_link(&mut header, format!("{release}/{path}"), &name);
         }
         // Writing into a Vec cannot fail.
-        tar.into_inner()
+        Ok(tar
+            .into_inner()
             .and_then(GzEncoder::finish)
-            .expect("in-memory tar")
+            .expect("in-memory tar"))
     }
 
     /// The bytes of the file at `path`, if the release has it.
-    pub(crate) fn file(&self, path: &str) -> Option<&[u8]> {
-        self.contents.get(path).map(|(body, _)| &body[..])
+    pub(crate) fn file(&self, path: &str) -> std::io::Result<Option<Bytes>> {
+        self.contents
+            .get(path)
+            .map(|(body, _)| body.read())
+            .transpose()
     }
 
     /// The release's files written out under `dir`: a container image's build context.
     pub(crate) fn unpack_into(&self, dir: &Path) -> std::io::Result<()> {
         let files: Vec<&str> = self.manifest.files().map(|e| e.path.as_str()).collect();
-        let payload = self.payload(files);
+        let payload = self.payload(files)?;
         tar::Archive::new(flate2::read::GzDecoder::new(payload.as_slice())).unpack(dir)
     }
 
@@ -414,7 +474,10 @@ impl Artifact {
 
     /// A gzipped tar of `files` plus every directory and link (they are
     /// tiny, and sending them always keeps the host side simple).
-    pub(crate) fn payload<'a>(&self, files: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    pub(crate) fn payload<'a>(
+        &self,
+        files: impl IntoIterator<Item = &'a str>,
+    ) -> std::io::Result<Vec<u8>> {
         let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
         for entry in self.manifest.entries().filter(|e| !e.is_file()) {
             let mut header = tar::Header::new_gnu();
@@ -434,6 +497,7 @@ impl Artifact {
             let Some((body, mtime)) = self.contents.get(path) else {
                 continue;
             };
+            let body = body.read()?;
             let mut header = tar::Header::new_gnu();
             header.set_mode(self.manifest.get(path).map_or(0o644, |e| e.mode));
             header.set_size(body.len() as u64);
@@ -441,9 +505,10 @@ impl Artifact {
             let _ = tar.append_data(&mut header, path, &body[..]);
         }
         // Writing into a Vec cannot fail.
-        tar.into_inner()
+        Ok(tar
+            .into_inner()
             .and_then(GzEncoder::finish)
-            .expect("in-memory tar")
+            .expect("in-memory tar"))
     }
 }
 
@@ -544,7 +609,7 @@ mod tests {
             .unwrap();
         artifact.add_link("latest", "app.py".into()).unwrap();
         // What `ferry_pack` sends: a gzipped tar of the manifest's paths.
-        let gz = artifact.payload(["app.py", "bin/run"]);
+        let gz = artifact.payload(["app.py", "bin/run"]).unwrap();
         let back = from_release(&gz, "main").unwrap();
         assert_eq!(back.manifest.text(), artifact.manifest.text());
         assert_eq!(back.manifest.digest(), artifact.manifest.digest());
@@ -560,7 +625,7 @@ mod tests {
         artifact
             .add_file("static/b.css", 0o644, b"bbb".to_vec(), 0)
             .unwrap();
-        let payload = artifact.payload(["static/b.css"]);
+        let payload = artifact.payload(["static/b.css"]).unwrap();
         let mut names = Vec::new();
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(payload.as_slice()));
         for entry in archive.entries().unwrap() {

@@ -16,6 +16,7 @@
 //! once; the next phase starts when every host finished the last.
 
 mod artifact;
+mod body;
 mod cleanup;
 mod deploy;
 mod ending;

@@ -263,13 +263,22 @@ impl<'a, 'h> Run<'a, 'h> {
                 copy_from_current: &self.plan.deploy.copy_from_current,
                 dotenv: plan.dotenv.as_ref(),
             };
-            let upload = upload::plan(
+            let upload = match upload::plan(
                 self.artifact.as_ref(),
                 &self.surveys[&host.label],
                 &self.plan.layout,
                 &extras,
                 &mut payloads,
-            );
+            ) {
+                Ok(upload) => upload,
+                Err(e) => {
+                    self.fanout.fail(format!(
+                        "cannot read the files of {} to send them: {e}; nothing was sent",
+                        self.id
+                    ));
+                    return false;
+                }
+            };
             uploads.insert(host.label.clone(), (upload, state));
         }
         let (uploads, fanout, this, task) = (&uploads, self.fanout, &*self, &self.task("upload"));

@@ -111,7 +111,8 @@ fn upload() {
         &layout(),
         &extras,
         &mut Payloads::default(),
-    );
+    )
+    .unwrap();
     shellcheck("upload", &upload.script);
 }
 

@@ -127,7 +127,8 @@ pub(crate) async fn fetch_image(
 ) -> Result<crate::container::Image, String> {
     let id = artifact
         .file(crate::container::IMAGE_FILE)
-        .map(|bytes| String::from_utf8_lossy(bytes).trim().to_string())
+        .map_err(|e| format!("cannot read the files of release {release}: {e}"))?
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
         .filter(|id| id.starts_with("sha256:"))
         .ok_or_else(|| format!("release {release} names no image"))?;
     let tag = format!("{repo}:{release}");

@@ -44,17 +44,22 @@ pub(crate) struct Payloads {
 }
 
 impl Payloads {
-    fn get(&mut self, artifact: &Artifact, id: &str, files: &[String]) -> Arc<[u8]> {
-        self.cache
-            .entry(files.to_vec())
-            .or_insert_with(|| {
-                // Where `ferry_upload_begin` makes the release, relative to deploy_to.
-                let partial = format!("releases/.{id}.partial");
-                artifact
-                    .upload_payload(&partial, files.iter().map(String::as_str))
-                    .into()
-            })
-            .clone()
+    fn get(
+        &mut self,
+        artifact: &Artifact,
+        id: &str,
+        files: &[String],
+    ) -> std::io::Result<Arc<[u8]>> {
+        if let Some(payload) = self.cache.get(files) {
+            return Ok(payload.clone());
+        }
+        // Where `ferry_upload_begin` makes the release, relative to deploy_to.
+        let partial = format!("releases/.{id}.partial");
+        let payload: Arc<[u8]> = artifact
+            .upload_payload(&partial, files.iter().map(String::as_str))?
+            .into();
+        self.cache.insert(files.to_vec(), payload.clone());
+        Ok(payload)
     }
 }
 
@@ -64,13 +69,13 @@ pub(crate) fn plan(
     layout: &Layout,
     extras: &Extras<'_>,
     payloads: &mut Payloads,
-) -> Upload {
+) -> std::io::Result<Upload> {
     let base = survey
         .current
         .as_deref()
         .filter(|_| !survey.files.is_empty());
     let (send, drop) = diff(artifact, survey);
-    let tar = payloads.get(artifact, extras.id, &send);
+    let tar = payloads.get(artifact, extras.id, &send)?;
     let add: Vec<String> = artifact
         .manifest
         .entries()
@@ -84,7 +89,7 @@ pub(crate) fn plan(
             super::manifest::Kind::File { size, .. } => size,
             _ => 0,
         });
-    Upload {
+    Ok(Upload {
         script: script(
             layout,
             extras,
@@ -95,7 +100,7 @@ pub(crate) fn plan(
         payload: vec![tar],
         files_sent: send.len(),
         bytes_of_files: bytes_of_files.sum(),
-    }
+    })
 }
 
 /// For `--check`: files to send, their bytes, and files kept from the live release.
