@@ -76,6 +76,7 @@ impl Cleanup {
             "cleanup",
             super::survey::Takeover::No,
             false,
+            &[],
         )
         .await
         else {

@@ -646,11 +646,13 @@ ferry_in_slot() {
 # here, so the lock costs no session of its own, and neither do the
 # scripts that run under it. Each command is a line, read by the shell
 # itself (a byte at a time from a pipe: never past its end):
-#   `s`, then LEN\n SCRIPT PLEN\n PAYLOAD: run SCRIPT (framed as the
-#       bootstrap frames one) with the PLEN bytes of PAYLOAD on its stdin,
-#       then say `ran` with its exit code (and, when it failed, the last
-#       lines it printed), and keep holding the lock;
-#   `f`, then LEN\n SCRIPT: run one last script (the deploy's finish), then
+#   `s`, then SCRIPT PLEN\n PAYLOAD: run SCRIPT (see ferry_script) with
+#       the PLEN bytes of PAYLOAD on its stdin, then say `ran` with its exit
+#       code (and, when it failed, the last lines it printed), and keep
+#       holding the lock;
+#   `q`: as `s`, for a script whose output may wait for its end (ferry's
+#       own work: it prints only when something is wrong);
+#   `f`, then SCRIPT: run one last script (the deploy's finish), then
 #       release the lock;
 #   `r`: release the lock.
 # The end of stdin, or no line for SILENCE seconds while no script runs
@@ -670,9 +672,9 @@ ferry_keep() {
             kill "$ferry_watcher" 2>/dev/null
             ferry_release 0
             ;;
-        s)
+        s | q)
             echo "busy $ferry_lines" >"$L/beat"
-            ferry_keep_run
+            ferry_keep_run "$ferry_b"
             echo "idle $ferry_lines" >"$L/beat"
             ;;
         f)
@@ -722,24 +724,39 @@ ferry_watch() {
     done
 }
 
-# ferry_keep_run: the keeper's `s`. The script's stdin is its payload
-# alone, drained if it stops reading early, so that the next command
-# starts where ferry wrote it; its exit code comes out on fd 4. Its output
-# goes to the session's stderr as it comes, and to $L/out: that stream has
-# no order against the reports, so a failed script's last lines travel in
-# its `ran` report, which comes after everything it said. The script is the
-# only writer of reports while it runs.
+# ferry_keep_run MODE: the keeper's `s` or `q` (MODE). The script's stdin
+# is its payload alone, drained if it stops reading early, so that the next
+# command starts where ferry wrote it. Its output also goes to $L/out: the
+# session's stderr has no order against the reports, so a failed script's
+# last lines travel in its `ran` report, which comes after everything it
+# said. The script is the only writer of reports while it runs. With `s`
+# its output goes to the session's stderr as it comes (through tee, its
+# exit code out on fd 4); with `q`, once it ends, and only if there is any.
 ferry_keep_run() {
     if ! { ferry_script && IFS= read -r ferry_plen; }; then
         kill "$ferry_watcher" 2>/dev/null
         exit 0
     fi
-    ferry_s=$({ ferry_take "$ferry_plen" | {
-        (eval "$ferry_f") 2>&1 4>&-
+    if [ "$1" = q ] && [ "$ferry_plen" -eq 0 ]; then
+        (eval "$ferry_f") </dev/null >"$L/out" 2>&1
         ferry_s=$?
-        [ "$ferry_plen" -eq 0 ] || cat >/dev/null
-        echo "$ferry_s" >&4
-    } | tee "$L/out" >&2; } 4>&1)
+    elif [ "$1" = q ]; then
+        ferry_take "$ferry_plen" | {
+            (eval "$ferry_f") >"$L/out" 2>&1
+            ferry_s=$?
+            cat >/dev/null
+            exit "$ferry_s"
+        }
+        ferry_s=$?
+    else
+        ferry_s=$({ ferry_take "$ferry_plen" | {
+            (eval "$ferry_f") 2>&1 4>&-
+            ferry_s=$?
+            [ "$ferry_plen" -eq 0 ] || cat >/dev/null
+            echo "$ferry_s" >&4
+        } | tee "$L/out" >&2; } 4>&1)
+    fi
+    [ "$1" = s ] || [ ! -s "$L/out" ] || cat "$L/out" >&2
     case $ferry_s in
     0)
         ferry_say ran 0
@@ -750,10 +767,26 @@ ferry_keep_run() {
     ferry_say ran "$ferry_s" "$(tail -n 5 "$L/out" | tail -c 2048)"
 }
 
-# ferry_script: ferry_f is the next script on stdin, framed as the
-# bootstrap frames one (its length line, then the script gzipped).
+# ferry_script: ferry_f is the next script on stdin, in one of two frames:
+# `+N` and N lines of text, read by the shell itself (a small script costs
+# no process), or its length and the script gzipped, as the bootstrap
+# reads one.
 ferry_script() {
-    IFS= read -r ferry_len && ferry_f=$(dd bs="$ferry_len" count=1 iflag=fullblock 2>/dev/null | gzip -dc)
+    IFS= read -r ferry_len || return 1
+    case $ferry_len in
+    +*)
+        ferry_n=${ferry_len#+}
+        case $ferry_n in '' | *[!0-9]*) return 1 ;; esac
+        ferry_f=
+        while [ "$ferry_n" -gt 0 ]; do
+            IFS= read -r ferry_ln || return 1
+            ferry_f="$ferry_f$ferry_ln
+"
+            ferry_n=$((ferry_n - 1))
+        done
+        ;;
+    *) ferry_f=$(dd bs="$ferry_len" count=1 iflag=fullblock 2>/dev/null | gzip -dc) ;;
+    esac
 }
 
 # ferry_take LEN: exactly LEN bytes of stdin to stdout, and not a byte

@@ -28,7 +28,7 @@ use crate::event::Status;
 use crate::fanout::{Fanout, Outcome, Ran};
 use crate::inventory::Host;
 use crate::protocol::{LockReport, Marker};
-use crate::shell::{Script, Word};
+use crate::shell::{Defined, Script, Word};
 use crate::transport::{Payload, Request, Response, TransportError};
 
 /// Heartbeats go at the SSH keepalive interval; three missed ones and the
@@ -46,6 +46,9 @@ pub(super) struct Keeper {
     /// What the survey and the scripts before the finish were sent, so
     /// the finish is not charged for it.
     sent_before: u64,
+    /// The functions the survey defined in the keeper's shell: the scripts
+    /// it runs are sent without them.
+    defined: Defined,
 }
 
 /// The keepers of one run, one per locked host.
@@ -67,6 +70,7 @@ pub(super) fn keep(script: &mut Script, heartbeat: u32) {
 pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran, Option<Keeper>) {
     let heartbeat = fanout.pool.options().keepalive;
     let sent_before = crate::transport::framed(&script).len() as u64;
+    let defined = Defined::by(&script);
     let (beats, receiver) = mpsc::unbounded_channel();
     let (watch, mut seen) = mpsc::unbounded_channel();
     let request = Request {
@@ -103,6 +107,7 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
                 session,
                 ticker,
                 sent_before,
+                defined,
             };
             return (ran, Some(keeper));
         }
@@ -114,10 +119,15 @@ pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran
 }
 
 /// What ferry tells a keeper (see `ferry_keep`): each a line, and for the
-/// two that run a script, the script framed as the bootstrap reads one.
-enum Command<'a> {
-    /// `s`: run a script with this payload on its stdin, and keep the lock.
-    Run(&'a str, &'a [Arc<[u8]>]),
+/// two that run a script, the script (see `framed`).
+pub(super) enum Command<'a> {
+    /// `s` (`q` when `quiet`): run a script with this payload on its stdin,
+    /// and keep the lock.
+    Run {
+        script: &'a str,
+        payload: &'a [Arc<[u8]>],
+        quiet: bool,
+    },
     /// `f`: run a last script, then let go of the lock.
     Finish(&'a str),
     /// `r`: let go of the lock.
@@ -126,16 +136,20 @@ enum Command<'a> {
 
 impl Command<'_> {
     /// The command as the parts of one message: they go out together.
-    fn message(&self) -> Vec<Arc<[u8]>> {
+    pub(super) fn message(&self) -> Vec<Arc<[u8]>> {
         let line = |word: &[u8]| -> Arc<[u8]> { Arc::from(word) };
         match self {
             Command::Release => vec![line(b"r\n")],
-            Command::Finish(script) => vec![line(b"f\n"), crate::transport::framed(script).into()],
-            Command::Run(script, payload) => {
+            Command::Finish(script) => vec![line(b"f\n"), framed(script).into()],
+            Command::Run {
+                script,
+                payload,
+                quiet,
+            } => {
                 let length: usize = payload.iter().map(|p| p.len()).sum();
                 let mut parts = vec![
-                    line(b"s\n"),
-                    crate::transport::framed(script).into(),
+                    line(if *quiet { b"q\n" } else { b"s\n" }),
+                    framed(script).into(),
                     format!("{length}\n").into_bytes().into(),
                 ];
                 parts.extend(payload.iter().cloned());
@@ -143,6 +157,27 @@ impl Command<'_> {
             }
         }
     }
+}
+
+/// Up to this size a script goes to a keeper as lines, which its shell
+/// reads a byte at a time: cheaper than the two processes that unpack a
+/// gzipped one, and smaller scripts are what a keeper mostly runs (its
+/// survey defined their functions).
+const PLAIN_UP_TO: usize = 4096;
+
+/// A script as `ferry_script` reads it: `+N` and its N lines, when small
+/// (and free of NUL, which the shell's `read` cannot hold); otherwise its
+/// length and the script gzipped, as the bootstrap reads one.
+fn framed(script: &str) -> Vec<u8> {
+    if script.len() > PLAIN_UP_TO || script.contains('\0') {
+        return crate::transport::framed(script);
+    }
+    let lines = script.matches('\n').count() + usize::from(!script.ends_with('\n'));
+    let mut framed = format!("+{lines}\n{script}").into_bytes();
+    if !script.ends_with('\n') {
+        framed.push(b'\n');
+    }
+    framed
 }
 
 /// Reports of a script the keeper runs, up to its `ran`: its exit code
@@ -200,9 +235,15 @@ impl Keepers {
         script: &str,
         payload: &[Arc<[u8]>],
         timeout: Option<Duration>,
+        quiet: bool,
     ) -> Option<Ran> {
         let mut keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
-        let message = Command::Run(script, payload).message();
+        let message = Command::Run {
+            script: &keeper.defined.strip(script),
+            payload,
+            quiet,
+        }
+        .message();
         let bytes_sent: u64 = message.iter().map(|p| p.len() as u64).sum();
         let _ = keeper.beats.send(message);
         let mut markers = Vec::new();
@@ -264,7 +305,9 @@ impl Keepers {
     pub(super) async fn finish(&self, host: &str, script: &str) -> Option<Ran> {
         let keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
         keeper.ticker.abort();
-        let _ = keeper.beats.send(Command::Finish(script).message());
+        let _ = keeper
+            .beats
+            .send(Command::Finish(&keeper.defined.strip(script)).message());
         drop(keeper.beats);
         let mut ran = ended(keeper.session).await;
         let before = |m: &Marker| matches!(m, Marker::Kept | Marker::Ran { .. });

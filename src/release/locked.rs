@@ -22,7 +22,8 @@ pub(crate) struct Locked<'h> {
 
 impl<'h> Locked<'h> {
     /// Survey and lock every host; `None` (with every host's reason
-    /// recorded) unless all of them are locked.
+    /// recorded) unless all of them are locked. `ahead` are the calls of the
+    /// scripts the run will send the keepers.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn take(
         fanout: &Fanout,
@@ -33,6 +34,7 @@ impl<'h> Locked<'h> {
         what: &str,
         takeover: Takeover,
         sums: bool,
+        ahead: &[&'static str],
     ) -> Option<Locked<'h>> {
         let info = LockInfo {
             who: who(),
@@ -49,6 +51,9 @@ impl<'h> Locked<'h> {
                 sums,
             },
         );
+        // The keepers will run the run's scripts in their own shell: the
+        // functions those call go once, now.
+        script.ahead(ahead);
         keeper::keep(&mut script, fanout.pool.options().keepalive);
         let script = script.build();
         let done = fanout
@@ -134,7 +139,7 @@ impl<'h> Locked<'h> {
                 Payload::None | Payload::Stream(_) => &[],
             };
             self.keepers
-                .run(label, script, payload, request.timeout)
+                .run(label, script, payload, request.timeout, request.quiet)
                 .await
         };
         match ran {

@@ -28,6 +28,22 @@ use crate::fanout::{Done, Fanout, Gate, Outcome};
 use crate::inventory::Host;
 use crate::transport::{Payload, Request};
 
+/// The calls of the scripts a deploy sends the lock's keepers (upload,
+/// switch, finish): their functions go once, with the survey, and the
+/// scripts carry only what is theirs.
+pub(super) const AHEAD: &[&str] = &[
+    "ferry_upload_begin",
+    "ferry_assemble",
+    "ferry_put",
+    "ferry_upload_end",
+    "ferry_switch",
+    "ferry_health",
+    "ferry_write",
+    "ferry_history",
+    "ferry_done",
+    "ferry_remove",
+];
+
 impl DeployPlan {
     pub(crate) async fn execute(&self, hosts: &[&Host], fanout: &Fanout) {
         for warning in self.artifact.iter().flat_map(|a| &a.warnings) {
@@ -52,6 +68,7 @@ impl DeployPlan {
                 Takeover::No
             },
             true,
+            AHEAD,
         )
         .await
         else {
@@ -288,6 +305,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 let (upload, state) = &uploads[&host.label];
                 let request = Request {
                     payload: Payload::Bytes(upload.payload.clone()),
+                    quiet: true,
                     ..Request::script(upload.script.clone())
                 };
                 let ran = this.locked.run(fanout, host, request).await;

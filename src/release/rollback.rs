@@ -29,6 +29,16 @@ pub(crate) struct Rollback {
     timing: HealthTiming,
 }
 
+/// The calls of a rollback's script, which its keeper runs: their functions
+/// go with the survey.
+pub(super) const AHEAD: &[&str] = &[
+    "ferry_switch",
+    "ferry_health",
+    "ferry_write",
+    "ferry_history",
+    "ferry_done",
+];
+
 impl Rollback {
     pub(crate) fn new(call: &TaskCall, ctx: &Context<'_>) -> Result<Self, Error> {
         let args = Args::bind(call, &["to"])?;
@@ -68,6 +78,7 @@ impl Rollback {
             // host) is no reason to refuse the way back from it.
             Takeover::Stale,
             false,
+            AHEAD,
         )
         .await
         else {

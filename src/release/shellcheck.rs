@@ -71,6 +71,94 @@ fn surveys_and_locks() {
     shellcheck("history", &listing::history_script(&layout(), 20));
 }
 
+/// The scripts a deploy and a rollback send their keepers carry no
+/// function: the survey defined each one they call (`AHEAD`), so that they
+/// are small enough to go as lines.
+#[test]
+fn a_keepers_scripts_carry_no_function_the_survey_could_define() {
+    let info = LockInfo {
+        who: "me@here".into(),
+        pid: 1,
+        since: "now".into(),
+        what: "deploy of main".into(),
+        release: String::new(),
+    };
+    let survey_with = |ahead: &[&'static str]| {
+        let options = Options {
+            lock: Some(&info),
+            takeover: survey::Takeover::No,
+            sums: true,
+        };
+        let mut script = survey::builder(&layout(), &options);
+        script.ahead(ahead);
+        keeper::keep(&mut script, 15);
+        crate::shell::Defined::by(&script.build())
+    };
+    let id = "20260102T000000Z";
+    let artifact = Artifact::for_tests(&[("app.py", b"print()", 0o644)]);
+    let survey = Survey {
+        current: Some("20260101T000000Z".into()),
+        releases: Default::default(),
+        lock: survey::Lock::Taken,
+        pending: None,
+        files: [("app.py".to_string(), ("0".to_string(), 0o644))].into(),
+        missing_tools: vec![],
+        error: None,
+        took_over: None,
+    };
+    let extras = Extras {
+        id,
+        release_json: "{}",
+        pending_json: "{}",
+        shared_files: &[],
+        shared_dirs: &[],
+        copy_from_current: &[],
+        dotenv: None,
+    };
+    let upload = upload::plan(
+        &artifact,
+        &survey,
+        &layout(),
+        &extras,
+        &mut Payloads::default(),
+    )
+    .unwrap();
+    let mut switch = layout().script();
+    steps::switch(&mut switch, id, None);
+    let mut finish = layout().script();
+    steps::finish(
+        &mut finish,
+        id,
+        Some("{}"),
+        "{}",
+        &["20250101T000000Z".to_string()],
+    );
+    let deploy = survey_with(super::phases::AHEAD);
+    for (name, script) in [
+        ("upload", upload.script),
+        ("switch", switch.build()),
+        ("finish", finish.build()),
+    ] {
+        let sent = deploy.strip(&script);
+        assert!(
+            crate::shell::Defined::by(&sent).is_empty(),
+            "{name}:\n{sent}"
+        );
+    }
+    let mut rollback = layout().script();
+    steps::switch(&mut rollback, "20260101T000000Z", None);
+    steps::write_record(&mut rollback, steps::record_path(id), "{}");
+    steps::append_history(&mut rollback, "{}");
+    rollback.code("ferry_done");
+    let sent = survey_with(super::rollback::AHEAD)
+        .strip(&rollback.build())
+        .into_owned();
+    assert!(
+        crate::shell::Defined::by(&sent).is_empty(),
+        "rollback:\n{sent}"
+    );
+}
+
 /// The program services run through to see the .env.
 #[test]
 fn with_env() {
@@ -496,7 +584,9 @@ fn the_health_check_retries_sooner_at_first() {
 /// stdin — what a script leaves unread is not taken for the next command —
 /// says `ran` with the exit code and a failed one's last lines, and lets
 /// go of the lock on `r`; under dash, bash and BusyBox alike (each reads
-/// the command lines itself).
+/// the command lines itself). Scripts come in both frames (lines when
+/// small, gzipped when large) and both modes (output as it comes, `s`, or
+/// at the end, `q`), without the functions the survey defined.
 #[test]
 fn the_keeper_runs_each_script_with_its_payload_and_keeps_its_place() {
     for shell in ["dash", "bash", "busybox sh"] {
@@ -506,19 +596,28 @@ fn the_keeper_runs_each_script_with_its_payload_and_keeps_its_place() {
 
 fn keeper_keeps_its_place(shell: &str) {
     use crate::protocol::Marker;
+    use keeper::Command::Run;
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().to_str().unwrap());
     let mut keeper = layout.script();
     keeper.code("ferry_prepare && mkdir \"$L\"");
+    keeper.ahead(&["ferry_put"]);
     keeper::keep(&mut keeper, 5);
-    let command = |script: &str, payload: &[u8]| {
-        let mut bytes = b"s\n".to_vec();
-        bytes.extend(crate::transport::framed(script));
-        bytes.extend(format!("{}\n", payload.len()).into_bytes());
-        bytes.extend(payload);
-        bytes
+    let keeper = keeper.build();
+    let defined = crate::shell::Defined::by(&keeper);
+    let command = |script: &str, payload: &[u8], quiet: bool| {
+        let payload = [std::sync::Arc::from(payload)];
+        let script = defined.strip(script);
+        let message = Run {
+            script: &script,
+            payload: &payload,
+            quiet,
+        }
+        .message();
+        message.concat()
     };
     let got = dir.path().join("got");
+    let put = dir.path().join("put");
     let mut stdin = b".\n".to_vec();
     // Reads two bytes of its payload; the rest, more than a pipe holds and
     // all lines like commands, is none.
@@ -527,6 +626,7 @@ fn keeper_keeps_its_place(shell: &str) {
     stdin.extend(command(
         "dd bs=2 count=1 2>/dev/null >/dev/null; echo first",
         &unread,
+        false,
     ));
     stdin.extend(command(
         &format!(
@@ -534,29 +634,46 @@ fn keeper_keeps_its_place(shell: &str) {
             got.display()
         ),
         b"payload\0with a NUL\n",
+        true,
     ));
+    // Large enough to go gzipped; it calls a function the survey defined,
+    // which it does not carry.
+    let mut put_script = layout.script();
+    put_script.call(
+        "ferry_put",
+        [
+            crate::shell::Word::lit(put.to_str().unwrap()),
+            crate::shell::Word::lit(&"x".repeat(5000)),
+        ],
+    );
+    put_script.code("echo second");
+    let put_script = put_script.build();
+    assert!(put_script.contains("ferry_put() {"));
+    assert!(!defined.strip(&put_script).contains("ferry_put() {"));
+    stdin.extend(command(&put_script, b"", true));
     stdin.extend(b".\nr\n");
     let mut words = shell.split(' ');
     let mut program = std::process::Command::new(words.next().unwrap());
     program.args(words);
-    let output =
-        crate::shell::tests::through_bootstrap_with(program, &keeper.build(), &stdin, false);
+    let output = crate::shell::tests::through_bootstrap_with(program, &keeper, &stdin, false);
     let mut reader = crate::protocol::Reader::default();
     let markers = reader.feed(&output.stdout).unwrap();
     reader.finish().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let ran = |code| Marker::Ran {
+        code,
+        tail: Vec::new(),
+    };
     assert_eq!(
         markers,
         [
             Marker::Kept,
-            Marker::Ran {
-                code: 0,
-                tail: Vec::new()
-            },
+            ran(0),
             Marker::Ran {
                 code: 7,
                 tail: vec!["one".into(), "two".into(), "last words".into()],
             },
+            ran(0),
             Marker::Released,
             Marker::Exit(0),
         ],
@@ -567,7 +684,11 @@ fn keeper_keeps_its_place(shell: &str) {
         b"payload\0with a NUL\n",
         "{shell}"
     );
-    assert!(stderr.contains("first"), "{shell}: {stderr}");
+    assert_eq!(std::fs::read_to_string(&put).unwrap(), "x".repeat(5000));
+    // What each printed reaches the session, as it came or at the end.
+    for said in ["first", "one", "two", "second"] {
+        assert!(stderr.contains(said), "{shell}: {stderr}");
+    }
     assert!(
         !dir.path().join(".ferry/lock").exists(),
         "{shell}: the lock is let go"
@@ -602,9 +723,14 @@ fn a_silent_ferry_ends_the_keeper_but_a_long_script_does_not() {
     assert!(!markers.contains(&Marker::Released), "{markers:?}");
     assert!(locked, "the lock stays, to read as stale");
 
-    let mut long = b"s\n".to_vec();
-    long.extend(crate::transport::framed("sleep 7"));
-    long.extend(b"0\nr\n");
+    let mut long = keeper::Command::Run {
+        script: "sleep 7",
+        payload: &[],
+        quiet: false,
+    }
+    .message()
+    .concat();
+    long.extend(b"r\n");
     let (markers, locked) = run(&long, true);
     assert!(
         markers.contains(&Marker::Ran {

@@ -3,7 +3,8 @@
 //! it calls, directly or through each other, without their comments. The
 //! shell stays in a real file; the wire carries what the host will run.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashSet};
 
 #[derive(Debug)]
 pub(crate) struct Library {
@@ -76,6 +77,85 @@ impl Library {
     }
 }
 
+/// The functions a shell has defined: those a script it ran began with
+/// (a lock's keeper runs later scripts in its own shell, see `ferry_keep`).
+#[derive(Debug, Default)]
+pub(crate) struct Defined {
+    functions: HashSet<String>,
+}
+
+impl Defined {
+    /// What running `script` defines: the functions it begins with.
+    pub(crate) fn by(script: &str) -> Self {
+        let functions = leading(script)
+            .0
+            .into_iter()
+            .filter(|(_, function)| *function)
+            .map(|(text, _)| text.to_string())
+            .collect();
+        Self { functions }
+    }
+
+    /// Whether the script defines no function.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+    }
+
+    /// `script` for this shell: without the functions it begins with that
+    /// the shell has defined as they are. Only the definitions at the start
+    /// are looked at (a built script is its functions, then its body), and
+    /// one dropped is one the shell has word for word: what runs is the same.
+    pub(crate) fn strip<'a>(&self, script: &'a str) -> Cow<'a, str> {
+        let (parts, rest) = leading(script);
+        let known = |(text, function): &(&str, bool)| *function && self.functions.contains(*text);
+        if !parts.iter().any(known) {
+            return Cow::Borrowed(script);
+        }
+        let mut out = String::with_capacity(script.len());
+        for (text, _) in parts.iter().filter(|part| !known(part)) {
+            out.push_str(text);
+        }
+        out.push_str(rest);
+        Cow::Owned(out)
+    }
+}
+
+/// The lines a script begins with, up to its first command: each function
+/// definition (as `Library` writes them: `name() { … }` on one line, or
+/// from `name() {` to a line that is `}`) with `true`, each comment or
+/// blank line with `false`; and the rest of the script.
+fn leading(script: &str) -> (Vec<(&str, bool)>, &str) {
+    let mut parts = Vec::new();
+    let mut rest = script;
+    while let Some(first) = rest.split_inclusive('\n').next() {
+        let trimmed = first.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            parts.push((first, false));
+            rest = &rest[first.len()..];
+            continue;
+        }
+        if function_name(first).is_none() {
+            break;
+        }
+        let mut end = first.len();
+        if !first.trim_end().ends_with('}') {
+            let mut lines = rest[end..].split_inclusive('\n');
+            let Some(close) = lines.position(|l| l == "}\n") else {
+                break;
+            };
+            end += rest[end..]
+                .split_inclusive('\n')
+                .take(close + 1)
+                .map(str::len)
+                .sum::<usize>();
+        }
+        parts.push((&rest[..end], true));
+        rest = &rest[end..];
+    }
+    (parts, rest)
+}
+
 /// `name() {` at the start of a line: a function definition.
 fn function_name(line: &str) -> Option<&str> {
     let (name, rest) = line.split_once("()")?;
@@ -95,6 +175,31 @@ mod tests {
 
     const FILE: &str =
         "# about\nX=1\n# a\na() { b; }\n# b\nb() {\n    echo b\n}\nc() {\n    echo c\n}\n";
+
+    #[test]
+    fn a_shell_that_has_a_function_is_not_sent_it_again() {
+        // Without the file's top-level line: the first command ends the
+        // definitions a script begins with.
+        let library = Library::parse(&FILE.replace("X=1\n", ""));
+        let mut keeper = String::new();
+        library.for_body("a\n", &mut keeper);
+        keeper.push_str("a\n");
+        let defined = Defined::by(&format!("# shellcheck disable=SC2317\n{keeper}"));
+        let mut later = String::new();
+        library.for_body("a\nc\n", &mut later);
+        later.push_str("a\nc\n");
+        assert_eq!(defined.strip(&later), "c() {\n    echo c\n}\na\nc\n");
+        // Only what the script begins with, and only word for word.
+        let body = "b() {\n    echo b\n}\n";
+        assert_eq!(
+            defined.strip(&format!("echo\n{body}")),
+            format!("echo\n{body}")
+        );
+        let changed = "b() {\n    echo B\n}\nb\n";
+        assert_eq!(defined.strip(changed), changed);
+        // A definition that never closes is not one.
+        assert_eq!(defined.strip("a() {\n"), "a() {\n");
+    }
 
     #[test]
     fn sends_what_is_called_and_what_that_calls() {

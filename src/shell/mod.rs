@@ -12,7 +12,7 @@ mod library;
 use std::fmt::Write;
 use std::sync::LazyLock;
 
-pub(crate) use library::Library;
+pub(crate) use library::{Defined, Library};
 
 use crate::secret::Secret;
 
@@ -138,6 +138,9 @@ pub(crate) struct Script {
     /// Helper files, in order; each sends only what the script calls.
     libraries: Vec<&'static Library>,
     text: String,
+    /// Calls of the scripts that will run in this one's shell (a lock's
+    /// keeper runs them): their functions go with this script, once.
+    ahead: String,
     /// The environment's `.env` on the host, loaded by every step.
     env_file: Option<Word>,
 }
@@ -148,6 +151,7 @@ impl Script {
         Self {
             libraries: vec![&PRELUDE_LIBRARY],
             text: String::new(),
+            ahead: String::new(),
             env_file: None,
         }
     }
@@ -156,6 +160,17 @@ impl Script {
     pub(crate) fn library(&mut self, library: &'static Library) -> &mut Self {
         if !self.libraries.iter().any(|l| std::ptr::eq(*l, library)) {
             self.libraries.push(library);
+        }
+        self
+    }
+
+    /// The functions `calls` need are defined by this script too, for the
+    /// scripts that will run in its shell later: they need not carry them
+    /// (see `library::Defined`).
+    pub(crate) fn ahead(&mut self, calls: &[&'static str]) -> &mut Self {
+        for call in calls {
+            self.ahead.push_str(call);
+            self.ahead.push('\n');
         }
         self
     }
@@ -260,7 +275,7 @@ impl Script {
         let body = std::mem::take(&mut self.text);
         // What each file needs: the body's calls and the later files' calls.
         let mut out = String::new();
-        let mut calls = body.clone();
+        let mut calls = body.clone() + &std::mem::take(&mut self.ahead);
         let mut parts = Vec::new();
         for library in self.libraries.iter().rev() {
             let mut part = String::new();

@@ -49,6 +49,10 @@ pub(crate) struct Request {
     /// What the script reads from stdin after the script itself.
     pub(crate) payload: Payload,
     pub(crate) timeout: Option<Duration>,
+    /// What the script prints may wait for its end: ferry's own work, which
+    /// prints only when something is wrong (a lock's keeper then keeps it
+    /// aside while the script runs, at no cost).
+    pub(crate) quiet: bool,
 }
 
 pub(crate) enum Payload {
@@ -69,6 +73,7 @@ impl Request {
             script,
             payload: Payload::None,
             timeout: None,
+            quiet: false,
         }
     }
 }
