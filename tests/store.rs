@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 use common::app::{App, current, ferry};
 use common::ferry::{lab_config, write_config};
@@ -139,5 +138,9 @@ fn cleanup_removes_store_entries_no_release_links_to() {
         store(host).len() == 5 && !host.path("/srv/app/.ferry/store.lock").exists()
     });
     assert!(store(host).values().all(|links| *links > 1));
-    assert!(!Path::new(&host.path("/srv/app/.ferry/trash")).exists());
+    let trash = host.path("/srv/app/.ferry/trash");
+    assert!(
+        std::fs::read_dir(&trash).map_or(true, |mut entries| entries.next().is_none()),
+        "the trash is emptied"
+    );
 }

@@ -597,17 +597,25 @@ ferry_remove() {
     ferry_collect
 }
 
-# ferry_collect: delete the trash, then the store entries no release links
-# to, detached from the session. The collector holds the store's lock (the
-# next upload waits for it); if another holds it, that one or the next
-# collects.
+# ferry_collect: delete what is in the trash (the directory stays, for the
+# next deploy's removals), then the store entries no release links to,
+# detached from the session and at the lowest priority: it is housekeeping,
+# and must not slow the app that just restarted. The collector holds the
+# store's lock (the next upload waits for it); if another holds it, that
+# one or the next collects.
 ferry_collect() {
     if mkdir "$D/.ferry/store.lock" 2>/dev/null; then
-        (cd / && rm -rf "$D/.ferry/trash" && ferry_store_collect) >/dev/null 2>&1 3>&- &
+        (cd / && ferry_lowest && rm -rf "$D/.ferry/trash"/* && ferry_store_collect) >/dev/null 2>&1 3>&- &
         echo "$!" >"$D/.ferry/store.lock/pid" 2>/dev/null
     else
-        (cd / && exec rm -rf "$D/.ferry/trash") >/dev/null 2>&1 3>&- &
+        (cd / && ferry_lowest && exec rm -rf "$D/.ferry/trash"/*) >/dev/null 2>&1 3>&- &
     fi
+}
+
+# ferry_lowest: (in a subshell) run it, and what it starts, at the lowest
+# priority. Its own pid comes from a child: $$ is the session's shell.
+ferry_lowest() {
+    renice -n 19 -p "$(exec sh -c 'echo "$PPID"')" >/dev/null 2>&1 || :
 }
 
 # ferry_store_collect: (holding the store's lock) remove the store entries
