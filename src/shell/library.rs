@@ -201,6 +201,38 @@ mod tests {
         assert_eq!(defined.strip("a() {\n"), "a() {\n");
     }
 
+    proptest::proptest! {
+        /// Whatever a script's body holds — lines that look like function
+        /// definitions, closing braces, comments, here-documents — stripping
+        /// leaves it as it is, and drops only definitions the shell has.
+        #[test]
+        fn stripping_never_touches_a_body_nor_drops_what_the_shell_lacks(
+            known in proptest::sample::subsequence(vec![0usize, 1, 2], 0..=3),
+            sent in proptest::sample::subsequence(vec![0usize, 1, 2], 0..=3),
+            lines in proptest::collection::vec(proptest::sample::select(vec![
+                "a() { b; }", "b() {", "    echo b", "}", "# b() {", "",
+                "cat <<'EOF'", "EOF", "c() {", "x=$(b)", "    echo c",
+            ]), 0..12),
+        ) {
+            let functions = ["a() { b; }\n", "b() {\n    echo b\n}\n", "c() {\n    echo c\n}\n"];
+            let shell: String = known.iter().map(|&i| functions[i]).collect();
+            let defined = Defined::by(&format!("{shell}echo kept\n"));
+            let mut body = String::from("D=/srv\n");
+            for line in &lines {
+                body.push_str(line);
+                body.push('\n');
+            }
+            let head: String = sent.iter().map(|&i| functions[i]).collect();
+            let script = format!("{head}{body}");
+            let stripped = defined.strip(&script);
+            proptest::prop_assert!(stripped.ends_with(&body));
+            for &i in &sent {
+                let kept = stripped[..stripped.len() - body.len()].contains(functions[i]);
+                proptest::prop_assert_eq!(kept, !known.contains(&i));
+            }
+        }
+    }
+
     #[test]
     fn sends_what_is_called_and_what_that_calls() {
         let library = Library::parse(FILE);
