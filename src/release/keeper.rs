@@ -48,7 +48,7 @@ pub(super) struct Keeper {
     sent_before: u64,
     /// The functions the survey defined in the keeper's shell: the scripts
     /// it runs are sent without them.
-    defined: Defined,
+    defined: Arc<Defined>,
 }
 
 /// The keepers of one run, one per locked host.
@@ -63,19 +63,42 @@ pub(super) fn keep(script: &mut Script, heartbeat: u32) {
     script.call("ferry_keep", [Word::num(heartbeat * MISSED)]);
 }
 
-/// Run `script` (a survey that takes the lock and ends in `keep`) on
-/// `host`. Resolves when the survey is done: with its reports and the
-/// keeper it became, or, when the session ended first (the lock refused,
-/// the host out of reach), with the whole run and no keeper.
-pub(super) async fn survey(fanout: &Fanout, host: &Host, script: String) -> (Ran, Option<Keeper>) {
+/// A survey that takes the lock and ends in `keep`, as every host gets
+/// it: framed, and what it defines, worked out once for them all.
+pub(super) struct Opening {
+    script: String,
+    framed: Arc<[u8]>,
+    defined: Arc<Defined>,
+}
+
+impl Opening {
+    pub(super) fn new(script: String) -> Self {
+        Self {
+            framed: crate::transport::framed(&script).into(),
+            defined: Arc::new(Defined::by(&script)),
+            script,
+        }
+    }
+}
+
+/// Run the `opening` survey on `host`. Resolves when the survey is done:
+/// with its reports and the keeper it became, or, when the session ended
+/// first (the lock refused, the host out of reach), with the whole run
+/// and no keeper.
+pub(super) async fn survey(
+    fanout: &Fanout,
+    host: &Host,
+    opening: &Opening,
+) -> (Ran, Option<Keeper>) {
     let heartbeat = fanout.pool.options().keepalive;
-    let sent_before = crate::transport::framed(&script).len() as u64;
-    let defined = Defined::by(&script);
+    let sent_before = opening.framed.len() as u64;
+    let defined = opening.defined.clone();
     let (beats, receiver) = mpsc::unbounded_channel();
     let (watch, mut seen) = mpsc::unbounded_channel();
     let request = Request {
         payload: Payload::Stream(tokio::sync::Mutex::new(receiver)),
-        ..Request::script(script)
+        framed: Some(opening.framed.clone()),
+        ..Request::script(opening.script.clone())
     };
     let session = fanout.spawn_script(host, request, watch);
     let ticker = tokio::spawn({

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use super::manifest::sha256;
 
@@ -98,7 +99,30 @@ pub(crate) fn recall(digest: &str) -> Option<String> {
 }
 
 /// Path → (sha256, mode) of the files a manifest lists.
-pub(crate) fn files(text: &str) -> HashMap<String, (String, u32)> {
+pub(crate) type Files = HashMap<String, (String, u32)>;
+
+/// The files of the live manifest with this digest, from `text` (its
+/// text, when it came with the survey) or this machine's cache: read and
+/// remembered once, and shared by every host that reports the same digest
+/// (most of a fleet), instead of a copy per host.
+pub(crate) fn live(digest: &str, text: Option<String>) -> Option<Arc<Files>> {
+    static LAST: Mutex<Option<(String, Arc<Files>)>> = Mutex::new(None);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, files)) = last.as_ref().filter(|(known, _)| known == digest) {
+        return Some(files.clone());
+    }
+    let text = text
+        .filter(|t| sha256(t.as_bytes()) == digest)
+        .or_else(|| recall(digest))?;
+    remember(&text);
+    let files = Arc::new(files(&text));
+    *last = Some((digest.to_string(), files.clone()));
+    Some(files)
+}
+
+pub(crate) fn files(text: &str) -> Files {
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.splitn(5, '\t').collect();

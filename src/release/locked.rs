@@ -55,16 +55,18 @@ impl<'h> Locked<'h> {
         // functions those call go once, now.
         script.ahead(ahead);
         keeper::keep(&mut script, fanout.pool.options().keepalive);
-        let script = script.build();
+        let opening = &keeper::Opening::new(script.build());
         let done = fanout
-            .collect(&format!("{task}/lock"), hosts, Gate::Policy, |host| {
-                let script = script.clone();
-                async move {
-                    let (ran, keeper) = keeper::survey(fanout, host, script).await;
+            .collect(
+                &format!("{task}/lock"),
+                hosts,
+                Gate::Policy,
+                |host| async move {
+                    let (ran, keeper) = keeper::survey(fanout, host, opening).await;
                     let (outcome, survey) = survey_outcome(ran, env);
                     (outcome, (survey, keeper))
-                }
-            })
+                },
+            )
             .await;
         let all_ok = done.iter().all(|d| d.status == Status::Ok);
         let mut keepers = BTreeMap::new();

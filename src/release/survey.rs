@@ -5,7 +5,7 @@
 //! `known`) — and, for tasks that change things, takes the lock in the same
 //! breath.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::record::{LockInfo, Pending, ReleaseRecord};
 use super::{Layout, known};
@@ -56,7 +56,7 @@ pub(crate) struct Survey {
     pub(crate) pending: Option<Pending>,
     /// Path → (sha256, mode) of the live release's files, from its manifest
     /// (empty for a release made before the store: every file is sent).
-    pub(crate) files: HashMap<String, (String, u32)>,
+    pub(crate) files: std::sync::Arc<known::Files>,
     pub(crate) missing_tools: Vec<String>,
     pub(crate) error: Option<String>,
     /// The release whose deploy left the stale lock this survey took over.
@@ -113,7 +113,7 @@ pub(crate) fn parse(markers: &[Marker]) -> Survey {
         releases: BTreeMap::new(),
         lock: Lock::Free,
         pending: None,
-        files: HashMap::new(),
+        files: Default::default(),
         missing_tools: Vec::new(),
         error: None,
         took_over: None,
@@ -138,15 +138,9 @@ pub(crate) fn parse(markers: &[Marker]) -> Survey {
         }
     }
     if let Some(digest) = live {
-        let text = match sent {
-            Some(gzipped) => {
-                gunzip(gzipped).filter(|t| super::manifest::sha256(t.as_bytes()) == digest)
-            }
-            None => known::recall(&digest),
-        };
-        if let Some(text) = text {
-            known::remember(&text);
-            survey.files = known::files(&text);
+        let text = sent.and_then(|gzipped| gunzip(gzipped));
+        if let Some(files) = known::live(&digest, text) {
+            survey.files = files;
         }
     }
     survey

@@ -241,10 +241,12 @@ mod tests {
             releases: Default::default(),
             lock: Lock::Taken,
             pending: None,
-            files: files
-                .iter()
-                .map(|(p, d, m)| (p.to_string(), (d.to_string(), *m)))
-                .collect(),
+            files: std::sync::Arc::new(
+                files
+                    .iter()
+                    .map(|(p, d, m)| (p.to_string(), (d.to_string(), *m)))
+                    .collect(),
+            ),
             missing_tools: Vec::new(),
             error: None,
             took_over: None,

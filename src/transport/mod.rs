@@ -49,6 +49,9 @@ pub(crate) struct Request {
     /// What the script reads from stdin after the script itself.
     pub(crate) payload: Payload,
     pub(crate) timeout: Option<Duration>,
+    /// The script framed (`framed`), when many hosts get the same one: it
+    /// is framed once for them all.
+    pub(crate) framed: Option<Arc<[u8]>>,
     /// What the script prints may wait for its end: ferry's own work, which
     /// prints only when something is wrong (a lock's keeper then keeps it
     /// aside while the script runs, at no cost).
@@ -73,6 +76,7 @@ impl Request {
             script,
             payload: Payload::None,
             timeout: None,
+            framed: None,
             quiet: false,
         }
     }
@@ -241,7 +245,10 @@ async fn send(
     request: &Request,
     sent: &AtomicU64,
 ) -> io::Result<()> {
-    let script = framed(&request.script);
+    let script = match &request.framed {
+        Some(framed) => framed.clone(),
+        None => framed(&request.script).into(),
+    };
     stdin.write_all(&script).await?;
     sent.fetch_add(script.len() as u64, Ordering::Relaxed);
     // A script that fails early stops reading; that is its exit code's story, not ours.
@@ -290,7 +297,9 @@ async fn reports(
 ) -> Result<Option<i32>, Exchange> {
     let mut reader = Reader::default();
     let mut code = None;
-    let mut buffer = vec![0; 64 * 1024];
+    // Reports are small; the odd large one (a packed release) comes in
+    // several reads. Fifty hosts' sessions hold fifty of these.
+    let mut buffer = vec![0; 16 * 1024];
     loop {
         let n = stream.read(&mut buffer).await.map_err(Exchange::Io)?;
         received.fetch_add(n as u64, Ordering::Relaxed);
