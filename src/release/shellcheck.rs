@@ -33,19 +33,37 @@ fn commands() -> Commands {
     }
 }
 
+/// A locked host whose live release has `app.py`.
+fn live_app_py() -> Survey {
+    Survey {
+        current: Some("20260101T000000Z".into()),
+        releases: Default::default(),
+        lock: survey::Lock::Taken,
+        pending: None,
+        files: std::sync::Arc::new([("app.py".to_string(), ("0".to_string(), 0o644))].into()),
+        missing_tools: vec![],
+        error: None,
+        took_over: None,
+    }
+}
+
+fn lock_info() -> LockInfo {
+    LockInfo {
+        who: "me@here".into(),
+        pid: 1,
+        since: "now".into(),
+        what: "deploy of main".into(),
+        release: String::new(),
+    }
+}
+
 fn secrets() -> Vec<Secret> {
     vec![Secret::new("DJANGO_SECRET_KEY".into(), "x'y\nz".into())]
 }
 
 #[test]
 fn surveys_and_locks() {
-    let info = LockInfo {
-        who: "me@here".into(),
-        pid: 1,
-        since: "now".into(),
-        what: "deploy of main".into(),
-        release: String::new(),
-    };
+    let info = lock_info();
     for (lock, takeover, sums) in [
         (None, survey::Takeover::No, false),
         (Some(&info), survey::Takeover::Resume, true),
@@ -76,13 +94,7 @@ fn surveys_and_locks() {
 /// are small enough to go as lines.
 #[test]
 fn a_keepers_scripts_carry_no_function_the_survey_could_define() {
-    let info = LockInfo {
-        who: "me@here".into(),
-        pid: 1,
-        since: "now".into(),
-        what: "deploy of main".into(),
-        release: String::new(),
-    };
+    let info = lock_info();
     let survey_with = |ahead: &[&'static str]| {
         let options = Options {
             lock: Some(&info),
@@ -96,16 +108,7 @@ fn a_keepers_scripts_carry_no_function_the_survey_could_define() {
     };
     let id = "20260102T000000Z";
     let artifact = Artifact::for_tests(&[("app.py", b"print()", 0o644)]);
-    let survey = Survey {
-        current: Some("20260101T000000Z".into()),
-        releases: Default::default(),
-        lock: survey::Lock::Taken,
-        pending: None,
-        files: std::sync::Arc::new([("app.py".to_string(), ("0".to_string(), 0o644))].into()),
-        missing_tools: vec![],
-        error: None,
-        took_over: None,
-    };
+    let survey = live_app_py();
     let extras = Extras {
         id,
         release_json: "{}",
@@ -115,14 +118,7 @@ fn a_keepers_scripts_carry_no_function_the_survey_could_define() {
         copy_from_current: &[],
         dotenv: None,
     };
-    let upload = upload::plan(
-        &artifact,
-        &survey,
-        &layout(),
-        &extras,
-        &mut Payloads::default(),
-    )
-    .unwrap();
+    let upload = upload_script(&artifact, &survey, &extras);
     let mut switch = layout().script();
     steps::switch(&mut switch, id, None);
     let mut finish = layout().script();
@@ -135,7 +131,7 @@ fn a_keepers_scripts_carry_no_function_the_survey_could_define() {
     );
     let deploy = survey_with(super::phases::AHEAD);
     for (name, script) in [
-        ("upload", upload.script),
+        ("upload", upload),
         ("switch", switch.build()),
         ("finish", finish.build()),
     ] {
@@ -168,16 +164,7 @@ fn with_env() {
 #[test]
 fn upload() {
     let artifact = Artifact::for_tests(&[("app.py", b"print()", 0o644), ("-rf", b"x", 0o755)]);
-    let survey = Survey {
-        current: Some("20260101T000000Z".into()),
-        releases: Default::default(),
-        lock: survey::Lock::Taken,
-        pending: None,
-        files: std::sync::Arc::new([("app.py".to_string(), ("0".to_string(), 0o644))].into()),
-        missing_tools: vec![],
-        error: None,
-        took_over: None,
-    };
+    let survey = live_app_py();
     let dotenv = Dotenv {
         file: ".env".into(),
         lines: "A=1\n".into(),
@@ -193,15 +180,14 @@ fn upload() {
         copy_from_current: &["venv".into()],
         dotenv: Some(&dotenv),
     };
-    let upload = upload::plan(
-        &artifact,
-        &survey,
-        &layout(),
-        &extras,
-        &mut Payloads::default(),
-    )
-    .unwrap();
-    shellcheck("upload", &upload.script);
+    shellcheck("upload", &upload_script(&artifact, &survey, &extras));
+}
+
+fn upload_script(artifact: &Artifact, survey: &Survey, extras: &Extras<'_>) -> String {
+    let mut payloads = Payloads::default();
+    upload::plan(artifact, survey, &layout(), extras, &mut payloads)
+        .unwrap()
+        .script
 }
 
 #[test]
