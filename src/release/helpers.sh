@@ -277,23 +277,23 @@ ferry_store_give() {
 }
 
 # ferry_link_kept BASE: the live release BASE's files that the new release
-# keeps (its manifest's file lines, less those in $T/.ferry/drop) are
-# listed in $T/.ferry/keep and linked into the new release. Those of BASE
-# that are still the store's inode are linked from BASE in one `cp -al`
-# (it makes their directories too); a file a build replaced in BASE is
+# keeps (its manifest's file lines, less those in $L/drop) are listed in
+# $L/keep and linked into the new release. Those of BASE that are still
+# the store's inode are linked from BASE in one `cp -al` (it makes their
+# directories too); a file a build replaced in BASE is
 # linked from the store; one the store lacks (BASE came before the store)
 # is taken from BASE into the store if its bytes are what the manifest
 # says. One awk lists them, one stat (through xargs) reads every inode
 # involved, one awk sorts them out: the processes do not grow with BASE.
 ferry_link_kept() {
     ferry_b="$D/releases/$1"
-    ferry_f="$T/.ferry"
-    ferry_tab=$(printf '\t')
-    # The awks run in $T/.ferry, where their files have fixed names: no path
-    # reaches awk through -v, which would take a backslash in it for an
-    # escape. The paths listed for stat are relative to BASE, the store's
-    # as ../../.ferry/store/ (a manifest path never holds `..`).
-    (cd "$ferry_f" && ferry_awk '
+    # The upload's lists are files of the lock's directory, which goes with
+    # the lock (nothing to remove after). The awks run there, where the
+    # files have fixed names: no path reaches awk through -v, which would
+    # take a backslash in it for an escape. The paths listed for stat are
+    # relative to BASE, the store's as ../../.ferry/store/ (a manifest path
+    # never holds `..`).
+    (cd "$L" && ferry_awk '
         BEGIN { while ((getline line < "drop") > 0) drop[line] = 1 }
         $1 == "f" && !($5 in drop) {
             print > "keep"
@@ -305,8 +305,8 @@ ferry_link_kept() {
         }
         END { printf "" > "keep"; printf "" > "names" }
     ' <"$ferry_b/.ferry/manifest" >ask) || ferry_fail "cannot read the manifest of release $1"
-    tr '\n' '\0' <"$ferry_f/ask" | (cd "$ferry_b" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$ferry_f/inodes" || :
-    (cd "$ferry_f" && awk -F'\t' '
+    tr '\n' '\0' <"$L/ask" | (cd "$ferry_b" && xargs -0 -r stat -c '%i %n' -- 2>/dev/null) >"$L/inodes" || :
+    (cd "$L" && awk -F'\t' '
         FILENAME == ARGV[1] { i = index($0, " "); ino[substr($0, i + 1)] = substr($0, 1, i - 1); next }
         { st = "../../.ferry/store/" $1 }
         ($2 in ino) && (st in ino) && ino[$2] == ino[st] { print $2 > "same"; next }
@@ -314,7 +314,7 @@ ferry_link_kept() {
         { print > "lost" }
         END { printf "" > "same"; printf "" > "relink"; printf "" > "lost" }
     ' inodes names) || ferry_fail "cannot read the manifest of release $1"
-    tr '\n' '\0' <"$ferry_f/same" | (cd "$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
+    tr '\n' '\0' <"$L/same" | (cd "$ferry_b" && xargs -0 -r cp -al --parents -t "$T" --) ||
         ferry_fail "cannot link the unchanged files of release $1"
     while IFS="$ferry_tab" read -r ferry_n ferry_p ferry_d ferry_m; do
         ferry_h=$(sha256sum <"$ferry_b/$ferry_p" 2>/dev/null)
@@ -324,13 +324,13 @@ ferry_link_kept() {
             mv -f -- "$D/.ferry/store/.$ferry_n.tmp" "$D/.ferry/store/$ferry_n"; }; then
             ferry_fail "cannot store $ferry_p"
         fi
-        printf '%s\t%s\n' "$ferry_n" "$ferry_p" >>"$ferry_f/relink"
-    done <"$ferry_f/lost"
+        printf '%s\t%s\n' "$ferry_n" "$ferry_p" >>"$L/relink"
+    done <"$L/lost"
     while IFS="$ferry_tab" read -r ferry_n ferry_p ferry_d ferry_m; do
         if ! { mkdir -p -- "$T/$(dirname -- "$ferry_p")" && ln -f -- "$D/.ferry/store/$ferry_n" "$T/$ferry_p"; }; then
             ferry_fail "cannot link $ferry_p from the store"
         fi
-    done <"$ferry_f/relink"
+    done <"$L/relink"
 }
 
 # ferry_assemble BASE DIGEST DROP ADD: the new release from the live
@@ -341,28 +341,27 @@ ferry_link_kept() {
 # their digests (each store name is `<sha256>-<mode>`), and the manifest,
 # rebuilt, against the artifact's DIGEST, in one `sha256sum -c`.
 ferry_assemble() {
-    ferry_put "$T/.ferry/drop" "$3"
-    ferry_put "$T/.ferry/add" "$4"
-    : >"$T/.ferry/keep"
+    ferry_tab='	'
+    ferry_put "$L/drop" "$3"
+    ferry_put "$L/add" "$4"
+    : >"$L/keep"
     if [ -n "$1" ] && [ -f "$D/releases/$1/.ferry/manifest" ]; then
         ferry_link_kept "$1"
     fi
     # From $D, not with -C: GNU tar reads `\t` and the like in -C's
     # directory as escapes.
     (cd "$D" && tar -xzpf - --no-same-owner) || ferry_fail "cannot unpack the files sent"
-    LC_ALL=C sort -t "$(printf '\t')" -k5,5 -o "$T/.ferry/manifest" "$T/.ferry/keep" "$T/.ferry/add" ||
+    LC_ALL=C sort -t "$ferry_tab" -k5,5 -o "$T/.ferry/manifest" "$L/keep" "$L/add" ||
         ferry_fail "cannot write the manifest of $ID"
     # Checked from $T: the store is ../../.ferry/store; DIGEST is hex.
     if ! ferry_awk '
         $1 == "f" { n = $3 "-" substr($2, 1, 1) ro(substr($2, 2)); if (!(n in seen)) { seen[n] = 1; print $3 "  ../../.ferry/store/" n } }
         END { print digest "  .ferry/manifest" }
-    ' -v digest="$2" <"$T/.ferry/add" | (cd "$T" && sha256sum -c >/dev/null 2>&1); then
+    ' -v digest="$2" <"$L/add" | (cd "$T" && sha256sum -c >/dev/null 2>&1); then
         ferry_sum=$(sha256sum <"$T/.ferry/manifest")
         [ "${ferry_sum%% *}" = "$2" ] || ferry_fail "the files assembled for $ID do not match the artifact (digest mismatch)"
         ferry_fail "the files sent for $ID do not match their digests"
     fi
-    rm -f "$T/.ferry/keep" "$T/.ferry/add" "$T/.ferry/drop" "$T/.ferry/names" "$T/.ferry/ask" "$T/.ferry/inodes" \
-        "$T/.ferry/same" "$T/.ferry/relink" "$T/.ferry/lost"
     printf '%s\n' "$2" >"$T/.ferry/digest" || ferry_fail "cannot write $T/.ferry/digest"
     : >"$T/.ferry/stored"
 }
