@@ -543,13 +543,23 @@ impl<'a, 'h> Run<'a, 'h> {
             return Vec::new();
         }
         let (fanout, locked, timeout) = (self.fanout, self.locked, self.plan.timeout);
-        self.each_script(task, hosts, scripts, success, gate, |host, script| {
-            let request = Request {
-                timeout,
-                ..Request::script(script.to_string())
-            };
-            locked.run(fanout, host, request)
-        })
+        self.each_script(
+            task,
+            hosts,
+            scripts,
+            success,
+            gate,
+            |host, script, steps| {
+                let request = Request {
+                    timeout,
+                    // No step of the user's: ferry's own work (a switch without
+                    // restarts), whose output may wait for its end.
+                    quiet: steps.is_empty(),
+                    ..Request::script(script.to_string())
+                };
+                locked.run(fanout, host, request)
+            },
+        )
         .await
     }
 
@@ -565,7 +575,7 @@ impl<'a, 'h> Run<'a, 'h> {
         run: F,
     ) -> Vec<Done<'h, ()>>
     where
-        F: Fn(&'h Host, &'s str) -> Fut,
+        F: Fn(&'h Host, &'s str, &'s [String]) -> Fut,
         Fut: std::future::Future<Output = crate::fanout::Ran>,
     {
         if hosts.is_empty() {
@@ -576,7 +586,7 @@ impl<'a, 'h> Run<'a, 'h> {
         let done = fanout
             .collect(task, hosts, gate, |host| async move {
                 let (script, labels) = &scripts[&host.label];
-                let ran = run(host, script).await;
+                let ran = run(host, script, labels).await;
                 let outcome = ran.outcome(labels, success);
                 self.witness(task, host, &ran, &outcome);
                 (outcome, ())
@@ -605,7 +615,7 @@ impl<'h> Run<'_, 'h> {
             scripts,
             success,
             Gate::Always,
-            |host, script| locked.last(fanout, host, script),
+            |host, script, _| locked.last(fanout, host, script),
         )
         .await
     }
