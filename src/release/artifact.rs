@@ -348,10 +348,7 @@ impl Artifact {
         mtime: u64,
     ) -> Result<(), ArtifactError> {
         manifest::check_path(path).map_err(ArtifactError::BadPath)?;
-        let size = match &body {
-            Body::Held(bytes) => bytes.len(),
-            Body::Spooled { len, .. } => *len,
-        } as u64;
+        let size = body.len() as u64;
         self.manifest.insert(Entry {
             path: path.to_string(),
             mode,

@@ -22,6 +22,14 @@ pub(crate) enum Body {
 }
 
 impl Body {
+    /// How many bytes it is.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Body::Held(bytes) => bytes.len(),
+            Body::Spooled { len, .. } => *len,
+        }
+    }
+
     /// The bytes, read from the spool if they are there.
     pub(crate) fn read(&self) -> std::io::Result<Bytes> {
         match self {

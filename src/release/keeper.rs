@@ -245,33 +245,31 @@ impl Keepers {
             .contains_key(host)
     }
 
-    /// Run `script` under the lock on `host`, in its keeper's session, with
-    /// `payload` on its stdin, and keep the lock: the run, with the last
-    /// lines of a failed one as the keeper reports them (see `ferry_keep`;
-    /// its output is shown as it comes, like any). What it received is counted
-    /// with the session's end (the finish). `None` when this host has no
-    /// keeper; a keeper that ends or times out meanwhile is gone, and its
-    /// lock with it is left to read as stale.
-    pub(super) async fn run(
-        &self,
-        host: &str,
-        script: &str,
-        payload: &[Arc<[u8]>],
-        timeout: Option<Duration>,
-        quiet: bool,
-    ) -> Option<Ran> {
+    /// Run `request` under the lock on `host`, in its keeper's session,
+    /// with its payload on its stdin, and keep the lock: the run, with the
+    /// last lines of a failed one as the keeper reports them (see
+    /// `ferry_keep`; its output is shown as it comes, or at its end when
+    /// the request is `quiet`). What it received is counted with the
+    /// session's end (the finish). `None` when this host has no keeper; a
+    /// keeper that ends or times out meanwhile is gone, and its lock with
+    /// it is left to read as stale.
+    pub(super) async fn run(&self, host: &str, request: &Request) -> Option<Ran> {
         let mut keeper = self.keepers.lock().expect("not poisoned").remove(host)?;
+        let payload = match &request.payload {
+            Payload::Bytes(parts) => parts.as_slice(),
+            Payload::None | Payload::Stream(_) => &[],
+        };
         let message = Command::Run {
-            script: &keeper.defined.strip(script),
+            script: &keeper.defined.strip(&request.script),
             payload,
-            quiet,
+            quiet: request.quiet,
         }
         .message();
         let bytes_sent: u64 = message.iter().map(|p| p.len() as u64).sum();
         let _ = keeper.beats.send(message);
         let mut markers = Vec::new();
         let next = until_ran(&mut keeper.seen, &mut markers);
-        let ended_with = match timeout {
+        let ended_with = match request.timeout {
             Some(limit) => tokio::time::timeout(limit, next)
                 .await
                 .map_err(|_| TransportError::Timeout(limit)),

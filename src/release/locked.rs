@@ -12,7 +12,7 @@ use super::{Layout, now, who};
 use crate::event::Status;
 use crate::fanout::{Fanout, Gate, Outcome};
 use crate::inventory::Host;
-use crate::transport::{Payload, Request};
+use crate::transport::Request;
 
 pub(crate) struct Locked<'h> {
     pub(crate) hosts: Vec<&'h Host>,
@@ -132,17 +132,10 @@ impl<'h> Locked<'h> {
             // A session of its own shows its script; the keeper's is shown here.
             fanout.show_script(host, &request.script);
         }
-        let (label, script) = (&host.label, &request.script);
         let ran = if last {
-            self.keepers.finish(label, script).await
+            self.keepers.finish(&host.label, &request.script).await
         } else {
-            let payload = match &request.payload {
-                Payload::Bytes(parts) => parts.as_slice(),
-                Payload::None | Payload::Stream(_) => &[],
-            };
-            self.keepers
-                .run(label, script, payload, request.timeout, request.quiet)
-                .await
+            self.keepers.run(&host.label, &request).await
         };
         match ran {
             Some(ran) => ran,

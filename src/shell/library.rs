@@ -138,18 +138,20 @@ fn leading(script: &str) -> (Vec<(&str, bool)>, &str) {
         if function_name(first).is_none() {
             break;
         }
-        let mut end = first.len();
-        if !first.trim_end().ends_with('}') {
-            let mut lines = rest[end..].split_inclusive('\n');
-            let Some(close) = lines.position(|l| l == "}\n") else {
-                break;
+        let end = if first.trim_end().ends_with('}') {
+            first.len()
+        } else {
+            // Through its first line that is `}`, which starts where a line does.
+            let body = &rest[first.len()..];
+            let close = match body.strip_prefix("}\n") {
+                Some(_) => 0,
+                None => match body.find("\n}\n") {
+                    Some(at) => at + 1,
+                    None => break,
+                },
             };
-            end += rest[end..]
-                .split_inclusive('\n')
-                .take(close + 1)
-                .map(str::len)
-                .sum::<usize>();
-        }
+            first.len() + close + "}\n".len()
+        };
         parts.push((&rest[..end], true));
         rest = &rest[end..];
     }
