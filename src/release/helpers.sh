@@ -214,8 +214,9 @@ ferry_upload_begin() {
     mkdir -p "$T/.ferry" || ferry_fail "cannot create $T"
 }
 
-# ferry_put FILE TEXT: FILE holds TEXT, as it is (a file of the release
-# being made, which no one reads before it is renamed into place).
+# ferry_put FILE TEXT: FILE holds TEXT, as it is (a file no one reads
+# before the script is done with it: the upload's lists in the lock's
+# directory, a file of the release being made).
 ferry_put() {
     printf '%s' "$2" >"$1" || ferry_fail "cannot write $1"
 }
@@ -280,11 +281,12 @@ ferry_store_give() {
 # keeps (its manifest's file lines, less those in $L/drop) are listed in
 # $L/keep and linked into the new release. Those of BASE that are still
 # the store's inode are linked from BASE in one `cp -al` (it makes their
-# directories too); a file a build replaced in BASE is
-# linked from the store; one the store lacks (BASE came before the store)
-# is taken from BASE into the store if its bytes are what the manifest
-# says. One awk lists them, one stat (through xargs) reads every inode
-# involved, one awk sorts them out: the processes do not grow with BASE.
+# directories too); a file a build replaced in BASE is linked from the
+# store; one the store lacks (BASE came before the store) is taken from
+# BASE into the store if its bytes are what the manifest says. One awk
+# lists them, one stat (through xargs) reads every inode involved, one awk
+# sorts them out: the processes do not grow with BASE. Called by
+# ferry_assemble, which sets ferry_tab.
 ferry_link_kept() {
     ferry_b="$D/releases/$1"
     # The upload's lists are files of the lock's directory, which goes with

@@ -4,8 +4,9 @@
 //! when every host finished this one. Every script goes to the host through
 //! the lock's keeper (`Locked::run`): a deploy is one session per host. A
 //! failure before the switch leaves `current` untouched everywhere; a
-//! failed health check puts every switched host back. Progress is recorded on the hosts, so `deploy:resume=yes`
-//! picks up where a run stopped, on the hosts that need it.
+//! failed health check puts every switched host back. Progress is recorded
+//! on the hosts, so `deploy:resume=yes` picks up where a run stopped, on
+//! the hosts that need it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
